@@ -1,0 +1,29 @@
+import { DEFAULT_SCAN_LIMITS, type ScanLimits, type ScanResult, scanMessage } from './scan.ts';
+import { ScanCode } from './scan-codes.ts';
+
+/**
+ * A UDP datagram carries exactly one message (RFC 3261 §18.3).
+ *
+ * "If the transport is datagram ... octets beyond [Content-Length] MUST be
+ * discarded" (RFC 4475 §3.1.1.8 dblreq), and a body shorter than Content-Length
+ * is an error (§3.1.2.2 clerr). Without Content-Length the body runs to the end
+ * of the datagram.
+ */
+export function frameDatagram(datagram: Buffer, limits: ScanLimits = DEFAULT_SCAN_LIMITS): ScanResult {
+  const result = scanMessage(datagram, 0, datagram.length, limits);
+  const msg = result.message;
+  if (msg === null) return result;
+  if (result.code !== ScanCode.OK) {
+    if (msg.bodyStart > 0 && msg.contentLength >= 0 && msg.bodyStart + msg.contentLength <= datagram.length) {
+      msg.end = msg.bodyStart + msg.contentLength;
+    }
+    return result;
+  }
+  if (msg.contentLength >= 0) {
+    const available = datagram.length - msg.bodyStart;
+    if (available < msg.contentLength)
+      return { code: ScanCode.BODY_TRUNCATED, message: msg, at: datagram.length };
+    msg.end = msg.bodyStart + msg.contentLength;
+  }
+  return result;
+}
