@@ -166,10 +166,11 @@ export function scanMessage(
     p = eol + 1;
   }
   msg.fieldCount = count;
-  if (lineError !== ScanCode.OK) return { code: lineError, message: msg, at: errorAt };
 
   // RFC 3261 §20.14: Content-Length is a decimal count of body octets; one value only
-  // (RFC 4475 §3.3.9: differing values make the framing unrecoverable).
+  // (RFC 4475 §3.3.9: differing values make the framing unrecoverable). It is read even
+  // when the start line is broken: a stream framer still needs it to step over the
+  // message (RFC 4475 §3.1.2.16 badvers over TCP gets a 505, not a closed connection).
   const clIndex = msg.firstField[HeaderId.CONTENT_LENGTH];
   if (clIndex !== -1) {
     const o = clIndex * FIELD_STRIDE;
@@ -180,6 +181,7 @@ export function scanMessage(
     }
     msg.contentLength = cl;
   }
+  if (lineError !== ScanCode.OK) return { code: lineError, message: msg, at: errorAt };
   return { code: ScanCode.OK, message: msg, at: -1 };
 }
 

@@ -53,6 +53,11 @@ export class StreamFramer {
   private searchFrom = 0;
   /** The scanned header section of the message whose body is still arriving. */
   private headed: ScanResult | null = null;
+  /**
+   * The last bytes consumed were a keep-alive CRLF at the very end of the data: if
+   * the next bytes start with CRLF, the two halves are one ping that TCP split.
+   */
+  private crlfAtEnd = false;
 
   constructor(limits: StreamFramerLimits = DEFAULT_STREAM_LIMITS) {
     this.limits = limits;
@@ -86,6 +91,15 @@ export class StreamFramer {
 
     if (this.headed === null) {
       // Keep-alives between messages: CRLFCRLF is a ping, a lone CRLF a pong (RFC 5626 §3.5.1).
+      if (this.crlfAtEnd) {
+        if (p + 1 < end && buf[p] === CR && buf[p + 1] === LF) {
+          this.crlfAtEnd = false;
+          this.consume(p + 2);
+          return FrameKind.PING;
+        }
+        if (end - p !== 1 || buf[p] !== CR) this.crlfAtEnd = false;
+      }
+      let lastWasCrlf = false;
       while (p < end && (buf[p] === CR || buf[p] === LF)) {
         if (p + 3 < end && buf[p] === CR && buf[p + 1] === LF && buf[p + 2] === CR && buf[p + 3] === LF) {
           this.consume(p + 4);
@@ -93,16 +107,22 @@ export class StreamFramer {
         }
         if (p + 1 < end && buf[p] === CR && buf[p + 1] === LF) {
           p += 2;
+          lastWasCrlf = true;
           continue;
         }
         if (buf[p] === LF) {
           p++;
+          lastWasCrlf = false;
           continue;
         }
         break; // a CR whose LF has not arrived yet
       }
       if (p > this.pos) this.consume(p);
-      if (p >= end || (end - p === 1 && buf[p] === CR)) return FrameKind.NEED_MORE;
+      if (p >= end || (end - p === 1 && buf[p] === CR)) {
+        if (lastWasCrlf) this.crlfAtEnd = true;
+        return FrameKind.NEED_MORE;
+      }
+      this.crlfAtEnd = false;
 
       const bodyStart = findHeaderEnd(buf, Math.max(p, this.searchFrom), end);
       if (bodyStart === -1) {
@@ -116,7 +136,10 @@ export class StreamFramer {
         msg === null ||
         scanned.code === ScanCode.BAD_CONTENT_LENGTH ||
         scanned.code === ScanCode.DUPLICATE_CONTENT_LENGTH ||
-        scanned.code === ScanCode.INCOMPLETE_HEADERS
+        scanned.code === ScanCode.INCOMPLETE_HEADERS ||
+        // Limits stop the scan before Content-Length may have been seen: the real reason, not "missing".
+        scanned.code === ScanCode.TOO_MANY_HEADERS ||
+        scanned.code === ScanCode.HEADER_TOO_LONG
       ) {
         return this.broken(scanned.code === ScanCode.OK ? ScanCode.BAD_START_LINE : scanned.code);
       }
@@ -144,6 +167,7 @@ export class StreamFramer {
     this.pos = 0;
     this.searchFrom = 0;
     this.headed = null;
+    this.crlfAtEnd = false;
   }
 
   private consume(to: number): void {

@@ -1,0 +1,328 @@
+import { getHeapStatistics } from 'node:v8';
+import { HttpListener, sendJson, sendText } from './admin/http-listener.ts';
+import type { Config } from './config/schema.ts';
+import { channels } from './observe/channels.ts';
+import { LegCorrelator } from './observe/leg-correlator.ts';
+import { Observer } from './observe/observer.ts';
+import type { ProcessStateEvent } from './observe/records.ts';
+import { type Sampler, samplerFromEnv } from './observe/sampler.ts';
+import { ProxyEngine } from './proxy/proxy-engine.ts';
+import { Resolver } from './proxy/resolver.ts';
+import { RouteRuntime } from './proxy/route-runtime.ts';
+import type { Sink } from './sinks/sink.ts';
+import { TcpTransport } from './transport/tcp-transport.ts';
+import { UdpListener } from './transport/udp-listener.ts';
+import { HEADER_ID_COUNT } from './wire/header-names.ts';
+import { DEFAULT_STREAM_LIMITS, type StreamFramerLimits } from './wire/stream-framer.ts';
+
+/** Starts sinks against a running instance; given by the caller so tests and the demo choose theirs. */
+export type SinkFactory = (app: Sipspan) => Promise<Sink[]> | Sink[];
+
+export interface StartOptions {
+  sinks?: SinkFactory;
+  sampler?: Sampler;
+  /** Open sockets with SO_REUSEPORT (one process per core). */
+  reusePort?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+const SWEEP_INTERVAL_MS = 250;
+const HEAP_CHECK_INTERVAL_MS = 1000;
+const RESOLVE_INTERVAL_MS = 30_000;
+const BUILT_IN_TRACE_HEADERS = new Set(['traceparent', 'tracestate', 'x-trace-id']);
+
+/**
+ * The composition root: builds routes, transports, the proxy engine, the
+ * observing tables, the admin listener and the sinks, and stops them in order.
+ */
+export class Sipspan {
+  readonly config: Config;
+  readonly routes: RouteRuntime[] = [];
+  readonly observer: Observer;
+  readonly engine: ProxyEngine;
+  readonly tcp: TcpTransport;
+  readonly resolver = new Resolver();
+  readonly admin: HttpListener;
+  /** Each route's /metrics listener (index = route index; null when the route has none). */
+  readonly routeHttp: (HttpListener | null)[] = [];
+  sinks: Sink[] = [];
+  readonly startedAt = Date.now();
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private resolveTimer: NodeJS.Timeout | null = null;
+  private lastHeapCheck = 0;
+  private heapState: 'ok' | 'soft' | 'hard' = 'ok';
+  private bound = false;
+  draining = false;
+  private stopping: Promise<void> | null = null;
+
+  private constructor(config: Config, opts: StartOptions) {
+    this.config = config;
+    const limits = config.limits;
+    const framerLimits: StreamFramerLimits = {
+      ...DEFAULT_STREAM_LIMITS,
+      maxMessageBytes: limits.max_message_bytes,
+      maxHeaderFields: limits.max_header_fields,
+      maxFieldBytes: limits.max_field_bytes,
+    };
+    const tracing = config.tracing;
+    this.observer = new Observer(
+      {
+        maxTransactions: limits.max_transactions,
+        maxCalls: limits.max_calls,
+        t1Ms: config.timers.t1_ms,
+        inviteProvisionalMs: config.timers.invite_provisional_ms,
+        callIdleMs: config.timers.call_idle_ms,
+        sampler: opts.sampler ?? samplerFromEnv(opts.env ?? process.env),
+        logSampleRatio: config.logs.sample_ratio,
+        correlator: config.routes.some((r) => r.b2bua_correlation)
+          ? new LegCorrelator(tracing.correlation_window_ms, Math.min(limits.max_calls, 100_000))
+          : null,
+      },
+      config.routes.length,
+    );
+    const custom = [tracing.traceparent_header, tracing.tracestate_header, tracing.trace_id_header]
+      .map((n) => n.toLowerCase())
+      .filter((n) => !BUILT_IN_TRACE_HEADERS.has(n));
+    const routes = this.routes;
+    const engineHolder: { engine: ProxyEngine | null } = { engine: null };
+    // The transports need the handler before the engine exists: hand them a forwarder.
+    const handler = {
+      onMessage: (...a: Parameters<ProxyEngine['onMessage']>) => engineHolder.engine!.onMessage(...a),
+      onStreamBroken: (...a: Parameters<ProxyEngine['onStreamBroken']>) =>
+        engineHolder.engine!.onStreamBroken(...a),
+      onLimit: (...a: Parameters<ProxyEngine['onLimit']>) => engineHolder.engine!.onLimit(...a),
+    };
+    this.tcp = new TcpTransport(handler, framerLimits, {
+      maxConnections: limits.tcp_max_connections,
+      maxConnectionsPerIp: limits.tcp_max_connections_per_ip,
+      firstByteMs: limits.tcp_first_byte_ms,
+      readMessageMs: limits.tcp_read_message_ms,
+      idleMs: limits.tcp_idle_ms,
+      writeQueueBytes: limits.tcp_write_queue_bytes,
+    });
+    config.routes.forEach((rc, index) => {
+      let udp4: UdpListener | null = null;
+      let udp6: UdpListener | null = null;
+      for (const l of rc.listen) {
+        if (l.transport !== 'udp') continue;
+        const family = l.host.includes(':') ? 6 : 4;
+        const listener = new UdpListener(
+          index,
+          l.host,
+          l.port,
+          family,
+          handler,
+          framerLimits,
+          opts.reusePort ?? false,
+        );
+        if (family === 6 && udp6 === null) udp6 = listener;
+        else if (family === 4 && udp4 === null) udp4 = listener;
+      }
+      routes.push(new RouteRuntime(index, rc, udp4, udp6));
+    });
+    this.engine = new ProxyEngine(routes, this.observer, this.tcp, this.resolver, {
+      traceHeaders: {
+        traceparent: tracing.traceparent_header,
+        tracestate: tracing.tracestate_header,
+        traceId: tracing.trace_id_header,
+        custom,
+        correlation: tracing.correlation_headers,
+      },
+      shedding: false,
+    });
+    engineHolder.engine = this.engine;
+    this.admin = new HttpListener(config.admin.host, config.admin.port);
+    void HEADER_ID_COUNT;
+  }
+
+  static async start(config: Config, opts: StartOptions = {}): Promise<Sipspan> {
+    const app = new Sipspan(config, opts);
+    publishState({
+      state: 'starting',
+      detail: { node: config.node, routes: config.routes.map((r) => r.name) },
+    });
+    try {
+      await app.bindListeners();
+      app.installAdminRoutes();
+      for (let i = 0; i < config.routes.length; i++) {
+        const m = config.routes[i].metrics;
+        app.routeHttp.push(m === undefined ? null : new HttpListener(m.host, m.port));
+      }
+      app.sinks = opts.sinks === undefined ? [] : await opts.sinks(app);
+      await app.admin.listen();
+      for (const h of app.routeHttp) if (h !== null) await h.listen();
+    } catch (err) {
+      await app.closeSockets();
+      throw err;
+    }
+    app.sweepTimer = setInterval(() => app.sweep(), SWEEP_INTERVAL_MS);
+    app.sweepTimer.unref();
+    app.resolveTimer = setInterval(() => void app.resolveUpstreams(), RESOLVE_INTERVAL_MS);
+    app.resolveTimer.unref();
+    publishState({ state: 'ready', detail: app.describe() });
+    return app;
+  }
+
+  private async bindListeners(): Promise<void> {
+    for (const route of this.routes) {
+      if (route.udp4 !== null) await route.udp4.bind();
+      if (route.udp6 !== null) await route.udp6.bind();
+      for (const l of route.config.listen) {
+        if (l.transport === 'tcp') {
+          const port = await this.tcp.listen(route.info.index, l.host, l.port);
+          if (route.tcpPort === 0) route.tcpPort = port;
+        }
+      }
+      route.finish();
+    }
+    this.bound = true;
+    await this.resolveUpstreams();
+  }
+
+  /** Resolve every upstream name (compose service names); failures leave /readyz false and are retried. */
+  async resolveUpstreams(): Promise<void> {
+    await Promise.all(
+      this.routes.map(async (route) => {
+        try {
+          const r = await this.resolver.resolve(route.upstream.host);
+          route.upstreamAddress = r.address;
+          route.upstreamFamily = r.family;
+        } catch {
+          this.observer.publishLimit(route.info, 'upstream_resolve');
+        }
+      }),
+    );
+  }
+
+  get ready(): boolean {
+    return this.bound && !this.draining && this.routes.every((r) => r.upstreamAddress !== '');
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      node: this.config.node,
+      admin: `${this.admin.host}:${this.admin.port}`,
+      routes: this.routes.map((r) => ({
+        name: r.info.name,
+        listen: r.config.listen.map(
+          (l) =>
+            `${l.transport}://${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.transport === 'udp' ? r.udpPort || l.port : r.tcpPort || l.port}`,
+        ),
+        upstream: `${r.upstream.transport}://${r.upstream.host}:${r.upstream.port}`,
+        upstream_address: r.upstreamAddress,
+        advertised: r.advertisedHost,
+        metrics: this.routeHttp[r.info.index]
+          ? `${this.routeHttp[r.info.index]!.host}:${this.routeHttp[r.info.index]!.port}`
+          : null,
+      })),
+    };
+  }
+
+  private installAdminRoutes(): void {
+    this.admin.handle('/healthz', (_req, res) => sendText(res, 200, 'ok\n'));
+    this.admin.handle('/readyz', (_req, res) => {
+      const ready = this.ready;
+      sendJson(res, ready ? 200 : 503, {
+        ready,
+        draining: this.draining,
+        routes: this.routes.map((r) => ({ name: r.info.name, upstream_resolved: r.upstreamAddress !== '' })),
+      });
+    });
+    this.admin.handle('/api/status', (_req, res) =>
+      sendJson(res, 200, {
+        ...this.describe(),
+        uptime_seconds: Math.round((Date.now() - this.startedAt) / 1000),
+        transactions: this.observer.transactionCount,
+        calls: this.observer.callCount,
+        tcp_connections: this.tcp.connectionCount,
+        heap_guard: this.heapState,
+      }),
+    );
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    this.observer.sweep(now);
+    this.tcp.sweep(now);
+    if (now - this.lastHeapCheck >= HEAP_CHECK_INTERVAL_MS) {
+      this.lastHeapCheck = now;
+      this.checkHeap();
+    }
+  }
+
+  /** Heap guard: soft limit stops new observation state, hard limit sheds new INVITEs and TCP accepts. */
+  private checkHeap(): void {
+    const usedMb = getHeapStatistics().used_heap_size / (1024 * 1024);
+    const limits = this.config.limits;
+    const next =
+      usedMb >= limits.heap_hard_limit_mb ? 'hard' : usedMb >= limits.heap_soft_limit_mb ? 'soft' : 'ok';
+    if (next === this.heapState) return;
+    this.heapState = next;
+    this.observer.acceptNew = next === 'ok';
+    this.engine.shedding = next === 'hard';
+    this.tcp.acceptingPaused = next === 'hard';
+    publishState({
+      state: next === 'ok' ? 'heap-ok' : next === 'soft' ? 'heap-soft' : 'heap-hard',
+      detail: { heap_used_mb: Math.round(usedMb) },
+    });
+  }
+
+  get heapGuardState(): 'ok' | 'soft' | 'hard' {
+    return this.heapState;
+  }
+
+  /**
+   * Graceful stop (SIGTERM): stop accepting TCP, shed new calls, wait for
+   * pending transactions up to the drain deadline, end what is left, flush and
+   * stop the sinks in reverse order, close every socket.
+   */
+  stop(deadlineMs = this.config.timers.drain_ms): Promise<void> {
+    if (this.stopping === null) this.stopping = this.doStop(deadlineMs);
+    return this.stopping;
+  }
+
+  private async doStop(deadlineMs: number): Promise<void> {
+    const started = performance.now();
+    this.draining = true;
+    this.engine.shedding = true;
+    publishState({ state: 'draining', detail: { pending: this.pendingTotal() } });
+    await this.tcp.stopListening();
+    while (this.pendingTotal() > 0 && performance.now() - started < deadlineMs * 0.6) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.observer.endAll(performance.now());
+    const left = Math.max(100, deadlineMs - (performance.now() - started));
+    for (const sink of [...this.sinks].reverse()) {
+      try {
+        await sink.flush(left);
+        await sink.shutdown();
+      } catch {
+        // A sink that cannot flush must not keep the process from stopping.
+      }
+    }
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    if (this.resolveTimer !== null) clearInterval(this.resolveTimer);
+    publishState({ state: 'stopped', detail: {} });
+    await this.closeSockets();
+  }
+
+  private pendingTotal(): number {
+    let n = 0;
+    for (const r of this.routes) n += this.observer.pendingTransactions(r.info.index);
+    return n;
+  }
+
+  private async closeSockets(): Promise<void> {
+    this.tcp.closeAll();
+    for (const r of this.routes) {
+      if (r.udp4 !== null) await r.udp4.close();
+      if (r.udp6 !== null) await r.udp6.close();
+    }
+    await this.admin.close().catch(() => {});
+    for (const h of this.routeHttp) if (h !== null) await h.close().catch(() => {});
+  }
+}
+
+function publishState(e: ProcessStateEvent): void {
+  if (channels.processState.hasSubscribers) channels.processState.publish(e);
+}

@@ -1,0 +1,87 @@
+/**
+ * B2BUA leg correlation. A back-to-back user agent starts a new leg with a
+ * new Call-ID and may drop unknown headers (traceparent among them). When both
+ * legs pass routes of this process, an initial INVITE entering one route is
+ * matched with a recent initial INVITE that entered another, by the keys below
+ * in order, and joins its trace.
+ *
+ *   session-id   RFC 7989 Session-ID (the B2BUA copies it: the strongest key)
+ *   x-cid        a configured correlation header (X-CID and the like)
+ *   sdp-origin   an identical SDP o= line (signalling-only B2BUAs keep the offer)
+ *   users        caller and callee user parts, within the window
+ *
+ * Bounded: at most `maxEntries`, each forgotten after `windowMs`.
+ */
+export interface LegEntry {
+  routeIndex: number;
+  traceId: string;
+  clientSpanId: string;
+  sampled: boolean;
+  at: number;
+}
+
+export interface LegMatch {
+  entry: LegEntry;
+  by: string;
+}
+
+export class LegCorrelator {
+  private readonly byKey = new Map<string, LegEntry>();
+  private readonly windowMs: number;
+  private readonly maxEntries: number;
+
+  constructor(windowMs: number, maxEntries: number) {
+    this.windowMs = windowMs;
+    this.maxEntries = maxEntries;
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  /** Keys are `kind:value` strings, strongest first. */
+  remember(keys: readonly string[], entry: LegEntry): void {
+    for (const k of keys) {
+      if (this.byKey.size >= this.maxEntries) {
+        const oldest = this.byKey.keys().next().value;
+        if (oldest !== undefined) this.byKey.delete(oldest);
+      }
+      this.byKey.delete(k);
+      this.byKey.set(k, entry);
+    }
+  }
+
+  find(routeIndex: number, keys: readonly string[], now: number): LegMatch | null {
+    for (const k of keys) {
+      const e = this.byKey.get(k);
+      if (e !== undefined && e.routeIndex !== routeIndex && now - e.at <= this.windowMs) {
+        return { entry: e, by: k.slice(0, k.indexOf(':')) };
+      }
+    }
+    return null;
+  }
+
+  sweep(now: number): void {
+    // Insertion order is arrival order: stop at the first entry still inside the window.
+    for (const [k, e] of this.byKey) {
+      if (now - e.at <= this.windowMs) break;
+      this.byKey.delete(k);
+    }
+  }
+}
+
+/** The SDP `o=` line of a body (RFC 8866 §5.2), or null. */
+export function sdpOrigin(body: Buffer, start: number, end: number): string | null {
+  let i = start;
+  while (i < end - 1) {
+    if (body[i] === 0x6f && body[i + 1] === 0x3d && (i === start || body[i - 1] === 0x0a)) {
+      let e = i;
+      while (e < end && body[e] !== 0x0d && body[e] !== 0x0a) e++;
+      return body.toString('latin1', i + 2, e);
+    }
+    const nl = body.indexOf(0x0a, i);
+    if (nl === -1 || nl >= end) return null;
+    i = nl + 1;
+  }
+  return null;
+}

@@ -1,0 +1,538 @@
+import type { TransportName } from '../transport/flow.ts';
+import { methodLabel } from '../wire/methods.ts';
+import { isAcceptableTracestate, parseTraceId, parseTraceparent } from '../wire/read-trace-context.ts';
+import { channels } from './channels.ts';
+import type { LegCorrelator, LegMatch } from './leg-correlator.ts';
+import {
+  type CallOutcome,
+  CallRecord,
+  type Direction,
+  type ForwardedEvent,
+  type RejectedEvent,
+  type RouteInfo,
+  type StatusClass,
+  TransactionRecord,
+} from './records.ts';
+import type { Sampler } from './sampler.ts';
+import { newSpanId, newTraceId } from './trace-ids.ts';
+
+/** Trace headers found on an inbound request (raw values; null when absent). */
+export interface InboundTrace {
+  traceparent: string | null;
+  /** True when the traceparent (or X-Traceparent) field appeared more than once: invalid (W3C §3.2). */
+  repeated: boolean;
+  tracestate: string | null;
+  traceId: string | null;
+}
+
+export interface ObserverOptions {
+  maxTransactions: number;
+  maxCalls: number;
+  t1Ms: number;
+  inviteProvisionalMs: number;
+  callIdleMs: number;
+  sampler: Sampler;
+  /** Fraction of calls whose transaction log lines are written. */
+  logSampleRatio: number;
+  correlator: LegCorrelator | null;
+}
+
+/** How long a transaction with a final response is kept to recognise retransmissions (RFC 3261 T4). */
+const COMPLETED_LINGER_MS = 5000;
+const MAX_MARKS = 16;
+
+/**
+ * The observing tables: transactions and calls at each hop. sipspan forwards
+ * statelessly; these tables only time and describe what passes, so a full
+ * table never stops forwarding (it stops observing new things and counts it).
+ *
+ *   request in ──▶ onRequest ──▶ (forward) ──▶ onRequestSent
+ *   response in ─▶ onResponse ─▶ (forward) ──▶ onResponseSent ──▶ end (final)
+ *   sweep (coarse timer) ──▶ Timer B/F timeouts, call expiry, lingering entries
+ */
+export class Observer {
+  private readonly opts: ObserverOptions;
+  private readonly transactions = new Map<string, TransactionRecord>();
+  private readonly calls = new Map<string, CallRecord>();
+  private readonly forwarded: ForwardedEvent;
+  /** Heap guard: when false no new transactions or calls are created. */
+  acceptNew = true;
+  /** Set by onRequest: the request was a retransmission of a known transaction. */
+  lastWasRetransmission = false;
+  /** Set by onRequest: the request was a non-2xx ACK or a CANCEL matched to an INVITE transaction. */
+  lastMatchedInvite: TransactionRecord | null = null;
+  /** Per-route counts of what the tables refused, read by the metrics sink. */
+  refusedTransactions = 0;
+  refusedCalls = 0;
+  private readonly pendingPerRoute: number[] = [];
+  private readonly activeCallsPerRoute: number[] = [];
+
+  constructor(opts: ObserverOptions, routeCount: number) {
+    this.opts = opts;
+    for (let i = 0; i < routeCount; i++) {
+      this.pendingPerRoute.push(0);
+      this.activeCallsPerRoute.push(0);
+    }
+    this.forwarded = {
+      route: { index: 0, name: '' },
+      isRequest: true,
+      methodLabel: 'other',
+      status: 0,
+      direction: 'downstream',
+      transport: 'udp',
+      proxySeconds: 0,
+      traceId: null,
+    };
+  }
+
+  get transactionCount(): number {
+    return this.transactions.size;
+  }
+
+  get callCount(): number {
+    return this.calls.size;
+  }
+
+  pendingTransactions(routeIndex: number): number {
+    return this.pendingPerRoute[routeIndex];
+  }
+
+  activeCalls(routeIndex: number): number {
+    return this.activeCallsPerRoute[routeIndex];
+  }
+
+  /** The call of a Call-ID at a route (for the admin API and tests). */
+  findCall(routeIndex: number, callId: string): CallRecord | undefined {
+    return this.calls.get(`${routeIndex}|${callId}`);
+  }
+
+  /**
+   * A request is about to be forwarded. Returns its transaction — new, or the
+   * known one for a retransmission (lastWasRetransmission), or the INVITE
+   * transaction a non-2xx ACK / CANCEL belongs to (lastMatchedInvite) — with
+   * its trace context decided. Null when the tables refuse new state.
+   */
+  onRequest(
+    route: RouteInfo,
+    method: string,
+    branch: string,
+    callId: string,
+    cseq: number,
+    fromTag: string | null,
+    toTag: string | null,
+    direction: Direction,
+    transport: TransportName,
+    downstream: string,
+    now: number,
+    inbound: InboundTrace | null,
+    trusted: boolean,
+    legKeys: readonly string[] | null,
+    fromUser: string | null,
+    toUser: string | null,
+  ): TransactionRecord | null {
+    this.lastWasRetransmission = false;
+    this.lastMatchedInvite = null;
+    const isAck = method === 'ACK';
+    const key = isAck ? `${branch}|INVITE` : `${branch}|${method}`;
+    const known = this.transactions.get(key);
+    if (known !== undefined) {
+      if (isAck && known.method === 'INVITE') {
+        // RFC 3261 §17.1.1.3: the ACK of a non-2xx final response belongs to the INVITE transaction.
+        this.lastMatchedInvite = known;
+        return known;
+      }
+      known.retransmissions++;
+      this.lastWasRetransmission = true;
+      if (channels.transactionRetransmission.hasSubscribers)
+        channels.transactionRetransmission.publish(known);
+      return known;
+    }
+
+    let invite: TransactionRecord | undefined;
+    if (method === 'CANCEL') {
+      // RFC 3261 §9.2: a CANCEL carries the branch of the INVITE it cancels.
+      invite = this.transactions.get(`${branch}|INVITE`);
+      if (invite !== undefined) {
+        invite.cancelledAt = now;
+        if (invite.marks.length < MAX_MARKS) invite.marks.push({ status: -1, at: now });
+        if (invite.call !== null) invite.call.cancelled = true;
+      }
+    }
+
+    if (!this.acceptNew) return null;
+    if (this.transactions.size >= this.opts.maxTransactions && !this.evictOneCompleted()) {
+      this.refusedTransactions++;
+      this.publishLimit(route, 'max_transactions');
+      return null;
+    }
+
+    const tx = new TransactionRecord(
+      key,
+      route,
+      method,
+      methodLabel(method),
+      callId,
+      cseq,
+      branch,
+      direction,
+      transport,
+      downstream,
+      fromTag,
+      toTag,
+      now,
+      now + 64 * this.opts.t1Ms,
+    );
+    tx.serverSpanId = newSpanId();
+    tx.clientSpanId = newSpanId();
+
+    const callKey = `${route.index}|${callId}`;
+    let call = this.calls.get(callKey) ?? null;
+    this.decideTraceContext(tx, inbound, trusted, call, legKeys, now, invite ?? null);
+
+    if (call === null && tx.isInitialInvite) {
+      if (this.calls.size < this.opts.maxCalls) {
+        call = new CallRecord(
+          callKey,
+          route,
+          callId,
+          fromTag,
+          fromUser,
+          toUser,
+          tx.traceId,
+          tx.serverSpanId,
+          tx.sampled,
+          this.opts.logSampleRatio >= 1 || Math.random() < this.opts.logSampleRatio,
+          now,
+        );
+        this.calls.set(callKey, call);
+        this.activeCallsPerRoute[route.index]++;
+      } else {
+        this.refusedCalls++;
+        this.publishLimit(route, 'max_calls');
+      }
+    }
+    if (call !== null) {
+      call.lastSeen = now;
+      tx.call = call;
+      if (method === 'BYE' && call.byeAt === -1) call.byeAt = now;
+    }
+    if (tx.isInitialInvite && legKeys !== null && legKeys.length > 0 && this.opts.correlator !== null) {
+      this.opts.correlator.remember(legKeys, {
+        routeIndex: route.index,
+        traceId: tx.traceId,
+        clientSpanId: tx.clientSpanId,
+        sampled: tx.sampled,
+        at: now,
+      });
+    }
+
+    this.transactions.set(key, tx);
+    if (!isAck) this.pendingPerRoute[route.index]++;
+    if (channels.transactionStart.hasSubscribers) channels.transactionStart.publish(tx);
+    return tx;
+  }
+
+  /**
+   * W3C trace context for a request, decided in this order: a valid inbound
+   * traceparent on a trusted route; the trace of the call (Call-ID) or of the
+   * INVITE a CANCEL belongs to; a B2BUA leg matched by the correlator; a new
+   * trace. An inbound context that is not used is kept as a link.
+   */
+  private decideTraceContext(
+    tx: TransactionRecord,
+    inbound: InboundTrace | null,
+    trusted: boolean,
+    call: CallRecord | null,
+    legKeys: readonly string[] | null,
+    now: number,
+    invite: TransactionRecord | null,
+  ): void {
+    const sampler = this.opts.sampler;
+    if (inbound !== null && inbound.traceparent !== null) {
+      const parent = inbound.repeated ? null : parseTraceparent(inbound.traceparent);
+      if (parent !== null && trusted) {
+        tx.traceId = parent.traceId;
+        tx.parentSpanId = parent.spanId;
+        tx.sampled = sampler.sampleChild(parent.traceId, (parent.flags & 1) === 1);
+        tx.traceOrigin = 'inbound';
+        if (inbound.tracestate !== null && isAcceptableTracestate(inbound.tracestate))
+          tx.traceState = inbound.tracestate;
+        return;
+      }
+      if (parent !== null) {
+        tx.linkTraceId = parent.traceId;
+        tx.linkSpanId = parent.spanId;
+      }
+    } else if (inbound !== null && inbound.traceId !== null && trusted && call === null && invite === null) {
+      // Only X-Trace-Id came: keep its trace id, start a root span in it.
+      const id = parseTraceId(inbound.traceId);
+      if (id !== null) {
+        tx.traceId = id;
+        tx.sampled = sampler.sampleRoot(id);
+        tx.traceOrigin = 'inbound';
+        return;
+      }
+    }
+    if (call !== null) {
+      tx.traceId = call.traceId;
+      tx.parentSpanId = call.rootSpanId;
+      tx.sampled = call.sampled;
+      tx.traceOrigin = 'call';
+      return;
+    }
+    if (invite !== null) {
+      tx.traceId = invite.traceId;
+      tx.parentSpanId = invite.serverSpanId;
+      tx.sampled = invite.sampled;
+      tx.traceOrigin = 'call';
+      return;
+    }
+    if (tx.isInitialInvite && legKeys !== null && this.opts.correlator !== null) {
+      const match: LegMatch | null = this.opts.correlator.find(tx.route.index, legKeys, now);
+      if (match !== null) {
+        tx.traceId = match.entry.traceId;
+        tx.parentSpanId = match.entry.clientSpanId;
+        tx.sampled = match.entry.sampled;
+        tx.traceOrigin = 'stitched';
+        tx.stitchedBy = match.by;
+        if (tx.linkTraceId === null) {
+          tx.linkTraceId = match.entry.traceId;
+          tx.linkSpanId = match.entry.clientSpanId;
+        }
+        return;
+      }
+    }
+    tx.traceId = newTraceId();
+    tx.sampled = sampler.sampleRoot(tx.traceId);
+    tx.traceOrigin = 'new';
+  }
+
+  onRequestSent(tx: TransactionRecord, upstream: string, transport: TransportName, now: number): void {
+    if (tx.requestOut === -1) {
+      tx.requestOut = now;
+      tx.requestProxyMs = now - tx.requestIn;
+    }
+    tx.upstream = upstream;
+    tx.upstreamTransport = transport;
+    if (tx.method === 'ACK') {
+      // An ACK for a 2xx has no response: its transaction ends when it is sent on.
+      if (tx.outcome === null) {
+        tx.outcome = 'forwarded';
+        tx.endedAt = now;
+        tx.expiresAt = now + 64 * this.opts.t1Ms;
+        if (tx.call !== null) tx.call.lastSeen = now;
+        if (channels.transactionEnd.hasSubscribers) channels.transactionEnd.publish(tx);
+      }
+    }
+  }
+
+  /** The request could not be sent (no route to the target, queue full): the transaction ends here. */
+  onRequestSendFailed(tx: TransactionRecord, now: number): void {
+    if (tx.outcome !== null || tx.finalResponseIn !== -1) return;
+    tx.outcome = 'send-failed';
+    tx.statusClass = 'timeout';
+    tx.endedAt = now;
+    this.finish(tx, now);
+  }
+
+  /** A response from the far side of a transaction; null when no transaction is known for it. */
+  onResponse(branch: string, cseqMethod: string, status: number, now: number): TransactionRecord | null {
+    const tx = this.transactions.get(`${branch}|${cseqMethod}`);
+    if (tx === undefined) return null;
+    if (tx.firstResponseIn === -1) tx.firstResponseIn = now;
+    if (tx.call !== null) tx.call.lastSeen = now;
+    if (status < 200) {
+      if (tx.finalResponseIn === -1) {
+        if (tx.marks.length < MAX_MARKS) tx.marks.push({ status, at: now });
+        if (tx.method === 'INVITE') tx.expiresAt = now + this.opts.inviteProvisionalMs;
+        const call = tx.call;
+        if (call !== null && tx.isInitialInvite && status > 100 && call.firstProvisionalAt === -1) {
+          call.firstProvisionalAt = now;
+          if (call.state === 'trying') call.state = 'early';
+        }
+      }
+    } else if (tx.finalResponseIn === -1) {
+      tx.finalResponseIn = now;
+      tx.status = status;
+      tx.statusClass = statusClassOf(status);
+      this.onFinalForCall(tx, status, now);
+    } else {
+      tx.responseRetransmissions++;
+      if (channels.transactionRetransmission.hasSubscribers) channels.transactionRetransmission.publish(tx);
+      return tx;
+    }
+    if (channels.transactionResponse.hasSubscribers) channels.transactionResponse.publish(tx);
+    return tx;
+  }
+
+  /** The response was sent back toward the request's sender. A final one ends the transaction. */
+  onResponseSent(tx: TransactionRecord, status: number, receivedAt: number, now: number): void {
+    if (status >= 200 && tx.finalResponseOut === -1 && tx.finalResponseIn !== -1) {
+      tx.finalResponseOut = now;
+      tx.responseProxyMs = now - receivedAt;
+      tx.outcome = 'completed';
+      tx.endedAt = now;
+      this.finish(tx, now);
+    }
+  }
+
+  /** sipspan answered a request itself (483, 482, 420, 503): a transaction that ends at once. */
+  onGenerated(tx: TransactionRecord, status: number, now: number): void {
+    tx.generatedStatus = status;
+    tx.status = status;
+    tx.statusClass = statusClassOf(status);
+    tx.finalResponseOut = now;
+    tx.outcome = 'rejected';
+    tx.endedAt = now;
+    this.onFinalForCall(tx, status, now);
+    this.finish(tx, now);
+  }
+
+  private finish(tx: TransactionRecord, now: number): void {
+    if (tx.method !== 'ACK') this.pendingPerRoute[tx.route.index]--;
+    tx.expiresAt = now + COMPLETED_LINGER_MS;
+    if (channels.transactionEnd.hasSubscribers) channels.transactionEnd.publish(tx);
+    const call = tx.call;
+    if (call !== null && call.state !== 'trying' && call.state !== 'early' && call.state !== 'confirmed')
+      this.endCall(call, now);
+    else if (call !== null && tx.method === 'BYE' && call.state === 'confirmed') {
+      call.completed = tx.status >= 200 && tx.status < 300;
+      call.byeCompletedAt = now;
+      call.state = 'terminated';
+      this.endCall(call, now);
+    }
+  }
+
+  private onFinalForCall(tx: TransactionRecord, status: number, now: number): void {
+    const call = tx.call;
+    if (call === null || !tx.isInitialInvite || call.outcome !== null) return;
+    call.finalStatus = status;
+    if (status < 300) {
+      call.state = 'confirmed';
+      call.answeredAt = now;
+      call.outcome = 'answered';
+    } else {
+      call.state = status === 487 && call.cancelled ? 'cancelled' : 'failed';
+      call.outcome = callOutcomeOf(status, call.cancelled);
+    }
+    if (channels.callOutcome.hasSubscribers) channels.callOutcome.publish(call);
+  }
+
+  private endCall(call: CallRecord, now: number): void {
+    if (call.endedAt !== -1) return;
+    call.endedAt = now;
+    if (this.calls.get(call.key) === call) {
+      this.calls.delete(call.key);
+      this.activeCallsPerRoute[call.route.index]--;
+    }
+    if (channels.callEnd.hasSubscribers) channels.callEnd.publish(call);
+  }
+
+  /** Per message sent on: counters and proxy time (one scratch event, no allocation). */
+  publishForwarded(
+    route: RouteInfo,
+    isRequest: boolean,
+    method: string,
+    status: number,
+    direction: Direction,
+    transport: TransportName,
+    receivedAt: number,
+    now: number,
+    traceId: string | null,
+  ): void {
+    if (!channels.messageForwarded.hasSubscribers) return;
+    const e = this.forwarded;
+    e.route = route;
+    e.isRequest = isRequest;
+    e.methodLabel = methodLabel(method);
+    e.status = status;
+    e.direction = direction;
+    e.transport = transport;
+    e.proxySeconds = (now - receivedAt) / 1000;
+    e.traceId = traceId;
+    channels.messageForwarded.publish(e);
+  }
+
+  publishRejected(event: RejectedEvent): void {
+    if (channels.messageRejected.hasSubscribers) channels.messageRejected.publish(event);
+  }
+
+  publishLimit(route: RouteInfo | null, limit: string): void {
+    if (channels.limitHit.hasSubscribers) channels.limitHit.publish({ route, limit });
+  }
+
+  /**
+   * The coarse timer: Timer B/F timeouts (RFC 3261 §17.1.1.2, §17.1.2.2: 64*T1),
+   * INVITEs left in a provisional state, lingering entries, idle calls.
+   */
+  sweep(now: number): void {
+    for (const tx of this.transactions.values()) {
+      if (now < tx.expiresAt) continue;
+      if (tx.outcome === null && tx.finalResponseIn === -1) {
+        tx.outcome = 'timeout';
+        tx.statusClass = 'timeout';
+        tx.endedAt = tx.expiresAt;
+        const call = tx.call;
+        if (call !== null && tx.isInitialInvite && call.outcome === null) {
+          call.outcome = 'timeout';
+          call.state = 'failed';
+          if (channels.callOutcome.hasSubscribers) channels.callOutcome.publish(call);
+        }
+        this.finish(tx, now);
+      } else if (tx.outcome === null) {
+        // Final response came but was never sent back (dropped): end it now.
+        tx.outcome = 'completed';
+        tx.endedAt = tx.finalResponseIn;
+        this.finish(tx, now);
+      }
+      if (now >= tx.expiresAt) this.transactions.delete(tx.key);
+    }
+    const idle = this.opts.callIdleMs;
+    for (const call of this.calls.values()) {
+      if (now - call.lastSeen > idle) {
+        call.state = call.state === 'confirmed' ? 'terminated' : 'failed';
+        this.endCall(call, now);
+      }
+    }
+    this.opts.correlator?.sweep(now);
+  }
+
+  /** On shutdown: end every pending transaction as it stands, so sinks can flush them. */
+  endAll(now: number): void {
+    for (const tx of this.transactions.values()) {
+      if (tx.outcome === null && tx.finalResponseIn === -1) {
+        tx.outcome = 'timeout';
+        tx.statusClass = 'timeout';
+        tx.endedAt = now;
+        this.finish(tx, now);
+      }
+    }
+    for (const call of this.calls.values()) this.endCall(call, now);
+    this.transactions.clear();
+  }
+
+  private evictOneCompleted(): boolean {
+    const oldest = this.transactions.values().next().value;
+    if (oldest === undefined || oldest.outcome === null) return false;
+    this.transactions.delete(oldest.key);
+    return true;
+  }
+}
+
+export function statusClassOf(status: number): StatusClass {
+  if (status < 200) return '1xx';
+  if (status < 300) return '2xx';
+  if (status < 400) return '3xx';
+  if (status < 500) return '4xx';
+  if (status < 600) return '5xx';
+  return '6xx';
+}
+
+function callOutcomeOf(status: number, cancelled: boolean): CallOutcome {
+  if (status < 300) return 'answered';
+  if (status < 400) return 'redirected';
+  if (status === 487 && cancelled) return 'cancelled';
+  if (status < 500) return 'failed_4xx';
+  if (status < 600) return 'failed_5xx';
+  return 'failed_6xx';
+}

@@ -1,0 +1,63 @@
+/**
+ * Branch parameters of sipspan's own Via (RFC 3261 §16.11 stateless proxy):
+ *
+ *   z9hG4bK-sS <tx hash:12 hex> <loop hash:8 hex>
+ *   └─cookie─┘ └ marker ┘
+ *
+ * "the branch value MUST be computed so that it is identical for
+ * retransmissions of a request and different for distinct transactions";
+ * both inputs below are stable across retransmissions. A CANCEL and a non-2xx
+ * ACK carry the branch of their INVITE, so they hash to the INVITE's branch too,
+ * as §16.11 requires.
+ *
+ * The loop part hashes what a loop keeps and a spiral changes (§16.6 step 8):
+ * Request-URI, Call-ID, From tag, To tag, CSeq. §16.3 step 4 compares it to find
+ * loops (482).
+ */
+export const BRANCH_PREFIX = 'z9hG4bK-sS';
+export const BRANCH_PREFIX_BYTES = Buffer.from(BRANCH_PREFIX, 'latin1');
+const HEX = '0123456789abcdef';
+
+/** FNV-1a over bytes, two 32-bit lanes with different seeds: cheap and well spread for short keys. */
+export function hashBytes(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  h1: number,
+  h2: number,
+): [number, number] {
+  for (let i = start; i < end; i++) {
+    const b = buf[i];
+    h1 = Math.imul(h1 ^ b, 0x01000193);
+    h2 = Math.imul(h2 ^ b, 0x01000193) ^ (h2 >>> 13);
+  }
+  HASH_OUT[0] = h1 >>> 0;
+  HASH_OUT[1] = h2 >>> 0;
+  return HASH_OUT;
+}
+const HASH_OUT: [number, number] = [0, 0];
+
+export const FNV_SEED_1 = 0x811c9dc5;
+export const FNV_SEED_2 = 0x2545f491;
+
+function hex32(n: number, digits: number): string {
+  let s = '';
+  for (let i = digits - 1; i >= 0; i--) s += HEX[(n >>> (i * 4)) & 15];
+  return s;
+}
+
+export function hashHex(h1: number, h2: number, digits: number): string {
+  if (digits <= 8) return hex32(h1, digits);
+  return hex32(h1, 8) + hex32(h2, digits - 8);
+}
+
+/** Our branch from the two hashes. */
+export function formatBranch(txHex: string, loopHex: string): string {
+  return BRANCH_PREFIX + txHex + loopHex;
+}
+
+/** The loop part of one of our branches, or null when the branch is not ours. */
+export function loopPartOf(branch: string): string | null {
+  if (!branch.startsWith(BRANCH_PREFIX) || branch.length !== BRANCH_PREFIX.length + 20) return null;
+  return branch.slice(BRANCH_PREFIX.length + 12);
+}

@@ -1,0 +1,937 @@
+import { isIP } from 'node:net';
+import { sdpOrigin } from '../observe/leg-correlator.ts';
+import type { InboundTrace, Observer } from '../observe/observer.ts';
+import type { Direction, TransactionRecord } from '../observe/records.ts';
+import type { Flow, TransportName } from '../transport/flow.ts';
+import type { InboundHandler } from '../transport/inbound-handler.ts';
+import type { TcpConnection } from '../transport/tcp-connection.ts';
+import type { TcpTransport } from '../transport/tcp-transport.ts';
+import type { UdpListener } from '../transport/udp-listener.ts';
+import { EditList } from '../wire/edit-list.ts';
+import { HeaderId } from '../wire/header-names.ts';
+import { valueEnd } from '../wire/lws.ts';
+import { readCSeq } from '../wire/read-cseq.ts';
+import { locateAddress, readUser } from '../wire/read-name-addr.ts';
+import { readSipUri } from '../wire/read-sip-uri.ts';
+import { formatTraceparent, parseSessionId } from '../wire/read-trace-context.ts';
+import { readVia, type ViaValue } from '../wire/read-via.ts';
+import type { ScanResult } from '../wire/scan.ts';
+import { ScanCode } from '../wire/scan-codes.ts';
+import type { SipMessage } from '../wire/sip-message.ts';
+import {
+  BRANCH_PREFIX,
+  BRANCH_PREFIX_BYTES,
+  FNV_SEED_1,
+  FNV_SEED_2,
+  formatBranch,
+  hashBytes,
+  hashHex,
+  loopPartOf,
+} from './branch.ts';
+import { isRejection, type RequestFacts, readRequest } from './read-request.ts';
+import type { Resolver } from './resolver.ts';
+import type { RouteRuntime } from './route-runtime.ts';
+import { buildStatelessReply } from './stateless-reply.ts';
+
+/** RFC 3261 §18.1.1: above this size a UDP request goes on over a congestion-controlled transport. */
+const UDP_MTU_LIMIT = 1300;
+const MAX_FORWARDS_70 = Buffer.from('Max-Forwards: 70\r\n', 'latin1');
+/** Max-Forwards values 0–254 as bytes, so a decrement allocates nothing. */
+const DECIMALS: Buffer[] = [];
+for (let i = 0; i < 256; i++) DECIMALS.push(Buffer.from(String(i), 'latin1'));
+const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
+
+/** Names of the trace headers this process reads and writes (configurable). */
+export interface TraceHeaderNames {
+  traceparent: string;
+  tracestate: string;
+  traceId: string;
+  /** Lowercased, for matching configured names that are not the built-in ones. */
+  custom: readonly string[];
+  correlation: readonly string[];
+}
+
+export interface ProxyOptions {
+  traceHeaders: TraceHeaderNames;
+  /** Heap guard at its hard level: new INVITEs get 503. */
+  shedding: boolean;
+}
+
+/** Where a message goes. */
+interface Target {
+  transport: TransportName;
+  host: string;
+  port: number;
+}
+
+/**
+ * RFC 3261 §16 forwarding as a stateless proxy (§16.11), one message at a time:
+ *
+ *   request  ─▶ validate (§16.3) ─▶ target (§16.4–16.5, §16.12 loose routing)
+ *            ─▶ edits: Route pop, received/rport (§18.2.1, RFC 3581), Max-Forwards,
+ *               trace headers, Record-Route, our Via (§16.6) ─▶ send
+ *   response ─▶ our top Via? (§16.7 step 3) ─▶ remove it ─▶ next Via (§18.2.2) ─▶ send
+ *
+ * Every failure is an outcome (answer, drop, close) counted through the
+ * observer; nothing here throws into the socket loop.
+ */
+export class ProxyEngine implements InboundHandler {
+  private readonly routes: RouteRuntime[];
+  private readonly observer: Observer;
+  private readonly tcp: TcpTransport;
+  private readonly resolver: Resolver;
+  private readonly options: ProxyOptions;
+  /** Reused for every message: edits are applied before the next message is handled. */
+  private readonly edits = new EditList();
+  private readonly traceparentHeader: string;
+  private readonly tracestateHeader: string;
+  private readonly traceIdHeader: string;
+  /** Counters for failures that have no transaction to carry them. */
+  internalErrors = 0;
+
+  constructor(
+    routes: RouteRuntime[],
+    observer: Observer,
+    tcp: TcpTransport,
+    resolver: Resolver,
+    options: ProxyOptions,
+  ) {
+    this.routes = routes;
+    this.observer = observer;
+    this.tcp = tcp;
+    this.resolver = resolver;
+    this.options = options;
+    this.traceparentHeader = options.traceHeaders.traceparent;
+    this.tracestateHeader = options.traceHeaders.tracestate;
+    this.traceIdHeader = options.traceHeaders.traceId;
+  }
+
+  set shedding(on: boolean) {
+    this.options.shedding = on;
+  }
+
+  onMessage(
+    routeIndex: number,
+    flow: Flow,
+    result: ScanResult,
+    _datagram: Buffer | null,
+    receivedAt: number,
+  ): void {
+    const route = this.routes[routeIndex];
+    try {
+      const msg = result.message;
+      if (msg === null) {
+        this.drop(route, flow, null, true, result.code === ScanCode.EMPTY ? 'empty' : result.code);
+        return;
+      }
+      if (msg.isRequest) this.handleRequest(route, flow, result, receivedAt);
+      else this.handleResponse(route, flow, result, receivedAt);
+    } catch (err) {
+      // A bug must cost one message, never the process.
+      this.internalErrors++;
+      this.drop(route, flow, result.message, result.message?.isRequest ?? true, 'internal-error');
+      if (process.env.SIPSPAN_DEBUG) console.error(err);
+    }
+  }
+
+  onStreamBroken(routeIndex: number, flow: Flow, code: ScanCode): void {
+    this.drop(this.routes[routeIndex], flow, null, true, code, true);
+  }
+
+  onLimit(routeIndex: number, limit: string): void {
+    this.observer.publishLimit(this.routes[routeIndex].info, limit);
+  }
+
+  // ───────────────────────────── requests ─────────────────────────────
+
+  private handleRequest(route: RouteRuntime, flow: Flow, result: ScanResult, receivedAt: number): void {
+    const msg = result.message!;
+    const cfg = route.config;
+    const facts = readRequest(result, cfg.reject_proxy_require, cfg.strict);
+    if (isRejection(facts)) {
+      if (facts.status === 0) this.drop(route, flow, msg, true, facts.reason);
+      else this.replyStateless(route, flow, msg, facts.status, facts.reason, facts.extra, null, receivedAt);
+      return;
+    }
+    const method = facts.method;
+    const direction: Direction = this.isFromUpstream(route, flow) ? 'upstream' : 'downstream';
+
+    // RFC 3261 §16.3 step 3: Max-Forwards 0 is answered 483, never forwarded.
+    if (facts.maxForwards === 0 && method !== 'ACK') {
+      this.replyGenerated(route, flow, facts, direction, 483, 'too-many-hops', null, receivedAt);
+      return;
+    }
+    // Heap guard, hard level: shed new calls, keep everything in progress going.
+    if (this.options.shedding && method === 'INVITE' && facts.toTag === null) {
+      this.replyGenerated(route, flow, facts, direction, 503, 'overloaded', 'Retry-After: 5\r\n', receivedAt);
+      return;
+    }
+
+    const loopHex = this.loopHash(msg, facts);
+    // RFC 3261 §16.3 step 4: a Via of ours whose loop part matches means the request came back unchanged.
+    if (method !== 'ACK' && method !== 'CANCEL' && this.isLoop(route, msg, loopHex)) {
+      this.replyGenerated(route, flow, facts, direction, 482, 'loop-detected', null, receivedAt);
+      return;
+    }
+    const branch = formatBranch(this.transactionHash(route, msg, facts), loopHex);
+
+    const edits = this.edits;
+    edits.clear();
+    const target = this.chooseTarget(route, msg, facts, direction, edits);
+    if (target === null) {
+      edits.clear();
+      this.replyGenerated(route, flow, facts, direction, 400, 'bad-route', null, receivedAt);
+      return;
+    }
+
+    const buf = msg.buf;
+    const isInitialInvite = method === 'INVITE' && facts.toTag === null;
+    let legKeys: string[] | null = null;
+    if (isInitialInvite && cfg.b2bua_correlation) legKeys = this.legKeys(msg, facts);
+    let inbound: InboundTrace | null = null;
+    if (this.hasTraceHeaders(msg)) inbound = this.readInboundTrace(msg);
+    const fromField = msg.fieldIndex(HeaderId.FROM);
+    const toField = msg.fieldIndex(HeaderId.TO);
+    const tx = this.observer.onRequest(
+      route.info,
+      method,
+      branch,
+      facts.callId,
+      facts.cseq.seq,
+      facts.fromTag,
+      facts.toTag,
+      direction,
+      flow.transport,
+      `${flow.remoteAddress}:${flow.remotePort}`,
+      receivedAt,
+      inbound,
+      cfg.trust_trace_headers,
+      legKeys,
+      isInitialInvite ? readUser(buf, msg.fieldValueStart(fromField), msg.fieldValueEnd(fromField)) : null,
+      isInitialInvite ? readUser(buf, msg.fieldValueStart(toField), msg.fieldValueEnd(toField)) : null,
+    );
+
+    // Edits, in message order. Insert point: before the first Via line, so our Via ends up on top.
+    const insertAt = msg.fieldLineStart(facts.topViaField);
+
+    // §18.2.1 / RFC 3581: note where the request really came from in the sender's Via.
+    this.addReceived(msg, facts.topVia, flow, edits);
+
+    // §16.6 step 3: Max-Forwards decremented, or added as 70.
+    if (facts.maxForwards > 0) {
+      const i = msg.fieldIndex(HeaderId.MAX_FORWARDS);
+      edits.replace(msg.fieldValueStart(i), msg.fieldValueEnd(i), DECIMALS[facts.maxForwards - 1]);
+    }
+
+    // Trace context: replace whatever came with exactly one of each header.
+    if (tx !== null) {
+      if (inbound !== null) this.removeTraceHeaders(msg, edits);
+    }
+
+    // Size decides the transport (§18.1.1); our own insertions count.
+    let transport = target.transport;
+    const viaHead = transport === 'tcp' ? route.viaPrefixTcp : route.viaPrefixUdp;
+    let traceLines = '';
+    if (tx !== null) {
+      const span = tx.clientSpanId;
+      traceLines = `${this.traceparentHeader}: ${formatTraceparent(tx.traceId, span, tx.sampled)}\r\n`;
+      if (tx.traceState !== null) traceLines += `${this.tracestateHeader}: ${tx.traceState}\r\n`;
+      traceLines += `${this.traceIdHeader}: ${tx.traceId}\r\n`;
+    }
+    const recordRoute =
+      cfg.record_route && facts.toTag === null && DIALOG_CREATING.has(method)
+        ? this.recordRouteFor(route, msg)
+        : null;
+
+    let size = msg.end - msg.start + viaHead.length + branch.length + 2 + traceLines.length;
+    if (facts.maxForwards < 0) size += MAX_FORWARDS_70.length;
+    if (recordRoute !== null) size += recordRoute.length * 2;
+    if (transport === 'udp' && size > UDP_MTU_LIMIT && cfg.udp_mtu_fallback_to_tcp) transport = 'tcp';
+
+    const viaLine = `${transport === 'tcp' ? route.viaPrefixTcp : route.viaPrefixUdp}${branch}\r\n${traceLines}`;
+    edits.insert(insertAt, Buffer.from(viaLine, 'latin1'));
+    if (facts.maxForwards < 0) edits.insert(insertAt, MAX_FORWARDS_70);
+    if (recordRoute !== null) {
+      // RFC 5658 double Record-Route when the transport changes across the hop.
+      const rrAt = msg.has(HeaderId.RECORD_ROUTE)
+        ? msg.fieldLineStart(msg.fieldIndex(HeaderId.RECORD_ROUTE))
+        : insertAt;
+      if (transport !== flow.transport && route.tcpPort !== 0 && route.udpPort !== 0) {
+        edits.insert(rrAt, transport === 'tcp' ? route.recordRouteTcp : route.recordRouteUdp);
+      }
+      edits.insert(rrAt, recordRoute);
+    }
+    // RFC 3261 §18.3: a message relayed onto a stream needs Content-Length (RFC 4475 §3.4.1 inv2543).
+    if (transport === 'tcp' && msg.contentLength < 0) {
+      edits.insert(msg.headersEnd, Buffer.from(`Content-Length: ${msg.end - msg.bodyStart}\r\n`, 'latin1'));
+    }
+
+    const chunks = edits.apply(buf, msg.start, msg.end);
+    edits.clear();
+    this.sendRequest(route, flow, target, transport, chunks, tx, method, direction, receivedAt);
+  }
+
+  /** Where a request goes: own Route entries popped (§16.4), then next Route, Request-URI or upstream. */
+  private chooseTarget(
+    route: RouteRuntime,
+    msg: SipMessage,
+    facts: RequestFacts,
+    direction: Direction,
+    edits: EditList,
+  ): Target | null {
+    const buf = msg.buf;
+    let nextRouteStart = -1;
+    let nextRouteEnd = -1;
+    let popped = false;
+    if (msg.has(HeaderId.ROUTE)) {
+      // Walk Route values in order; pop those that name this route (we Record-Routed the dialog).
+      for (let i = msg.fieldIndex(HeaderId.ROUTE); i !== -1 && i < msg.fieldCount; i++) {
+        if (msg.fieldId(i) !== HeaderId.ROUTE) continue;
+        const vs = msg.fieldValueStart(i);
+        const ve = msg.fieldValueEnd(i);
+        let p = vs;
+        let removedAll = true;
+        let firstKept = -1;
+        while (p < ve) {
+          const e = valueEnd(buf, p, ve);
+          const span = locateAddress(buf, p, e);
+          const uri = span === null ? null : readSipUri(buf, span.uriStart, span.uriEnd);
+          if (nextRouteStart === -1 && uri !== null && route.isOwn(uri.host, uri.port, uri.transport)) {
+            popped = true;
+            p = e < ve ? skipLwsComma(buf, e + 1, ve) : ve;
+            continue;
+          }
+          if (nextRouteStart === -1) {
+            nextRouteStart = p;
+            nextRouteEnd = e;
+          }
+          removedAll = false;
+          if (firstKept === -1) firstKept = p;
+          break;
+        }
+        if (popped && removedAll) edits.remove(msg.fieldLineStart(i), msg.fieldLineEnd(i));
+        else if (popped && firstKept > vs) edits.remove(vs, firstKept);
+        if (nextRouteStart !== -1) break;
+      }
+    }
+    if (nextRouteStart !== -1 && (popped || direction === 'upstream')) {
+      const span = locateAddress(buf, nextRouteStart, nextRouteEnd);
+      const uri = span === null ? null : readSipUri(buf, span.uriStart, span.uriEnd);
+      if (uri === null) return null;
+      return uriTarget(uri.host, uri.port, uri.transport, uri.secure);
+    }
+    if (popped || direction === 'upstream') {
+      const uri = readSipUri(buf, msg.uriStart, msg.uriEnd);
+      if (uri === null) return null;
+      if (uri.maddr !== null) return uriTarget(uri.maddr, uri.port, uri.transport, uri.secure);
+      if (route.isOwn(uri.host, uri.port, uri.transport)) return this.upstreamTarget(route);
+      return uriTarget(uri.host, uri.port, uri.transport, uri.secure);
+    }
+    void facts;
+    return this.upstreamTarget(route);
+  }
+
+  private upstreamTarget(route: RouteRuntime): Target {
+    return { transport: route.upstream.transport, host: route.upstream.host, port: route.upstream.port };
+  }
+
+  private isFromUpstream(route: RouteRuntime, flow: Flow): boolean {
+    return flow.remotePort === route.upstream.port && flow.remoteAddress === route.upstreamAddress;
+  }
+
+  private recordRouteFor(route: RouteRuntime, _msg: SipMessage): Buffer {
+    return route.tcpPort !== 0 && route.udpPort === 0 ? route.recordRouteTcp : route.recordRouteUdp;
+  }
+
+  /** §18.2.1: `received` when the source differs from sent-by; RFC 3581 `rport` filled when asked (and always over TCP). */
+  private addReceived(msg: SipMessage, via: ViaValue, flow: Flow, edits: EditList): void {
+    const src = flow.remoteAddress;
+    const stream = flow.transport === 'tcp';
+    let params = '';
+    if (via.received === null && (stream || via.rport === 0 || via.host !== src))
+      params += `;received=${src}`;
+    if (via.rport === 0) {
+      edits.insert(via.rportNameEnd, Buffer.from(`=${flow.remotePort}`, 'latin1'));
+    } else if (via.rport === -1 && stream) {
+      params += `;rport=${flow.remotePort}`;
+    }
+    if (params !== '') edits.insert(via.end, Buffer.from(params, 'latin1'));
+    void msg;
+  }
+
+  private hasTraceHeaders(msg: SipMessage): boolean {
+    const custom = this.options.traceHeaders.custom;
+    if (custom.length > 0) return true;
+    return (
+      msg.has(HeaderId.TRACEPARENT) ||
+      msg.has(HeaderId.X_TRACEPARENT) ||
+      msg.has(HeaderId.TRACESTATE) ||
+      msg.has(HeaderId.X_TRACE_ID)
+    );
+  }
+
+  private readInboundTrace(msg: SipMessage): InboundTrace {
+    const names = this.options.traceHeaders;
+    let traceparent: string | null = null;
+    let repeated = false;
+    const tp =
+      names.custom.length > 0
+        ? msg.findByName(names.traceparent.toLowerCase())
+        : msg.fieldIndex(HeaderId.TRACEPARENT);
+    if (tp !== -1) {
+      traceparent = msg.buf.toString('latin1', msg.fieldValueStart(tp), msg.fieldValueEnd(tp));
+      repeated =
+        msg.count(HeaderId.TRACEPARENT) > 1 ||
+        valueEnd(msg.buf, msg.fieldValueStart(tp), msg.fieldValueEnd(tp)) < msg.fieldValueEnd(tp);
+    } else if (msg.has(HeaderId.X_TRACEPARENT)) {
+      traceparent = msg.value(HeaderId.X_TRACEPARENT);
+      repeated = msg.count(HeaderId.X_TRACEPARENT) > 1;
+    }
+    const ts =
+      names.custom.length > 0
+        ? msg.findByName(names.tracestate.toLowerCase())
+        : msg.fieldIndex(HeaderId.TRACESTATE);
+    const tid =
+      names.custom.length > 0
+        ? msg.findByName(names.traceId.toLowerCase())
+        : msg.fieldIndex(HeaderId.X_TRACE_ID);
+    return {
+      traceparent,
+      repeated,
+      tracestate:
+        ts === -1 ? null : msg.buf.toString('latin1', msg.fieldValueStart(ts), msg.fieldValueEnd(ts)),
+      traceId:
+        tid === -1 ? null : msg.buf.toString('latin1', msg.fieldValueStart(tid), msg.fieldValueEnd(tid)),
+    };
+  }
+
+  /** Remove every inbound trace header line: exactly one of each leaves, ours. */
+  private removeTraceHeaders(msg: SipMessage, edits: EditList): void {
+    const custom = this.options.traceHeaders.custom;
+    for (let i = 0; i < msg.fieldCount; i++) {
+      const id = msg.fieldId(i);
+      let remove =
+        id === HeaderId.TRACEPARENT ||
+        id === HeaderId.TRACESTATE ||
+        id === HeaderId.X_TRACEPARENT ||
+        id === HeaderId.X_TRACE_ID;
+      if (!remove && custom.length > 0) {
+        const name = msg.buf.toString('latin1', msg.fieldLineStart(i), msg.fields[i * 6 + 2]).toLowerCase();
+        remove = custom.includes(name);
+      }
+      if (remove) edits.remove(msg.fieldLineStart(i), msg.fieldLineEnd(i));
+    }
+  }
+
+  /** B2BUA correlation keys of an initial INVITE, strongest first. */
+  private legKeys(msg: SipMessage, facts: RequestFacts): string[] {
+    const keys: string[] = [];
+    const buf = msg.buf;
+    for (const name of this.options.traceHeaders.correlation) {
+      const lower = name.toLowerCase();
+      const i =
+        lower === 'session-id'
+          ? msg.fieldIndex(HeaderId.SESSION_ID)
+          : lower === 'x-cid'
+            ? msg.fieldIndex(HeaderId.X_CID)
+            : msg.findByName(lower);
+      if (i === -1) continue;
+      const raw = buf.toString('latin1', msg.fieldValueStart(i), msg.fieldValueEnd(i));
+      const v = lower === 'session-id' ? parseSessionId(raw) : raw.trim();
+      if (v !== null && v !== '') keys.push(`${lower}:${v}`);
+    }
+    if (msg.end > msg.bodyStart) {
+      const o = sdpOrigin(buf, msg.bodyStart, msg.end);
+      if (o !== null) keys.push(`sdp-origin:${o}`);
+    }
+    const fromField = msg.fieldIndex(HeaderId.FROM);
+    const toField = msg.fieldIndex(HeaderId.TO);
+    const fu = readUser(buf, msg.fieldValueStart(fromField), msg.fieldValueEnd(fromField));
+    const tu = readUser(buf, msg.fieldValueStart(toField), msg.fieldValueEnd(toField));
+    if (fu !== null && tu !== null) keys.push(`users:${fu}|${tu}`);
+    void facts;
+    return keys;
+  }
+
+  /** §16.11: identical for retransmissions (and for a CANCEL / non-2xx ACK of an INVITE), distinct per transaction. */
+  private transactionHash(route: RouteRuntime, msg: SipMessage, facts: RequestFacts): string {
+    const buf = msg.buf;
+    let h1 = FNV_SEED_1 ^ route.info.index;
+    let h2 = FNV_SEED_2;
+    const branch = facts.topVia.branch;
+    if (branch !== null && branch.startsWith('z9hG4bK') && branch.length > 7) {
+      // RFC 3261 §17.2.3: the magic cookie makes the branch alone identify the transaction (with sent-by).
+      const vs = msg.fieldValueStart(facts.topViaField);
+      const h = hashBytes(buf, vs, facts.topVia.end, h1, h2);
+      h1 = h[0];
+      h2 = h[1];
+    } else {
+      // RFC 2543 fallback (RFC 4475 §3.2.1, §3.4.1): Request-URI, top Via, Call-ID, CSeq number, From and To tags.
+      let h = hashBytes(buf, msg.uriStart, msg.uriEnd, h1, h2);
+      h = hashBytes(buf, msg.fieldValueStart(facts.topViaField), facts.topVia.end, h[0], h[1]);
+      h1 = h[0] ^ facts.cseq.seq;
+      h2 = h[1];
+      const s = `${facts.callId}|${facts.fromTag ?? ''}|${facts.method === 'ACK' || facts.method === 'CANCEL' ? '' : (facts.toTag ?? '')}`;
+      for (let i = 0; i < s.length; i++) {
+        h1 = Math.imul(h1 ^ s.charCodeAt(i), 0x01000193);
+        h2 = Math.imul(h2 ^ s.charCodeAt(i), 0x01000193) ^ (h2 >>> 13);
+      }
+      h1 >>>= 0;
+      h2 >>>= 0;
+    }
+    return hashHex(h1, h2, 12);
+  }
+
+  /** §16.6 step 8: what a loop keeps and a spiral changes. */
+  private loopHash(msg: SipMessage, facts: RequestFacts): string {
+    const buf = msg.buf;
+    let h = hashBytes(buf, msg.uriStart, msg.uriEnd, FNV_SEED_1, FNV_SEED_2);
+    let h1 = h[0] ^ facts.cseq.seq;
+    let h2 = h[1];
+    const cid = msg.fieldIndex(HeaderId.CALL_ID);
+    h = hashBytes(buf, msg.fieldValueStart(cid), msg.fieldValueEnd(cid), h1, h2);
+    h1 = h[0];
+    h2 = h[1];
+    const s = `${facts.fromTag ?? ''}|${facts.toTag ?? ''}`;
+    for (let i = 0; i < s.length; i++) h1 = Math.imul(h1 ^ s.charCodeAt(i), 0x01000193);
+    return hashHex(h1 >>> 0, h2, 8);
+  }
+
+  private isLoop(route: RouteRuntime, msg: SipMessage, loopHex: string): boolean {
+    // Cheap filter first: a memmem for our branch marker in the header section.
+    const buf = msg.buf;
+    if (
+      buf.indexOf(BRANCH_PREFIX_BYTES, msg.startLineEnd) === -1 ||
+      buf.indexOf(BRANCH_PREFIX_BYTES, msg.startLineEnd) >= msg.headersEnd
+    ) {
+      return false;
+    }
+    for (let i = 0; i < msg.fieldCount; i++) {
+      if (msg.fieldId(i) !== HeaderId.VIA) continue;
+      let p = msg.fieldValueStart(i);
+      const e = msg.fieldValueEnd(i);
+      while (p !== -1 && p < e) {
+        const via = readVia(buf, p, e);
+        if (via === null) break;
+        if (
+          via.branch !== null &&
+          route.isOwn(via.host, via.port, via.transport.toLowerCase()) &&
+          loopPartOf(via.branch) === loopHex
+        ) {
+          return true;
+        }
+        p = via.next;
+      }
+    }
+    return false;
+  }
+
+  // ───────────────────────────── responses ─────────────────────────────
+
+  private handleResponse(route: RouteRuntime, flow: Flow, result: ScanResult, receivedAt: number): void {
+    const msg = result.message!;
+    if (result.code !== ScanCode.OK) {
+      this.drop(route, flow, msg, false, result.code);
+      return;
+    }
+    const buf = msg.buf;
+    if (!msg.has(HeaderId.VIA)) {
+      this.drop(route, flow, msg, false, 'missing-via');
+      return;
+    }
+    const viaField = msg.fieldIndex(HeaderId.VIA);
+    const vs = msg.fieldValueStart(viaField);
+    const ve = msg.fieldValueEnd(viaField);
+    const top = readVia(buf, vs, ve);
+    // §16.7 step 3 / §18.1.2: a response whose top Via is not ours is not for us.
+    if (
+      top === null ||
+      top.branch === null ||
+      !top.branch.startsWith(BRANCH_PREFIX) ||
+      !route.isOwn(top.host, top.port, top.transport.toLowerCase())
+    ) {
+      this.drop(route, flow, msg, false, 'not-our-via');
+      return;
+    }
+    const cseqField = msg.fieldIndex(HeaderId.CSEQ);
+    const cseq =
+      cseqField === -1 ? null : readCSeq(buf, msg.fieldValueStart(cseqField), msg.fieldValueEnd(cseqField));
+    if (cseq === null) {
+      // RFC 4475 §3.1.2.5 scalarlg: overlarge scalars in a response: discard.
+      this.drop(route, flow, msg, false, 'bad-cseq');
+      return;
+    }
+    if (!msg.has(HeaderId.CALL_ID)) {
+      this.drop(route, flow, msg, false, 'missing-call-id');
+      return;
+    }
+
+    // The next Via: on the same line after ours, or the next Via field.
+    let next: ViaValue | null;
+    const edits = this.edits;
+    edits.clear();
+    if (top.next !== -1) {
+      next = readVia(buf, top.next, ve);
+      edits.remove(vs, top.next);
+    } else {
+      const second = msg.fieldIndex(HeaderId.VIA, 1);
+      if (second === -1) {
+        this.drop(route, flow, msg, false, 'no-next-via');
+        return;
+      }
+      next = readVia(buf, msg.fieldValueStart(second), msg.fieldValueEnd(second));
+      edits.remove(msg.fieldLineStart(viaField), msg.fieldLineEnd(viaField));
+    }
+    if (next === null) {
+      edits.clear();
+      this.drop(route, flow, msg, false, 'bad-via');
+      return;
+    }
+    // §18.2.2: received (and RFC 3581 rport) first, else sent-by with the transport's default port.
+    const host = next.received ?? next.maddr ?? next.host;
+    const port = next.rport > 0 ? next.rport : next.port === 0 ? 5060 : next.port;
+    const t = next.transport;
+    if (t !== 'UDP' && t !== 'TCP') {
+      edits.clear();
+      this.drop(route, flow, msg, false, 'unsupported-transport');
+      return;
+    }
+    if (isBroadcastOrMulticast(host)) {
+      // RFC 4475 §3.3.10 bcast: never answer toward a broadcast or multicast address.
+      edits.clear();
+      this.drop(route, flow, msg, false, 'broadcast-via');
+      return;
+    }
+
+    const tx = this.observer.onResponse(top.branch, cseq.method, msg.statusCode, receivedAt);
+    const chunks = edits.apply(buf, msg.start, msg.end);
+    edits.clear();
+    const target: Target = { transport: t === 'TCP' ? 'tcp' : 'udp', host, port };
+    this.sendResponse(route, flow, target, chunks, tx, cseq.method, msg.statusCode, receivedAt);
+  }
+
+  // ───────────────────────────── sending ─────────────────────────────
+
+  private sendRequest(
+    route: RouteRuntime,
+    flow: Flow,
+    target: Target,
+    transport: TransportName,
+    chunks: Buffer[],
+    tx: TransactionRecord | null,
+    method: string,
+    direction: Direction,
+    receivedAt: number,
+  ): void {
+    const address = this.addressOf(route, target.host);
+    if (address === null) {
+      // A name not in the cache: resolve, then send (the rare path: compose names are resolved at start).
+      this.resolver.resolve(target.host).then(
+        (r) =>
+          this.sendRequestTo(
+            route,
+            flow,
+            r.address,
+            r.family,
+            target.port,
+            transport,
+            chunks,
+            tx,
+            method,
+            direction,
+            receivedAt,
+          ),
+        () => {
+          this.observer.publishLimit(route.info, 'resolve');
+          this.upstreamError(route, 'resolve');
+          if (tx !== null) this.observer.onRequestSendFailed(tx, performance.now());
+        },
+      );
+      return;
+    }
+    const family = isIP(address) === 6 ? 6 : 4;
+    this.sendRequestTo(
+      route,
+      flow,
+      address,
+      family,
+      target.port,
+      transport,
+      chunks,
+      tx,
+      method,
+      direction,
+      receivedAt,
+    );
+  }
+
+  private sendRequestTo(
+    route: RouteRuntime,
+    flow: Flow,
+    address: string,
+    family: 4 | 6,
+    port: number,
+    transport: TransportName,
+    chunks: Buffer[],
+    tx: TransactionRecord | null,
+    method: string,
+    direction: Direction,
+    receivedAt: number,
+  ): void {
+    const ok = this.transmit(route, flow, address, family, port, transport, chunks);
+    const now = performance.now();
+    if (!ok) {
+      this.upstreamError(route, 'send');
+      if (tx !== null) this.observer.onRequestSendFailed(tx, now);
+      return;
+    }
+    if (tx !== null) this.observer.onRequestSent(tx, `${address}:${port}`, transport, now);
+    this.observer.publishForwarded(
+      route.info,
+      true,
+      method,
+      0,
+      direction,
+      transport,
+      receivedAt,
+      now,
+      tx === null ? null : tx.traceId,
+    );
+  }
+
+  private sendResponse(
+    route: RouteRuntime,
+    flow: Flow,
+    target: Target,
+    chunks: Buffer[],
+    tx: TransactionRecord | null,
+    method: string,
+    status: number,
+    receivedAt: number,
+  ): void {
+    const address = this.addressOf(route, target.host);
+    const direction: Direction = this.isFromUpstream(route, flow) ? 'upstream' : 'downstream';
+    const send = (addr: string) => {
+      const family = isIP(addr) === 6 ? 6 : 4;
+      const ok = this.transmit(route, flow, addr, family, target.port, target.transport, chunks);
+      const now = performance.now();
+      if (!ok) {
+        this.drop(route, flow, null, false, 'send-failed');
+        return;
+      }
+      if (tx !== null) this.observer.onResponseSent(tx, status, receivedAt, now);
+      this.observer.publishForwarded(
+        route.info,
+        false,
+        method,
+        status,
+        direction,
+        target.transport,
+        receivedAt,
+        now,
+        tx === null ? null : tx.traceId,
+      );
+    };
+    if (address !== null) {
+      send(address);
+      return;
+    }
+    this.resolver.resolve(target.host).then(
+      (r) => send(r.address),
+      () => this.drop(route, flow, null, false, 'resolve-failed'),
+    );
+  }
+
+  /** An IP for a host: literals as they are, names from the cache; null when a lookup is needed. */
+  private addressOf(route: RouteRuntime, host: string): string | null {
+    if (isIP(host) !== 0) return host;
+    if (host === route.upstream.host && route.upstreamAddress !== '') return route.upstreamAddress;
+    const c = this.resolver.cached(host, performance.now());
+    return c === null ? null : c.address;
+  }
+
+  /** Put chunks on the wire. TCP: the open connection to the peer, else a new one. False when refused. */
+  private transmit(
+    route: RouteRuntime,
+    flow: Flow,
+    address: string,
+    family: 4 | 6,
+    port: number,
+    transport: TransportName,
+    chunks: Buffer[],
+  ): boolean {
+    if (transport === 'tcp') {
+      const conn = this.tcp.obtain(route.info.index, address, port);
+      if (conn === null) return false;
+      const source: TcpConnection | null = flow.connection;
+      return conn.write(chunks, source);
+    }
+    const socket: UdpListener | null = route.udpFor(family) ?? this.anyUdp(family);
+    if (socket === null) return false;
+    socket.send(chunks, port, address, this.onUdpSent);
+    return true;
+  }
+
+  private anyUdp(family: 4 | 6): UdpListener | null {
+    for (const r of this.routes) {
+      const s = r.udpFor(family);
+      if (s !== null) return s;
+    }
+    return null;
+  }
+
+  /** One bound callback for every UDP send: errors (ICMP unreachable, EMSGSIZE) are counted, never thrown. */
+  private readonly onUdpSent = (err: Error | null): void => {
+    if (err !== null) this.udpSendErrors++;
+  };
+  udpSendErrors = 0;
+
+  private upstreamError(route: RouteRuntime, kind: string): void {
+    this.observer.publishLimit(route.info, `upstream_${kind}`);
+  }
+
+  // ───────────────────────────── answers and drops ─────────────────────────────
+
+  /** Answer a request statelessly (no transaction observed: the request was not usable). */
+  private replyStateless(
+    route: RouteRuntime,
+    flow: Flow,
+    msg: SipMessage,
+    status: number,
+    reason: string,
+    extra: string | null,
+    _tx: TransactionRecord | null,
+    receivedAt: number,
+  ): void {
+    if (msg.isRequest && msg.methodEnd > msg.methodStart && msg.method === 'ACK') {
+      // RFC 3261 §17: an ACK is never answered.
+      this.drop(route, flow, msg, true, reason);
+      return;
+    }
+    const chunks = buildStatelessReply(msg, status, extra);
+    if (chunks === null) {
+      this.drop(route, flow, msg, true, reason);
+      return;
+    }
+    this.replyOnFlow(route, flow, chunks);
+    this.observer.publishRejected({
+      route: route.info,
+      isRequest: true,
+      status,
+      reason,
+      transport: flow.transport,
+      remote: `${flow.remoteAddress}:${flow.remotePort}`,
+      method: msg.methodEnd > msg.methodStart ? msg.method : null,
+      callId: msg.value(HeaderId.CALL_ID),
+      cseq: -1,
+      at: receivedAt,
+    });
+  }
+
+  /** Answer a well-formed request that sipspan refuses (483, 482, 420 via facts, 503): a transaction with its span. */
+  private replyGenerated(
+    route: RouteRuntime,
+    flow: Flow,
+    facts: RequestFacts,
+    direction: Direction,
+    status: number,
+    reason: string,
+    extra: string | null,
+    receivedAt: number,
+  ): void {
+    const msg = facts.msg;
+    const chunks = buildStatelessReply(msg, status, extra);
+    if (chunks !== null) this.replyOnFlow(route, flow, chunks);
+    const tx = this.observer.onRequest(
+      route.info,
+      facts.method,
+      `${BRANCH_PREFIX}gen${status}-${facts.topVia.branch ?? facts.callId}`,
+      facts.callId,
+      facts.cseq.seq,
+      facts.fromTag,
+      facts.toTag,
+      direction,
+      flow.transport,
+      `${flow.remoteAddress}:${flow.remotePort}`,
+      receivedAt,
+      null,
+      false,
+      null,
+      null,
+      null,
+    );
+    if (tx !== null && !this.observer.lastWasRetransmission)
+      this.observer.onGenerated(tx, status, performance.now());
+    this.observer.publishRejected({
+      route: route.info,
+      isRequest: true,
+      status,
+      reason,
+      transport: flow.transport,
+      remote: `${flow.remoteAddress}:${flow.remotePort}`,
+      method: facts.method,
+      callId: facts.callId,
+      cseq: facts.cseq.seq,
+      at: receivedAt,
+    });
+  }
+
+  private replyOnFlow(route: RouteRuntime, flow: Flow, chunks: Buffer[]): void {
+    if (flow.connection !== null) {
+      flow.connection.write(chunks);
+      return;
+    }
+    const family = isIP(flow.remoteAddress) === 6 ? 6 : 4;
+    const socket = route.udpFor(family) ?? this.anyUdp(family);
+    if (socket !== null) socket.send(chunks, flow.remotePort, flow.remoteAddress, this.onUdpSent);
+  }
+
+  private drop(
+    route: RouteRuntime,
+    flow: Flow,
+    msg: SipMessage | null,
+    isRequest: boolean,
+    reason: string,
+    closed = false,
+  ): void {
+    let method: string | null = null;
+    let callId: string | null = null;
+    if (msg !== null) {
+      if (msg.isRequest && msg.methodEnd > msg.methodStart) method = msg.method;
+      callId = msg.value(HeaderId.CALL_ID);
+    }
+    this.observer.publishRejected({
+      route: route.info,
+      isRequest: msg === null ? isRequest : msg.isRequest,
+      status: 0,
+      reason: closed ? `closed-${reason}` : reason,
+      transport: flow.transport,
+      remote: `${flow.remoteAddress}:${flow.remotePort}`,
+      method,
+      callId,
+      cseq: -1,
+      at: performance.now(),
+    });
+  }
+}
+
+function uriTarget(host: string, port: number, transport: string | null, secure: boolean): Target {
+  const t: TransportName = transport === 'tcp' || transport === 'tls' || secure ? 'tcp' : 'udp';
+  return { transport: t, host, port: port === 0 ? 5060 : port };
+}
+
+function skipLwsComma(buf: Buffer, p: number, end: number): number {
+  while (p < end && (buf[p] === 0x20 || buf[p] === 0x09 || buf[p] === 0x0d || buf[p] === 0x0a)) p++;
+  return p;
+}
+
+function isBroadcastOrMulticast(host: string): boolean {
+  if (host === '255.255.255.255') return true;
+  const family = isIP(host);
+  if (family === 4) {
+    const first = Number(host.slice(0, host.indexOf('.')));
+    return first >= 224 && first <= 239;
+  }
+  if (family === 6) return host.toLowerCase().startsWith('ff');
+  return false;
+}

@@ -1,0 +1,110 @@
+import { networkInterfaces } from 'node:os';
+import type { Endpoint } from '../config/endpoint.ts';
+import type { RouteConfig } from '../config/schema.ts';
+import type { RouteInfo } from '../observe/records.ts';
+import type { UdpListener } from '../transport/udp-listener.ts';
+
+/**
+ * A configured route at run time: its sockets, the addresses that name it
+ * (its Via sent-by and Record-Route), and where its upstream is.
+ */
+export class RouteRuntime {
+  readonly info: RouteInfo;
+  readonly config: RouteConfig;
+  readonly udp4: UdpListener | null;
+  readonly udp6: UdpListener | null;
+  /** The port of the route's TCP listener, or 0. */
+  tcpPort = 0;
+  /** The port of the route's first UDP listener, or 0. */
+  udpPort = 0;
+  /** Host written in our Via and Record-Route. */
+  advertisedHost: string;
+  /** Port written in Via/Record-Route when `advertise` names one (NAT), else 0 = the listener's port. */
+  advertisedPort = 0;
+  /** `host:port` strings (lowercase) that mean this route: Route entries naming one of them are ours. */
+  readonly ownAddresses = new Set<string>();
+  /** Upstream endpoint as configured, and its resolved address. */
+  readonly upstream: Endpoint;
+  upstreamAddress = '';
+  upstreamFamily: 4 | 6 = 4;
+  /** Precomputed bytes of our Record-Route lines, per transport. */
+  recordRouteUdp: Buffer = Buffer.alloc(0);
+  recordRouteTcp: Buffer = Buffer.alloc(0);
+  /** Precomputed `SIP/2.0/UDP host:port` / `SIP/2.0/TCP host:port` prefixes of our Via lines. */
+  viaPrefixUdp = '';
+  viaPrefixTcp = '';
+
+  constructor(index: number, config: RouteConfig, udp4: UdpListener | null, udp6: UdpListener | null) {
+    this.info = { index, name: config.name };
+    this.config = config;
+    this.udp4 = udp4;
+    this.udp6 = udp6;
+    this.upstream = config.upstream;
+    this.advertisedHost = '';
+  }
+
+  /** Called once the listeners are bound (ports known). */
+  finish(): void {
+    const cfg = this.config;
+    for (const l of cfg.listen) {
+      if (l.transport === 'tcp' && this.tcpPort === 0) this.tcpPort = l.port;
+    }
+    if (this.udp4 !== null) this.udpPort = this.udp4.port;
+    else if (this.udp6 !== null) this.udpPort = this.udp6.port;
+    let host = '';
+    if (cfg.advertise !== undefined) {
+      const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(cfg.advertise);
+      host = m !== null ? m[1].replace(/^\[|\]$/g, '') : cfg.advertise;
+      if (m !== null && m[2] !== undefined) this.advertisedPort = Number(m[2]);
+    } else {
+      const first = cfg.listen[0];
+      host = isUnspecified(first.host) ? firstInterfaceAddress(first.host.includes(':') ? 6 : 4) : first.host;
+    }
+    this.advertisedHost = host;
+    const hostText = host.includes(':') ? `[${host}]` : host;
+    const udpPort = this.advertisedPort || this.udpPort || this.tcpPort;
+    const tcpPort = this.advertisedPort || this.tcpPort || this.udpPort;
+    this.viaPrefixUdp = `Via: SIP/2.0/UDP ${hostText}:${udpPort};branch=`;
+    this.viaPrefixTcp = `Via: SIP/2.0/TCP ${hostText}:${tcpPort};branch=`;
+    this.recordRouteUdp = Buffer.from(`Record-Route: <sip:${hostText}:${udpPort};lr>\r\n`, 'latin1');
+    this.recordRouteTcp = Buffer.from(
+      `Record-Route: <sip:${hostText}:${tcpPort};transport=tcp;lr>\r\n`,
+      'latin1',
+    );
+    const names = new Set<string>([host.toLowerCase()]);
+    for (const l of cfg.listen) if (!isUnspecified(l.host)) names.add(l.host.toLowerCase());
+    for (const l of cfg.listen) {
+      for (const n of names) this.ownAddresses.add(`${n}:${l.port}`);
+    }
+    if (this.advertisedPort !== 0)
+      for (const n of names) this.ownAddresses.add(`${n}:${this.advertisedPort}`);
+  }
+
+  isOwn(host: string, port: number, transport: string | null): boolean {
+    const p = port === 0 ? (transport === 'tls' ? 5061 : 5060) : port;
+    return this.ownAddresses.has(`${host.toLowerCase()}:${p}`);
+  }
+
+  /** The UDP socket to send from toward an address family (falls back to the other family's socket). */
+  udpFor(family: 4 | 6): UdpListener | null {
+    return family === 6 ? (this.udp6 ?? null) : (this.udp4 ?? null);
+  }
+}
+
+function isUnspecified(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '';
+}
+
+function firstInterfaceAddress(family: 4 | 6): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (
+        !a.internal &&
+        (family === 4 ? a.family === 'IPv4' : a.family === 'IPv6' && !a.address.startsWith('fe80'))
+      ) {
+        return a.address;
+      }
+    }
+  }
+  return family === 4 ? '127.0.0.1' : '::1';
+}

@@ -1,0 +1,60 @@
+import { HeaderId } from '../wire/header-names.ts';
+import { readTag } from '../wire/read-name-addr.ts';
+import type { SipMessage } from '../wire/sip-message.ts';
+import { FNV_SEED_1, FNV_SEED_2, hashBytes, hashHex } from './branch.ts';
+import { REASON_PHRASES } from './outcomes.ts';
+
+const COPIED: readonly HeaderId[] = [
+  HeaderId.VIA,
+  HeaderId.FROM,
+  HeaderId.TO,
+  HeaderId.CALL_ID,
+  HeaderId.CSEQ,
+];
+const CONTENT_LENGTH_0 = Buffer.from('Content-Length: 0\r\n\r\n', 'latin1');
+const SERVER_LINE = Buffer.from('Server: sipspan\r\n', 'latin1');
+
+/**
+ * A response sipspan answers itself, statelessly (RFC 3261 §8.2.6, §16.3):
+ * Via, From, To, Call-ID and CSeq are copied byte for byte from the request,
+ * and a To tag is added when the request had none. The tag is a hash of the
+ * request, so a retransmitted request gets an identical answer.
+ *
+ * Returns the response as chunks, or null when the request has no Via to
+ * answer along (then it can only be dropped).
+ */
+export function buildStatelessReply(msg: SipMessage, status: number, extra: string | null): Buffer[] | null {
+  if (!msg.has(HeaderId.VIA)) return null;
+  const buf = msg.buf;
+  const out: Buffer[] = [Buffer.from(`SIP/2.0 ${status} ${REASON_PHRASES[status] ?? 'Error'}\r\n`, 'latin1')];
+  for (let i = 0; i < msg.fieldCount; i++) {
+    const id = msg.fieldId(i);
+    if (!COPIED.includes(id)) continue;
+    const lineStart = msg.fieldLineStart(i);
+    const lineEnd = msg.fieldLineEnd(i);
+    if (id === HeaderId.TO && readTag(buf, msg.fieldValueStart(i), msg.fieldValueEnd(i)) === null) {
+      const ve = msg.fieldValueEnd(i);
+      const h = hashBytes(buf, msg.start, Math.min(msg.end, msg.bodyStart), FNV_SEED_1, FNV_SEED_2);
+      out.push(
+        buf.subarray(lineStart, ve),
+        Buffer.from(`;tag=ss${hashHex(h[0], h[1], 12)}`, 'latin1'),
+        buf.subarray(ve, lineEnd),
+      );
+    } else {
+      out.push(buf.subarray(lineStart, lineEnd));
+    }
+    // A field line that ended in a bare LF (tolerated on input) must end in CRLF on output.
+    const last = out[out.length - 1];
+    if (
+      last.length > 0 &&
+      last[last.length - 1] === 0x0a &&
+      (last.length < 2 || last[last.length - 2] !== 0x0d)
+    ) {
+      out[out.length - 1] = Buffer.concat([last.subarray(0, last.length - 1), Buffer.from('\r\n')]);
+    }
+  }
+  out.push(SERVER_LINE);
+  if (extra !== null) out.push(Buffer.from(extra, 'latin1'));
+  out.push(CONTENT_LENGTH_0);
+  return out;
+}

@@ -1,0 +1,23 @@
+import type { ScanResult } from '../wire/scan.ts';
+import type { ScanCode } from '../wire/scan-codes.ts';
+import type { Flow } from './flow.ts';
+
+/**
+ * The seam between transport and proxy: transport hands over framed messages
+ * and reports what it had to do on its own. Implemented by the proxy; the
+ * transport layer imports nothing above it.
+ */
+export interface InboundHandler {
+  /** A framed message (its code may be a scan error). `receivedAt` is performance.now() at arrival. */
+  onMessage(
+    routeIndex: number,
+    flow: Flow,
+    result: ScanResult,
+    datagram: Buffer | null,
+    receivedAt: number,
+  ): void;
+  /** A TCP stream could not be framed any more and was closed. */
+  onStreamBroken(routeIndex: number, flow: Flow, code: ScanCode): void;
+  /** A limit of the transport was hit (`tcp_max_connections`, `tcp_read_message_ms`, ...). */
+  onLimit(routeIndex: number, limit: string): void;
+}

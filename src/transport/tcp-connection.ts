@@ -1,0 +1,174 @@
+import type { Socket } from 'node:net';
+import { FrameKind, StreamFramer, type StreamFramerLimits } from '../wire/stream-framer.ts';
+import type { Flow } from './flow.ts';
+import type { InboundHandler } from './inbound-handler.ts';
+
+const CRLF = Buffer.from('\r\n');
+
+export interface TcpTimeouts {
+  firstByteMs: number;
+  readMessageMs: number;
+  idleMs: number;
+  writeQueueBytes: number;
+}
+
+/**
+ * One TCP connection, inbound or outbound, with its framer and deadlines.
+ *
+ *   accepted/connected ──first byte──▶ reading ──message complete──▶ idle ─┐
+ *        │ first_byte_ms                 │ read_message_ms              │  │ idle_ms
+ *        └──────────────▶ closed ◀──────┴───────────────────────────────┘◀─┘
+ *
+ * One coarse timer (the pool's sweeper) checks the deadlines: no timer per
+ * connection or per message.
+ */
+export class TcpConnection {
+  readonly id: number;
+  readonly socket: Socket;
+  readonly framer: StreamFramer;
+  readonly flow: Flow;
+  readonly routeIndex: number;
+  readonly outbound: boolean;
+  /** `address|port` of the far end, the key of the connection table. */
+  readonly key: string;
+  private readonly handler: InboundHandler;
+  private readonly timeouts: TcpTimeouts;
+  connected: boolean;
+  closed = false;
+  private openedAt: number;
+  private lastActivity: number;
+  /** When the message now being read began, or -1 between messages. */
+  private messageStartedAt = -1;
+  private gotFirstByte = false;
+  /** Messages written while an outbound connection is still connecting. */
+  private pendingWrites: Buffer[][] | null = null;
+  private pendingBytes = 0;
+  onClose: ((conn: TcpConnection) => void) | null = null;
+
+  constructor(
+    id: number,
+    socket: Socket,
+    routeIndex: number,
+    outbound: boolean,
+    remoteAddress: string,
+    remotePort: number,
+    handler: InboundHandler,
+    limits: StreamFramerLimits,
+    timeouts: TcpTimeouts,
+  ) {
+    this.id = id;
+    this.socket = socket;
+    this.routeIndex = routeIndex;
+    this.outbound = outbound;
+    this.handler = handler;
+    this.timeouts = timeouts;
+    this.framer = new StreamFramer(limits);
+    this.connected = !outbound;
+    this.key = `${remoteAddress}|${remotePort}`;
+    this.flow = {
+      transport: 'tcp',
+      localAddress: socket.localAddress ?? '',
+      localPort: socket.localPort ?? 0,
+      remoteAddress,
+      remotePort,
+      connection: this,
+    };
+    const now = performance.now();
+    this.openedAt = now;
+    this.lastActivity = now;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => this.close());
+    socket.on('close', () => this.close());
+    if (outbound) {
+      this.pendingWrites = [];
+      socket.once('connect', () => this.onConnect());
+    }
+  }
+
+  private onConnect(): void {
+    this.connected = true;
+    this.flow.localAddress = this.socket.localAddress ?? '';
+    this.flow.localPort = this.socket.localPort ?? 0;
+    const queued = this.pendingWrites;
+    this.pendingWrites = null;
+    this.pendingBytes = 0;
+    if (queued !== null) for (const chunks of queued) this.write(chunks);
+  }
+
+  private onData(chunk: Buffer): void {
+    const now = performance.now();
+    this.lastActivity = now;
+    this.gotFirstByte = true;
+    const framer = this.framer;
+    framer.push(chunk);
+    for (let k = framer.next(); k !== FrameKind.NEED_MORE; k = framer.next()) {
+      if (k === FrameKind.MESSAGE) {
+        this.handler.onMessage(this.routeIndex, this.flow, framer.result!, null, now);
+      } else if (k === FrameKind.PING) {
+        // RFC 5626 §3.5.1: answer a CRLFCRLF ping with a CRLF pong.
+        if (this.connected) this.socket.write(CRLF);
+      } else {
+        this.handler.onStreamBroken(this.routeIndex, this.flow, framer.brokenCode);
+        this.close();
+        return;
+      }
+    }
+    this.messageStartedAt =
+      framer.bufferedBytes > 0 ? (this.messageStartedAt === -1 ? now : this.messageStartedAt) : -1;
+  }
+
+  /**
+   * Queue a message (as chunks) on the connection. Returns false when it was
+   * refused because the write queue is over its bound (the caller counts it).
+   */
+  write(chunks: Buffer[], source: TcpConnection | null = null): boolean {
+    if (this.closed) return false;
+    if (!this.connected) {
+      let n = 0;
+      for (const c of chunks) n += c.length;
+      if (this.pendingBytes + n > this.timeouts.writeQueueBytes) return false;
+      this.pendingBytes += n;
+      this.pendingWrites!.push(chunks);
+      return true;
+    }
+    if (this.socket.writableLength > this.timeouts.writeQueueBytes) return false;
+    this.lastActivity = performance.now();
+    if (chunks.length === 1) this.socket.write(chunks[0]);
+    else {
+      // One syscall for the whole message (writev) instead of one per chunk.
+      this.socket.cork();
+      for (let i = 0; i < chunks.length; i++) this.socket.write(chunks[i]);
+      this.socket.uncork();
+    }
+    // Backpressure: while this side's kernel and user buffers are full, stop reading
+    // the connection that feeds it, so memory stays bounded by the write queue.
+    if (source !== null && this.socket.writableNeedDrain && !source.socket.isPaused()) {
+      source.socket.pause();
+      this.socket.once('drain', () => source.socket.resume());
+    }
+    return true;
+  }
+
+  /** Check the deadlines (called by the coarse sweeper); returns the limit that closed it, or null. */
+  checkDeadlines(now: number): string | null {
+    if (this.closed) return null;
+    const t = this.timeouts;
+    let hit: string | null = null;
+    if (!this.gotFirstByte && !this.outbound && now - this.openedAt > t.firstByteMs) hit = 'tcp_first_byte';
+    else if (this.messageStartedAt !== -1 && now - this.messageStartedAt > t.readMessageMs)
+      hit = 'tcp_read_message';
+    else if (now - this.lastActivity > t.idleMs) hit = 'tcp_idle';
+    if (hit !== null) this.close();
+    return hit;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.framer.reset();
+    this.pendingWrites = null;
+    this.socket.destroy();
+    if (this.onClose !== null) this.onClose(this);
+  }
+}

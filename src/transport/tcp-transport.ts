@@ -1,0 +1,164 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { StreamFramerLimits } from '../wire/stream-framer.ts';
+import type { InboundHandler } from './inbound-handler.ts';
+import { TcpConnection, type TcpTimeouts } from './tcp-connection.ts';
+
+export interface TcpLimits extends TcpTimeouts {
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+}
+
+interface TcpListenerEntry {
+  routeIndex: number;
+  host: string;
+  port: number;
+  server: Server;
+}
+
+/**
+ * Every TCP connection of the process, inbound and outbound, in one table keyed
+ * by the far end's `address|port`: a response goes back on the connection its
+ * request came on, and requests toward a peer reuse an open connection to it
+ * whichever side opened it.
+ */
+export class TcpTransport {
+  private readonly handler: InboundHandler;
+  private readonly framerLimits: StreamFramerLimits;
+  private readonly limits: TcpLimits;
+  private readonly listeners: TcpListenerEntry[] = [];
+  private readonly connections = new Map<string, TcpConnection>();
+  private readonly perIp = new Map<string, number>();
+  private nextId = 1;
+  /** Set by the heap guard: refuse new inbound connections. */
+  acceptingPaused = false;
+
+  constructor(handler: InboundHandler, framerLimits: StreamFramerLimits, limits: TcpLimits) {
+    this.handler = handler;
+    this.framerLimits = framerLimits;
+    this.limits = limits;
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  countForRoute(routeIndex: number): number {
+    let n = 0;
+    for (const c of this.connections.values()) if (c.routeIndex === routeIndex) n++;
+    return n;
+  }
+
+  listen(routeIndex: number, host: string, port: number): Promise<number> {
+    const server = createServer({ noDelay: true, pauseOnConnect: false }, (socket) =>
+      this.onAccept(routeIndex, socket),
+    );
+    server.on('error', () => {});
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      server.once('error', onError);
+      server.listen({ host, port, ipv6Only: host.includes(':'), backlog: 1024 }, () => {
+        server.off('error', onError);
+        const bound = server.address();
+        const boundPort = typeof bound === 'object' && bound !== null ? bound.port : port;
+        this.listeners.push({ routeIndex, host, port: boundPort, server });
+        resolve(boundPort);
+      });
+    });
+  }
+
+  private onAccept(routeIndex: number, socket: Socket): void {
+    const address = socket.remoteAddress ?? '';
+    const port = socket.remotePort ?? 0;
+    if (this.acceptingPaused) {
+      this.handler.onLimit(routeIndex, 'heap_hard_limit');
+      socket.destroy();
+      return;
+    }
+    if (this.connections.size >= this.limits.maxConnections) {
+      this.handler.onLimit(routeIndex, 'tcp_max_connections');
+      socket.destroy();
+      return;
+    }
+    const fromIp = this.perIp.get(address) ?? 0;
+    if (fromIp >= this.limits.maxConnectionsPerIp) {
+      this.handler.onLimit(routeIndex, 'tcp_max_connections_per_ip');
+      socket.destroy();
+      return;
+    }
+    this.register(
+      new TcpConnection(
+        this.nextId++,
+        socket,
+        routeIndex,
+        false,
+        address,
+        port,
+        this.handler,
+        this.framerLimits,
+        this.limits,
+      ),
+    );
+  }
+
+  /** An open connection to address:port, or null. */
+  find(address: string, port: number): TcpConnection | null {
+    const c = this.connections.get(`${address}|${port}`);
+    return c === undefined || c.closed ? null : c;
+  }
+
+  /** An open connection to address:port, or a new outbound one (messages queue until it connects). */
+  obtain(routeIndex: number, address: string, port: number): TcpConnection | null {
+    const found = this.find(address, port);
+    if (found !== null) return found;
+    if (this.connections.size >= this.limits.maxConnections) {
+      this.handler.onLimit(routeIndex, 'tcp_max_connections');
+      return null;
+    }
+    const socket = connect({ host: address, port, noDelay: true });
+    const conn = new TcpConnection(
+      this.nextId++,
+      socket,
+      routeIndex,
+      true,
+      address,
+      port,
+      this.handler,
+      this.framerLimits,
+      this.limits,
+    );
+    this.register(conn);
+    return conn;
+  }
+
+  private register(conn: TcpConnection): void {
+    const ip = conn.flow.remoteAddress;
+    this.connections.set(conn.key, conn);
+    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    conn.onClose = (c) => this.unregister(c);
+  }
+
+  private unregister(conn: TcpConnection): void {
+    if (this.connections.get(conn.key) === conn) this.connections.delete(conn.key);
+    const ip = conn.flow.remoteAddress;
+    const n = (this.perIp.get(ip) ?? 1) - 1;
+    if (n <= 0) this.perIp.delete(ip);
+    else this.perIp.set(ip, n);
+  }
+
+  /** Enforce the read and idle deadlines; called by the proxy's coarse sweeper. */
+  sweep(now: number): void {
+    for (const conn of this.connections.values()) {
+      const hit = conn.checkDeadlines(now);
+      if (hit !== null) this.handler.onLimit(conn.routeIndex, hit);
+    }
+  }
+
+  /** Stop accepting; existing connections stay until closeAll. */
+  async stopListening(): Promise<void> {
+    for (const l of this.listeners) l.server.close();
+  }
+
+  closeAll(): void {
+    for (const conn of [...this.connections.values()]) conn.close();
+  }
+}

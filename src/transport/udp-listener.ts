@@ -1,0 +1,101 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { frameDatagram } from '../wire/frame-datagram.ts';
+import { ScanCode } from '../wire/scan-codes.ts';
+import { DEFAULT_STREAM_LIMITS, type StreamFramerLimits } from '../wire/stream-framer.ts';
+import type { Flow } from './flow.ts';
+import type { InboundHandler } from './inbound-handler.ts';
+
+/**
+ * A UDP socket of a route: receives datagrams and sends from the same address,
+ * so peers see replies come from the address they sent to (a stateless proxy
+ * has no other identity).
+ */
+export class UdpListener {
+  readonly routeIndex: number;
+  readonly host: string;
+  port: number;
+  readonly family: 4 | 6;
+  readonly socket: Socket;
+  private readonly handler: InboundHandler;
+  private readonly limits: StreamFramerLimits;
+
+  constructor(
+    routeIndex: number,
+    host: string,
+    port: number,
+    family: 4 | 6,
+    handler: InboundHandler,
+    limits: StreamFramerLimits = DEFAULT_STREAM_LIMITS,
+    reusePort = false,
+  ) {
+    this.routeIndex = routeIndex;
+    this.host = host;
+    this.port = port;
+    this.family = family;
+    this.handler = handler;
+    this.limits = limits;
+    this.socket = createSocket({
+      type: family === 6 ? 'udp6' : 'udp4',
+      reuseAddr: reusePort,
+      // One process per core on Linux: the kernel spreads datagrams over the sockets by source 4-tuple.
+      reusePort,
+      ipv6Only: family === 6,
+      recvBufferSize: 4 * 1024 * 1024,
+      sendBufferSize: 4 * 1024 * 1024,
+    });
+    this.socket.on('message', (buf: Buffer, rinfo: RemoteInfo) => this.onDatagram(buf, rinfo));
+    // ICMP port unreachable and friends surface as 'error' on a connected or sending socket: never fatal.
+    this.socket.on('error', () => {});
+  }
+
+  bind(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.socket.once('error', onError);
+      this.socket.bind(this.port, this.host, () => {
+        this.socket.off('error', onError);
+        this.port = this.socket.address().port;
+        resolve();
+      });
+    });
+  }
+
+  private onDatagram(buf: Buffer, rinfo: RemoteInfo): void {
+    const now = performance.now();
+    const flow: Flow = {
+      transport: 'udp',
+      localAddress: this.host,
+      localPort: this.port,
+      remoteAddress: rinfo.address,
+      remotePort: rinfo.port,
+      connection: null,
+    };
+    if (buf.length > this.limits.maxMessageBytes) {
+      this.handler.onLimit(this.routeIndex, 'max_message_bytes');
+      this.handler.onMessage(
+        this.routeIndex,
+        flow,
+        { code: ScanCode.MESSAGE_TOO_LARGE, message: null, at: 0 },
+        buf,
+        now,
+      );
+      return;
+    }
+    this.handler.onMessage(this.routeIndex, flow, frameDatagram(buf, this.limits), buf, now);
+  }
+
+  /** Send one message as chunks (one sendmsg with an iovec). Errors are reported to `onError`, never thrown. */
+  send(chunks: Buffer[], port: number, address: string, onError: (err: Error | null) => void): void {
+    this.socket.send(chunks, port, address, onError);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      try {
+        this.socket.close(() => resolve());
+      } catch {
+        resolve();
+      }
+    });
+  }
+}
