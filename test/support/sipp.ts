@@ -27,6 +27,14 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   throw new Error('no free port');
 }
 
+/**
+ * SIPp's default 64 KB socket buffers overflow when a proxy hands it a burst (the event
+ * loop batches datagrams): measured here, 37-85 of 8000 calls lost at 2000 calls/s with the
+ * default, 0 with 4 MiB (net.core.rmem_max allows it). SIPp direct shows no such loss
+ * because SIPp paces itself.
+ */
+const BUFFERS = ['-buff_size', String(4 * 1024 * 1024)];
+
 export type SippTransport = 'u1' | 't1' | 'un' | 'tn';
 
 export interface SippResult {
@@ -73,6 +81,7 @@ export async function startSippUas(opts: {
     opts.transport ?? 'u1',
     '-nostdin',
     '-bg',
+    ...BUFFERS,
     ...(opts.extraArgs ?? []),
   ];
   // Without -bg SIPp wants a terminal; with -bg it forks: track it by pid printed on stdout.
@@ -135,6 +144,7 @@ export async function runSippUac(opts: {
     '-l',
     String(Math.max(opts.rate * 4, 100)),
     '-nostdin',
+    ...BUFFERS,
     '-trace_stat',
     '-stf',
     statFile,

@@ -1,0 +1,108 @@
+import { parseArgs } from 'node:util';
+import { parseEndpoint } from '../config/endpoint.ts';
+import { B2buaStandin } from '../standins/b2bua-standin.ts';
+import { ForwardStandin } from '../standins/forward-standin.ts';
+import { UasStandin } from '../standins/uas-standin.ts';
+
+const USAGE = `usage: sipspan standin <uas|forward|b2bua> --listen URI [options]
+
+  uas       a SIP service that answers 100, 180 after --ring-ms, then 200 after --answer-ms
+            (--fail-ratio F answers --fail-status S instead; --bye-after-ms hangs up itself)
+  forward   a stateless forwarding element: requests to --next URI, responses back by Via
+            (--delay-ms adds processing time; --no-record-route leaves the dialog)
+  b2bua     a back-to-back user agent: a new Call-ID toward --next URI
+            (--copy-header NAME copies a header from leg A to leg B; repeatable)
+
+--listen takes udp://host:port (the stand-in listens on UDP and TCP at that address).
+`;
+
+/** Built-in SIP stand-ins, for the demo and the compose stack. Runs until SIGTERM/SIGINT. */
+export async function standinCommand(argv: string[]): Promise<number | null> {
+  const [kind, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      listen: { type: 'string' },
+      next: { type: 'string' },
+      'ring-ms': { type: 'string' },
+      'answer-ms': { type: 'string' },
+      'jitter-ms': { type: 'string' },
+      'fail-ratio': { type: 'string' },
+      'fail-status': { type: 'string' },
+      'bye-after-ms': { type: 'string' },
+      'delay-ms': { type: 'string' },
+      'no-record-route': { type: 'boolean' },
+      'copy-header': { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help || kind === undefined || !['uas', 'forward', 'b2bua'].includes(kind)) {
+    process.stdout.write(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const listen = parseEndpoint(values.listen ?? '');
+  if (typeof listen === 'string') {
+    process.stderr.write(`--listen: ${listen}\n`);
+    return 2;
+  }
+  const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
+  let stop: () => Promise<void>;
+  let describe: string;
+  if (kind === 'uas') {
+    const uas = await new UasStandin({
+      host: listen.host,
+      port: listen.port,
+      ringMs: num(values['ring-ms'], 80),
+      answerMs: num(values['answer-ms'], 250),
+      jitterMs: num(values['jitter-ms'], 0),
+      failRatio: num(values['fail-ratio'], 0),
+      failStatus: num(values['fail-status'], 486),
+      byeAfterMs: num(values['bye-after-ms'], 0),
+    }).start();
+    stop = () => uas.stop();
+    describe = `uas on ${listen.host}:${uas.port}`;
+  } else {
+    const next = parseEndpoint(values.next ?? '');
+    if (typeof next === 'string') {
+      process.stderr.write(`--next: ${next}\n`);
+      return 2;
+    }
+    const target = await resolveEndpoint(next.host, next.port, next.transport);
+    if (kind === 'forward') {
+      const fw = await new ForwardStandin({
+        host: listen.host,
+        port: listen.port,
+        next: target,
+        delayMs: num(values['delay-ms'], 0),
+        recordRoute: !values['no-record-route'],
+      }).start();
+      stop = () => fw.stop();
+      describe = `forward on ${listen.host}:${fw.port} → ${values.next}`;
+    } else {
+      const b2b = await new B2buaStandin({ host: listen.host, port: listen.port, next: target, copyHeaders: values['copy-header'] ?? [] }).start();
+      stop = () => b2b.stop();
+      describe = `b2bua on ${listen.host}:${b2b.port} → ${values.next}`;
+    }
+  }
+  process.stderr.write(`sipspan standin: ${describe}\n`);
+  const onSignal = () => {
+    stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return null;
+}
+
+/** Stand-ins send to an address: resolve a compose service name once, retrying until it exists. */
+async function resolveEndpoint(host: string, port: number, transport: 'udp' | 'tcp') {
+  const { lookup } = await import('node:dns/promises');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const r = await lookup(host);
+      return { transport, host: r.address, port };
+    } catch (err) {
+      if (attempt >= 30) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
