@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { sdpOrigin } from '../observe/leg-correlator.ts';
+import { channels } from '../observe/channels.ts';
 import type { InboundTrace, Observer } from '../observe/observer.ts';
 import type { Direction, TransactionRecord } from '../observe/records.ts';
 import type { Flow, TransportName } from '../transport/flow.ts';
@@ -268,6 +269,9 @@ export class ProxyEngine implements InboundHandler {
 
     const chunks = edits.apply(buf, msg.start, msg.end);
     edits.clear();
+    if (channels.messageCaptured.hasSubscribers) {
+      this.capture(route, facts.callId, tx === null ? null : tx.traceId, flow, msg, chunks, transport, target, receivedAt);
+    }
     this.sendRequest(route, flow, target, transport, chunks, tx, method, direction, receivedAt);
   }
 
@@ -607,7 +611,50 @@ export class ProxyEngine implements InboundHandler {
     const chunks = edits.apply(buf, msg.start, msg.end);
     edits.clear();
     const target: Target = { transport: t === 'TCP' ? 'tcp' : 'udp', host, port };
+    if (channels.messageCaptured.hasSubscribers) {
+      const callId = msg.value(HeaderId.CALL_ID) ?? '';
+      this.capture(route, callId, tx === null ? null : tx.traceId, flow, msg, chunks, target.transport, target, receivedAt);
+    }
     this.sendResponse(route, flow, target, chunks, tx, cseq.method, msg.statusCode, receivedAt);
+  }
+
+  /** For the call view: the message as received and as forwarded (copies: the store outlives the buffers). */
+  private capture(
+    route: RouteRuntime,
+    callId: string,
+    traceId: string | null,
+    flow: Flow,
+    msg: SipMessage,
+    chunks: Buffer[],
+    outTransport: TransportName,
+    target: Target,
+    receivedAt: number,
+  ): void {
+    const source = `${flow.remoteAddress}:${flow.remotePort}`;
+    const local = `${flow.localAddress}:${flow.localPort}`;
+    const to = `${target.host}:${target.port}`;
+    channels.messageCaptured.publish({
+      route: route.info,
+      callId,
+      traceId,
+      direction: 'in',
+      transport: flow.transport,
+      source,
+      destination: local,
+      at: receivedAt,
+      bytes: Buffer.from(msg.buf.subarray(msg.start, msg.end)),
+    });
+    channels.messageCaptured.publish({
+      route: route.info,
+      callId,
+      traceId,
+      direction: 'out',
+      transport: outTransport,
+      source: local,
+      destination: to,
+      at: performance.now(),
+      bytes: Buffer.concat(chunks),
+    });
   }
 
   // ───────────────────────────── sending ─────────────────────────────
