@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
-import { sdpOrigin } from '../observe/leg-correlator.ts';
 import { channels } from '../observe/channels.ts';
+import { sdpOrigin } from '../observe/leg-correlator.ts';
 import type { InboundTrace, Observer } from '../observe/observer.ts';
 import type { Direction, TransactionRecord } from '../observe/records.ts';
 import type { Flow, TransportName } from '../transport/flow.ts';
@@ -241,7 +241,7 @@ export class ProxyEngine implements InboundHandler {
     }
     const recordRoute =
       cfg.record_route && facts.toTag === null && DIALOG_CREATING.has(method)
-        ? this.recordRouteFor(route, msg)
+        ? this.recordRouteFor(route, flow.transport)
         : null;
 
     let size = msg.end - msg.start + viaHead.length + branch.length + 2 + traceLines.length;
@@ -270,7 +270,17 @@ export class ProxyEngine implements InboundHandler {
     const chunks = edits.apply(buf, msg.start, msg.end);
     edits.clear();
     if (channels.messageCaptured.hasSubscribers) {
-      this.capture(route, facts.callId, tx === null ? null : tx.traceId, flow, msg, chunks, transport, target, receivedAt);
+      this.capture(
+        route,
+        facts.callId,
+        tx === null ? null : tx.traceId,
+        flow,
+        msg,
+        chunks,
+        transport,
+        target,
+        receivedAt,
+      );
     }
     this.sendRequest(route, flow, target, transport, chunks, tx, method, direction, receivedAt);
   }
@@ -343,8 +353,10 @@ export class ProxyEngine implements InboundHandler {
     return flow.remotePort === route.upstream.port && flow.remoteAddress === route.upstreamAddress;
   }
 
-  private recordRouteFor(route: RouteRuntime, _msg: SipMessage): Buffer {
-    return route.tcpPort !== 0 && route.udpPort === 0 ? route.recordRouteTcp : route.recordRouteUdp;
+  /** Our Record-Route as seen from the side a request arrived on (its transport, when we listen on it). */
+  private recordRouteFor(route: RouteRuntime, arrival: TransportName): Buffer {
+    if (arrival === 'tcp') return route.tcpPort !== 0 ? route.recordRouteTcp : route.recordRouteUdp;
+    return route.udpPort !== 0 ? route.recordRouteUdp : route.recordRouteTcp;
   }
 
   /** §18.2.1: `received` when the source differs from sent-by; RFC 3581 `rport` filled when asked (and always over TCP). */
@@ -613,7 +625,17 @@ export class ProxyEngine implements InboundHandler {
     const target: Target = { transport: t === 'TCP' ? 'tcp' : 'udp', host, port };
     if (channels.messageCaptured.hasSubscribers) {
       const callId = msg.value(HeaderId.CALL_ID) ?? '';
-      this.capture(route, callId, tx === null ? null : tx.traceId, flow, msg, chunks, target.transport, target, receivedAt);
+      this.capture(
+        route,
+        callId,
+        tx === null ? null : tx.traceId,
+        flow,
+        msg,
+        chunks,
+        target.transport,
+        target,
+        receivedAt,
+      );
     }
     this.sendResponse(route, flow, target, chunks, tx, cseq.method, msg.statusCode, receivedAt);
   }

@@ -13,9 +13,15 @@ export class EditList {
   private readonly at: number[] = [];
   private readonly until: number[] = [];
   private readonly data: (Buffer | null)[] = [];
+  /**
+   * Edits in use. clear() resets this instead of truncating the arrays: setting
+   * `length = 0` dropped their backing stores and every push re-grew them (5% of a
+   * scan + edit in the bench/wire-scan-edit.ts profile).
+   */
+  private count = 0;
 
   get size(): number {
-    return this.at.length;
+    return this.count;
   }
 
   /** Insert bytes before offset `at`. Inserts at one offset keep the order they were added in. */
@@ -34,9 +40,9 @@ export class EditList {
   }
 
   clear(): void {
-    this.at.length = 0;
-    this.until.length = 0;
-    this.data.length = 0;
+    // Drop the inserted bytes so a reused list keeps no old message alive.
+    for (let i = 0; i < this.count; i++) this.data[i] = null;
+    this.count = 0;
   }
 
   /**
@@ -45,7 +51,7 @@ export class EditList {
    * the caller, and the later one is clipped).
    */
   apply(buf: Buffer, start: number, end: number): Buffer[] {
-    const n = this.at.length;
+    const n = this.count;
     // Few edits per message (typically 3–6): an insertion sort of indices beats Array.prototype.sort here.
     const order = new Array<number>(n);
     for (let i = 0; i < n; i++) {
@@ -75,9 +81,10 @@ export class EditList {
   }
 
   private push(at: number, until: number, bytes: Buffer | null): void {
-    this.at.push(at);
-    this.until.push(until);
-    this.data.push(bytes);
+    const i = this.count++;
+    this.at[i] = at;
+    this.until[i] = until;
+    this.data[i] = bytes;
   }
 }
 

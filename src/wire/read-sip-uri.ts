@@ -38,7 +38,9 @@ export function readSipUri(buf: Buffer, start: number, end: number): SipUri | nu
       hostStart = i + 1;
       break;
     }
-    if (b === QMARK || b === 0x3e) break;
+    // RFC 3261 §25.1: "?" is an unreserved user character (RFC 4475 §3.1.1.2 intmeth), and an
+    // unescaped "@" cannot appear after the host, so only the end of the URI stops the search.
+    if (b === 0x3e) break;
   }
   p = hostStart;
   let host: string;
@@ -56,7 +58,7 @@ export function readSipUri(buf: Buffer, start: number, end: number): SipUri | nu
     host = buf.toString('latin1', hs, p);
   }
   let port = 0;
-  if (buf[p] === COLON) {
+  if (p < end && buf[p] === COLON) {
     p++;
     const d = p;
     while (p < end && buf[p] >= 0x30 && buf[p] <= 0x39) {
@@ -82,7 +84,7 @@ export function readSipUri(buf: Buffer, start: number, end: number): SipUri | nu
     while (p < end && buf[p] !== 0x3d && buf[p] !== SEMI && buf[p] !== QMARK) p++;
     const nameEnd = p;
     let vs = -1;
-    if (buf[p] === 0x3d) {
+    if (p < end && buf[p] === 0x3d) {
       vs = ++p;
       while (p < end && buf[p] !== SEMI && buf[p] !== QMARK) p++;
     }

@@ -69,7 +69,7 @@ export function readVia(buf: Buffer, start: number, end: number): ViaValue | nul
   }
   let port = 0;
   let q = skipLws(buf, p, end);
-  if (buf[q] === 0x3a) {
+  if (q < end && buf[q] === 0x3a) {
     q = skipLws(buf, q + 1, end);
     const d = q;
     while (q < end && buf[q] >= 0x30 && buf[q] <= 0x39) {
@@ -114,7 +114,7 @@ export function readVia(buf: Buffer, start: number, end: number): ViaValue | nul
     let valueStart = -1;
     let valueStop = -1;
     q = skipLws(buf, q, end);
-    if (buf[q] === EQUAL) {
+    if (q < end && buf[q] === EQUAL) {
       q = skipLws(buf, q + 1, end);
       valueStart = q;
       if (buf[q] === DQUOTE) {
