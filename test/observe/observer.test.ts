@@ -1,0 +1,283 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { channels } from '../../src/observe/channels.ts';
+import { LegCorrelator } from '../../src/observe/leg-correlator.ts';
+import { type InboundTrace, Observer } from '../../src/observe/observer.ts';
+import type { CallRecord, TransactionRecord } from '../../src/observe/records.ts';
+import { samplerFromEnv } from '../../src/observe/sampler.ts';
+
+const A = { index: 0, name: 'sip-gateway' };
+const B = { index: 1, name: 'sip-signaling' };
+
+function observer(overrides: Partial<ConstructorParameters<typeof Observer>[0]> = {}): Observer {
+  return new Observer(
+    {
+      maxTransactions: 1000,
+      maxCalls: 1000,
+      t1Ms: 20,
+      inviteProvisionalMs: 3000,
+      callIdleMs: 60_000,
+      sampler: samplerFromEnv({}),
+      logSampleRatio: 1,
+      correlator: new LegCorrelator(10_000, 1000),
+      ...overrides,
+    },
+    2,
+  );
+}
+
+function request(
+  o: Observer,
+  opts: {
+    route?: typeof A;
+    method?: string;
+    branch?: string;
+    callId?: string;
+    toTag?: string | null;
+    now?: number;
+    inbound?: InboundTrace | null;
+    trusted?: boolean;
+    legKeys?: string[] | null;
+  } = {},
+): TransactionRecord | null {
+  return o.onRequest(
+    opts.route ?? A,
+    opts.method ?? 'INVITE',
+    opts.branch ?? 'z9hG4bK-sS1',
+    opts.callId ?? 'call-1',
+    1,
+    'from-tag',
+    opts.toTag ?? null,
+    'downstream',
+    'udp',
+    '127.0.0.1:5080',
+    opts.now ?? 0,
+    opts.inbound ?? null,
+    opts.trusted ?? true,
+    opts.legKeys ?? null,
+    'alice',
+    'bob',
+  );
+}
+
+const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const SPAN = '00f067aa0ba902b7';
+
+describe('trace context, decided per request', () => {
+  test('a valid inbound traceparent on a trusted route is continued, its tracestate passed on', () => {
+    const tx = request(observer(), {
+      inbound: {
+        traceparent: `00-${TRACE}-${SPAN}-01`,
+        repeated: false,
+        tracestate: 'vendor=1',
+        traceId: null,
+      },
+    })!;
+    assert.equal(tx.traceId, TRACE);
+    assert.equal(tx.parentSpanId, SPAN);
+    assert.equal(tx.traceOrigin, 'inbound');
+    assert.equal(tx.traceState, 'vendor=1');
+    assert.notEqual(tx.clientSpanId, tx.serverSpanId);
+  });
+
+  test('on an untrusted route the inbound context starts a new trace and is kept only as a link', () => {
+    const tx = request(observer(), {
+      trusted: false,
+      inbound: {
+        traceparent: `00-${TRACE}-${SPAN}-01`,
+        repeated: false,
+        tracestate: 'vendor=1',
+        traceId: TRACE,
+      },
+    })!;
+    assert.notEqual(tx.traceId, TRACE);
+    assert.equal(tx.parentSpanId, null);
+    assert.equal(tx.traceState, null);
+    assert.equal(tx.linkTraceId, TRACE);
+    assert.equal(tx.linkSpanId, SPAN);
+  });
+
+  test('invalid or repeated traceparent values are not continued (W3C Trace Context §3.2)', () => {
+    for (const inbound of [
+      { traceparent: `00-${TRACE.toUpperCase()}-${SPAN}-01`, repeated: false },
+      { traceparent: `00-${'0'.repeat(32)}-${SPAN}-01`, repeated: false },
+      { traceparent: `ff-${TRACE}-${SPAN}-01`, repeated: false },
+      { traceparent: `00-${TRACE}-${SPAN}-01`, repeated: true },
+    ]) {
+      const tx = request(observer(), { inbound: { ...inbound, tracestate: null, traceId: null } })!;
+      assert.notEqual(tx.traceId, TRACE, inbound.traceparent);
+      assert.equal(tx.traceOrigin, 'new');
+    }
+  });
+
+  test('ACK, BYE and re-INVITE of a call reuse the call trace; CANCEL reuses its INVITE trace', () => {
+    const o = observer();
+    const invite = request(o, { branch: 'b1' })!;
+    o.onResponse('b1', 'INVITE', 200, 5);
+    o.onResponseSent(invite, 200, 5, 6);
+    for (const [method, branch] of [
+      ['ACK', 'b2'],
+      ['BYE', 'b3'],
+      ['INVITE', 'b4'],
+    ]) {
+      const tx = request(o, { method, branch, toTag: 'to-tag', now: 10 })!;
+      assert.equal(tx.traceId, invite.traceId, method);
+      assert.equal(tx.parentSpanId, invite.serverSpanId, method);
+      assert.equal(tx.traceOrigin, 'call');
+    }
+    const o2 = observer();
+    const inv2 = request(o2, { branch: 'c1', callId: 'call-2' })!;
+    const cancel = request(o2, { method: 'CANCEL', branch: 'c1', callId: 'call-2', now: 3 })!;
+    assert.equal(cancel.traceId, inv2.traceId);
+    assert.equal(inv2.cancelledAt, 3);
+  });
+
+  test('a B2BUA leg entering another route joins the trace of the leg it came from', () => {
+    const o = observer();
+    const a = request(o, {
+      route: A,
+      branch: 'a1',
+      callId: 'leg-a',
+      legKeys: ['sdp-origin:- 42 1 IN IP4 127.0.0.1', 'users:alice|bob'],
+    })!;
+    const b = request(o, {
+      route: B,
+      branch: 'b1',
+      callId: 'leg-b',
+      now: 5,
+      legKeys: ['sdp-origin:- 42 1 IN IP4 127.0.0.1'],
+    })!;
+    assert.equal(b.traceId, a.traceId);
+    assert.equal(b.parentSpanId, a.clientSpanId);
+    assert.equal(b.traceOrigin, 'stitched');
+    assert.equal(b.stitchedBy, 'sdp-origin');
+  });
+
+  test('sampling is decided once per call: OTEL_TRACES_SAMPLER=always_off leaves every request of the call unsampled', () => {
+    const o = observer({ sampler: samplerFromEnv({ OTEL_TRACES_SAMPLER: 'always_off' }) });
+    const invite = request(o, { branch: 'x1' })!;
+    o.onResponse('x1', 'INVITE', 200, 1);
+    const bye = request(o, { method: 'BYE', branch: 'x2', toTag: 't' })!;
+    assert.equal(invite.sampled, false);
+    assert.equal(bye.sampled, false);
+  });
+});
+
+describe('transactions and calls', () => {
+  test('a retransmitted request is counted on its transaction, not a new one', () => {
+    const o = observer();
+    const first = request(o, { branch: 'r1' });
+    const again = request(o, { branch: 'r1', now: 500 });
+    assert.equal(again, first);
+    assert.equal(o.lastWasRetransmission, true);
+    assert.equal(first!.retransmissions, 1);
+    assert.equal(o.transactionCount, 1);
+  });
+
+  test('a non-2xx ACK belongs to its INVITE transaction', () => {
+    const o = observer();
+    const inv = request(o, { branch: 'n1' })!;
+    const ack = request(o, { method: 'ACK', branch: 'n1', toTag: 't' });
+    assert.equal(ack, inv);
+    assert.equal(o.lastMatchedInvite, inv);
+    assert.equal(inv.retransmissions, 0);
+  });
+
+  test('an unanswered INVITE times out at Timer B = 64·T1 and the call ends with outcome timeout', () => {
+    const o = observer({ t1Ms: 20 });
+    const ended: TransactionRecord[] = [];
+    const outcomes: CallRecord[] = [];
+    const onEnd = (m: unknown) => ended.push(m as TransactionRecord);
+    const onOutcome = (m: unknown) => outcomes.push(m as CallRecord);
+    channels.transactionEnd.subscribe(onEnd);
+    channels.callOutcome.subscribe(onOutcome);
+    try {
+      const tx = request(o, { branch: 't1', now: 100 })!;
+      o.onRequestSent(tx, '127.0.0.1:5070', 'udp', 100);
+      o.sweep(100 + 64 * 20 - 1);
+      assert.equal(ended.length, 0);
+      o.sweep(100 + 64 * 20 + 5);
+      assert.equal(ended.length, 1);
+      assert.equal(tx.outcome, 'timeout');
+      assert.equal(tx.endedAt, 100 + 64 * 20);
+      assert.equal(outcomes[0].outcome, 'timeout');
+      assert.equal(o.callCount, 0);
+      assert.equal(o.pendingTransactions(0), 0);
+    } finally {
+      channels.transactionEnd.unsubscribe(onEnd);
+      channels.callOutcome.unsubscribe(onOutcome);
+    }
+  });
+
+  test('a provisional response extends an INVITE to the provisional timeout', () => {
+    const o = observer({ t1Ms: 20, inviteProvisionalMs: 3000 });
+    const tx = request(o, { branch: 'p1' })!;
+    o.onRequestSent(tx, 'x', 'udp', 0);
+    o.onResponse('p1', 'INVITE', 180, 10);
+    o.sweep(2000);
+    assert.equal(tx.outcome, null);
+    o.sweep(3011);
+    assert.equal(tx.outcome, 'timeout');
+  });
+
+  test('call outcomes: answered, failed by class, cancelled; a BYE completes an answered call', () => {
+    const o = observer();
+    const outcomes: string[] = [];
+    const ends: CallRecord[] = [];
+    const onOutcome = (m: unknown) => outcomes.push((m as CallRecord).outcome!);
+    const onEnd = (m: unknown) => ends.push(m as CallRecord);
+    channels.callOutcome.subscribe(onOutcome);
+    channels.callEnd.subscribe(onEnd);
+    try {
+      for (const [callId, status] of [
+        ['c200', 200],
+        ['c486', 486],
+        ['c503', 503],
+        ['c603', 603],
+        ['c302', 302],
+      ] as const) {
+        const tx = request(o, { branch: `b-${callId}`, callId })!;
+        o.onResponse(`b-${callId}`, 'INVITE', status, 1);
+        o.onResponseSent(tx, status, 1, 2);
+      }
+      const cancelled = request(o, { branch: 'b-cx', callId: 'cx' })!;
+      request(o, { method: 'CANCEL', branch: 'b-cx', callId: 'cx' });
+      o.onResponse('b-cx', 'INVITE', 487, 3);
+      o.onResponseSent(cancelled, 487, 3, 4);
+      assert.deepEqual(outcomes, [
+        'answered',
+        'failed_4xx',
+        'failed_5xx',
+        'failed_6xx',
+        'redirected',
+        'cancelled',
+      ]);
+      assert.equal(o.activeCalls(0), 1);
+      const bye = request(o, { method: 'BYE', branch: 'bye', callId: 'c200', toTag: 't', now: 1000 })!;
+      o.onResponse('bye', 'BYE', 200, 1010);
+      o.onResponseSent(bye, 200, 1010, 1011);
+      const answered = ends.find((c) => c.callId === 'c200')!;
+      assert.equal(answered.completed, true);
+      assert.equal(answered.byeAt, 1000);
+      assert.equal(o.activeCalls(0), 0);
+    } finally {
+      channels.callOutcome.unsubscribe(onOutcome);
+      channels.callEnd.unsubscribe(onEnd);
+    }
+  });
+
+  test('a full table refuses new transactions (forwarding goes on without them) and counts it', () => {
+    const o = observer({ maxTransactions: 3 });
+    for (let i = 0; i < 3; i++) assert.notEqual(request(o, { branch: `f${i}`, callId: `f${i}` }), null);
+    assert.equal(request(o, { branch: 'f3', callId: 'f3' }), null);
+    assert.equal(o.refusedTransactions, 1);
+    assert.equal(o.transactionCount, 3);
+  });
+
+  test('with the heap guard engaged, nothing new is observed', () => {
+    const o = observer();
+    o.acceptNew = false;
+    assert.equal(request(o), null);
+    assert.equal(o.transactionCount, 0);
+  });
+});
