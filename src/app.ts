@@ -100,6 +100,7 @@ export class Sipspan {
       idleMs: limits.tcp_idle_ms,
       writeQueueBytes: limits.tcp_write_queue_bytes,
     });
+    this.tcp.reusePort = opts.reusePort ?? false;
     config.routes.forEach((rc, index) => {
       let udp4: UdpListener | null = null;
       let udp6: UdpListener | null = null;

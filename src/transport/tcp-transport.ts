@@ -29,6 +29,8 @@ export class TcpTransport {
   private readonly connections = new Map<string, TcpConnection>();
   private readonly perIp = new Map<string, number>();
   private nextId = 1;
+  /** SO_REUSEPORT on listeners: one process per core shares a port. */
+  reusePort = false;
   /** Set by the heap guard: refuse new inbound connections. */
   acceptingPaused = false;
 
@@ -56,7 +58,7 @@ export class TcpTransport {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       server.once('error', onError);
-      server.listen({ host, port, ipv6Only: host.includes(':'), backlog: 1024 }, () => {
+      server.listen({ host, port, ipv6Only: host.includes(':'), backlog: 1024, reusePort: this.reusePort }, () => {
         server.off('error', onError);
         const bound = server.address();
         const boundPort = typeof bound === 'object' && bound !== null ? bound.port : port;
