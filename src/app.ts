@@ -188,6 +188,7 @@ export class Sipspan {
           const r = await this.resolver.resolve(route.upstream.host);
           route.upstreamAddress = r.address;
           route.upstreamFamily = r.family;
+          this.observer.routeUpstreams[route.info.index] = `${r.address}:${route.upstream.port}`;
         } catch {
           this.observer.publishLimit(route.info, 'upstream_resolve');
         }

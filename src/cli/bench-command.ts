@@ -55,7 +55,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const rate = Number(values.rate ?? 50);
-  const calls = values.calls !== undefined ? Number(values.calls) : Math.round(rate * Number(values.duration ?? 10));
+  const calls =
+    values.calls !== undefined ? Number(values.calls) : Math.round(rate * Number(values.duration ?? 10));
   const thresholds = (values.threshold ?? []).map(parseThreshold);
   const bad = thresholds.find((t) => typeof t === 'string');
   if (bad !== undefined) {
@@ -71,9 +72,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
     logs: { level: 'warn' },
   });
   const report = new HopReport([name]);
-  const app = await Sipspan.start(config, { sinks: (a) => [startTracingSink(a, { store: true, env: {} }), report] });
+  const app = await Sipspan.start(config, {
+    sinks: (a) => [startTracingSink(a, { store: true, env: {} }), report],
+  });
   const port = listen.transport === 'udp' ? app.routes[0].udpPort : app.routes[0].tcpPort;
-  process.stderr.write(`sipspan bench: ${calls} calls at ${rate}/s through ${listen.transport}://${hostText}:${port} → ${values.target}\n`);
+  process.stderr.write(
+    `sipspan bench: ${calls} calls at ${rate}/s through ${listen.transport}://${hostText}:${port} → ${values.target}\n`,
+  );
   const load = new LoadGenerator({
     target: { transport: listen.transport, host: listen.host, port },
     host: listen.host,
@@ -87,13 +92,22 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const failed = results.filter((c) => c.result !== 'answered').length;
   const timeouts = results.filter((c) => c.result === 'timeout').length;
   const figures = figuresOf(summary, failed, timeouts);
-  const verdicts = (thresholds as Threshold[]).map((t) => ({ ...t, actual: figures[t.figure], ok: check(t, figures[t.figure]) }));
+  const verdicts = (thresholds as Threshold[]).map((t) => ({
+    ...t,
+    actual: figures[t.figure],
+    ok: check(t, figures[t.figure]),
+  }));
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ calls: results.length, failed, timeouts, report: summary, thresholds: verdicts }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ calls: results.length, failed, timeouts, report: summary, thresholds: verdicts }, null, 2)}\n`,
+    );
   } else {
     process.stdout.write(`calls ${results.length}, not answered ${failed} (timeouts ${timeouts})\n\n`);
-    process.stdout.write(`${renderReport(summary, (id) => `http://127.0.0.1:${app.admin.port}/api/traces/${id} (while running)`)}\n`);
-    for (const v of verdicts) process.stdout.write(`threshold ${v.text}: ${v.ok ? 'ok' : 'FAILED'} (${v.actual})\n`);
+    process.stdout.write(
+      `${renderReport(summary, (id) => `http://127.0.0.1:${app.admin.port}/api/traces/${id} (while running)`)}\n`,
+    );
+    for (const v of verdicts)
+      process.stdout.write(`threshold ${v.text}: ${v.ok ? 'ok' : 'FAILED'} (${v.actual})\n`);
   }
   await app.stop(1000);
   return verdicts.every((v) => v.ok) ? 0 : 1;
@@ -110,7 +124,8 @@ const FIGURES = ['p50', 'p95', 'p99', 'setup_p50', 'setup_p95', 'setup_p99', 'se
 
 function parseThreshold(text: string): Threshold | string {
   const m = /^([a-z_0-9]+)\s*([<>])\s*([0-9.]+)$/.exec(text.trim());
-  if (m === null || !FIGURES.includes(m[1])) return `"${text}": expected e.g. p99<0.2 (figures: ${FIGURES.join(', ')})`;
+  if (m === null || !FIGURES.includes(m[1]))
+    return `"${text}": expected e.g. p99<0.2 (figures: ${FIGURES.join(', ')})`;
   return { text, figure: m[1], op: m[2] as '<' | '>', value: Number(m[3]) };
 }
 

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { Sipspan } from '../app.ts';
 import { ConfigError } from '../config/config-error.ts';
 import { type ConfigOverrides, loadConfig } from '../config/load-config.ts';
+import type { Config } from '../config/schema.ts';
 import { startAllSinks } from '../sinks/start-sinks.ts';
 
 const USAGE = `usage: sipspan <command> [options]
@@ -85,7 +86,7 @@ async function run(argv: string[]): Promise<number | null> {
     process.stderr.write('sipspan run: give --config FILE, or --listen URI and --upstream URI\n');
     return 2;
   }
-  let config;
+  let config: Config;
   try {
     config = await loadConfig(values.config, overridesFrom(values));
   } catch (err) {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Sipspan } from '../app.ts';
 import { buildConfig } from '../config/load-config.ts';
+import { startCaptureSink } from '../sinks/capture/capture-sink.ts';
 import { startLogSink } from '../sinks/logs/log-sink.ts';
 import { startMetricsSink } from '../sinks/metrics/metrics-sink.ts';
 import { HopReport, renderReport } from '../sinks/report/hop-report.ts';
@@ -88,7 +89,12 @@ export async function demoCommand(argv: string[]): Promise<number | null> {
   const next = { transport: 'udp' as const, host, port: ports.signalingRoute };
   const gateway = values.b2bua
     ? await new B2buaStandin({ host, port: ports.gateway, next }).start()
-    : await new ForwardStandin({ host, port: ports.gateway, next, delayMs: n(values['gateway-delay-ms'], 5) }).start();
+    : await new ForwardStandin({
+        host,
+        port: ports.gateway,
+        next,
+        delayMs: n(values['gateway-delay-ms'], 5),
+      }).start();
 
   const config = buildConfig({
     node: 'demo',
@@ -112,7 +118,13 @@ export async function demoCommand(argv: string[]): Promise<number | null> {
 
   const report = new HopReport(config.routes.map((r) => r.name));
   const app = await Sipspan.start(config, {
-    sinks: (a): Sink[] => [startMetricsSink(a), startTracingSink(a, { store: true }), startLogSink(a), report],
+    sinks: (a): Sink[] => [
+      startLogSink(a),
+      startMetricsSink(a),
+      startTracingSink(a, { store: true }),
+      startCaptureSink(a),
+      report,
+    ],
   });
   const admin = `http://${hp(app.admin.port)}`;
   out.write(
@@ -160,9 +172,16 @@ export async function demoCommand(argv: string[]): Promise<number | null> {
 
   const byResult: Record<string, number> = {};
   for (const c of results) byResult[c.result ?? 'unknown'] = (byResult[c.result ?? 'unknown'] ?? 0) + 1;
-  const unexpected = results.filter((c) => c.result === 'timeout').length + (failRatio === 0 ? (byResult.failed ?? 0) : 0);
-  out.write(`\ncalls placed ${results.length}: ${Object.entries(byResult).map(([k, v]) => `${k} ${v}`).join(', ')}\n\n`);
-  out.write(`${renderReport(report.summary(5), (id) => `${admin}/api/traces/${id}   ${admin}/calls/${id}`)}\n`);
+  const unexpected =
+    results.filter((c) => c.result === 'timeout').length + (failRatio === 0 ? (byResult.failed ?? 0) : 0);
+  out.write(
+    `\ncalls placed ${results.length}: ${Object.entries(byResult)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}\n\n`,
+  );
+  out.write(
+    `${renderReport(report.summary(5), (id) => `${admin}/api/traces/${id}   ${admin}/calls/${id}`)}\n`,
+  );
 
   if (exitAfter || interrupted) {
     await app.stop(2000);

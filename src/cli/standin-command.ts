@@ -79,7 +79,12 @@ export async function standinCommand(argv: string[]): Promise<number | null> {
       stop = () => fw.stop();
       describe = `forward on ${listen.host}:${fw.port} → ${values.next}`;
     } else {
-      const b2b = await new B2buaStandin({ host: listen.host, port: listen.port, next: target, copyHeaders: values['copy-header'] ?? [] }).start();
+      const b2b = await new B2buaStandin({
+        host: listen.host,
+        port: listen.port,
+        next: target,
+        copyHeaders: values['copy-header'] ?? [],
+      }).start();
       stop = () => b2b.stop();
       describe = `b2bua on ${listen.host}:${b2b.port} → ${values.next}`;
     }

@@ -18,6 +18,10 @@ export interface LegEntry {
   clientSpanId: string;
   sampled: boolean;
   at: number;
+  /** `address:port` the remembered INVITE was forwarded to (the B2BUA, when there is one); '' if unknown. */
+  upstream: string;
+  /** True while the remembered INVITE has no final response: a B2BUA starts its B leg while leg A is pending. */
+  isPending: () => boolean;
 }
 
 export interface LegMatch {
@@ -51,10 +55,21 @@ export class LegCorrelator {
     }
   }
 
-  find(routeIndex: number, keys: readonly string[], now: number): LegMatch | null {
+  /**
+   * A leg matches only when it is structurally possible: another route, inside
+   * the window, its INVITE still pending, and — when known — the new INVITE comes
+   * from where that leg was forwarded to (the element in between).
+   */
+  find(routeIndex: number, keys: readonly string[], now: number, downstream: string): LegMatch | null {
     for (const k of keys) {
       const e = this.byKey.get(k);
-      if (e !== undefined && e.routeIndex !== routeIndex && now - e.at <= this.windowMs) {
+      if (
+        e !== undefined &&
+        e.routeIndex !== routeIndex &&
+        now - e.at <= this.windowMs &&
+        e.isPending() &&
+        (e.upstream === '' || e.upstream === downstream)
+      ) {
         return { entry: e, by: k.slice(0, k.indexOf(':')) };
       }
     }

@@ -65,6 +65,8 @@ export class Observer {
   refusedTransactions = 0;
   refusedCalls = 0;
   private readonly pendingPerRoute: number[] = [];
+  /** Each route's upstream as `address:port` (set once resolved): where its INVITEs go. */
+  readonly routeUpstreams: string[] = [];
   private readonly activeCallsPerRoute: number[] = [];
 
   constructor(opts: ObserverOptions, routeCount: number) {
@@ -217,12 +219,15 @@ export class Observer {
       if (method === 'BYE' && call.byeAt === -1) call.byeAt = now;
     }
     if (tx.isInitialInvite && legKeys !== null && legKeys.length > 0 && this.opts.correlator !== null) {
+      const remembered = tx;
       this.opts.correlator.remember(legKeys, {
         routeIndex: route.index,
         traceId: tx.traceId,
         clientSpanId: tx.clientSpanId,
         sampled: tx.sampled,
         at: now,
+        upstream: this.routeUpstreams[route.index] ?? '',
+        isPending: () => remembered.finalResponseIn === -1 && remembered.outcome === null,
       });
     }
 
@@ -288,7 +293,7 @@ export class Observer {
       return;
     }
     if (tx.isInitialInvite && legKeys !== null && this.opts.correlator !== null) {
-      const match: LegMatch | null = this.opts.correlator.find(tx.route.index, legKeys, now);
+      const match: LegMatch | null = this.opts.correlator.find(tx.route.index, legKeys, now, tx.downstream);
       if (match !== null) {
         tx.traceId = match.entry.traceId;
         tx.parentSpanId = match.entry.clientSpanId;

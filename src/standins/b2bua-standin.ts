@@ -94,7 +94,10 @@ export class B2buaStandin {
       const v = p.header(name);
       if (v !== null) copied.push(`${name}: ${v}`);
     }
-    const from = (p.lines(HeaderId.FROM)[0] ?? 'From: <sip:anonymous@invalid>').replace(/;\s*tag\s*=\s*[^;>\s]+/i, '');
+    const from = (p.lines(HeaderId.FROM)[0] ?? 'From: <sip:anonymous@invalid>').replace(
+      /;\s*tag\s*=\s*[^;>\s]+/i,
+      '',
+    );
     const to = p.lines(HeaderId.TO)[0] ?? 'To: <sip:unknown@invalid>';
     const body = p.body.toString('latin1');
     const lines = [

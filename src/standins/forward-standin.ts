@@ -130,7 +130,7 @@ export class ForwardStandin {
       return;
     }
     const edits = new EditList();
-    let next;
+    let next: ReturnType<typeof readVia>;
     if (top.next !== -1) {
       next = readVia(buf, top.next, msg.fieldValueEnd(viaI));
       edits.remove(msg.fieldValueStart(viaI), top.next);

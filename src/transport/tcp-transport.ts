@@ -58,13 +58,16 @@ export class TcpTransport {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       server.once('error', onError);
-      server.listen({ host, port, ipv6Only: host.includes(':'), backlog: 1024, reusePort: this.reusePort }, () => {
-        server.off('error', onError);
-        const bound = server.address();
-        const boundPort = typeof bound === 'object' && bound !== null ? bound.port : port;
-        this.listeners.push({ routeIndex, host, port: boundPort, server });
-        resolve(boundPort);
-      });
+      server.listen(
+        { host, port, ipv6Only: host.includes(':'), backlog: 1024, reusePort: this.reusePort },
+        () => {
+          server.off('error', onError);
+          const bound = server.address();
+          const boundPort = typeof bound === 'object' && bound !== null ? bound.port : port;
+          this.listeners.push({ routeIndex, host, port: boundPort, server });
+          resolve(boundPort);
+        },
+      );
     });
   }
 

@@ -137,7 +137,12 @@ export class HopReport implements Sink {
         outcomes: { ...h.outcomes },
         // RFC 6076 §4.4: SER = INVITEs answered 2xx / (INVITEs − those answered 3xx).
         sessionEstablishmentRatio: denominator > 0 ? h.answered / denominator : null,
-        rttMs: { p50: quantile(rtt, 0.5), p95: quantile(rtt, 0.95), p99: quantile(rtt, 0.99), count: rtt.length },
+        rttMs: {
+          p50: quantile(rtt, 0.5),
+          p95: quantile(rtt, 0.95),
+          p99: quantile(rtt, 0.99),
+          count: rtt.length,
+        },
         setupMs: { p50: quantile(setup, 0.5), p95: quantile(setup, 0.95), p99: quantile(setup, 0.99) },
         sipspanMs: { p50: quantile(own, 0.5), p99: quantile(own, 0.99) },
         transactions: h.transactions,
@@ -188,7 +193,8 @@ export function renderReport(r: Report, traceLink: (traceId: string) => string):
     `  ${'hop'.padEnd(16)}${'calls'.padStart(7)}${'SER'.padStart(8)}${'RTT p50'.padStart(10)}${'p95'.padStart(9)}${'p99'.padStart(9)}${'setup p50'.padStart(11)}${'sipspan p50'.padStart(13)}  outcomes`,
   );
   for (const h of r.hops) {
-    const ser = h.sessionEstablishmentRatio === null ? '-' : `${(h.sessionEstablishmentRatio * 100).toFixed(1)}%`;
+    const ser =
+      h.sessionEstablishmentRatio === null ? '-' : `${(h.sessionEstablishmentRatio * 100).toFixed(1)}%`;
     const outcomes = Object.entries(h.outcomes)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
@@ -198,12 +204,15 @@ export function renderReport(r: Report, traceLink: (traceId: string) => string):
   }
   lines.push('');
   lines.push('time in each service (INVITE → final answer, excluding the hops after it)');
-  for (const s of r.services) lines.push(`  ${`behind ${s.name}`.padEnd(24)} p50 ${f1(s.p50)} ms   p95 ${f1(s.p95)} ms`);
+  for (const s of r.services)
+    lines.push(`  ${`behind ${s.name}`.padEnd(24)} p50 ${f1(s.p50)} ms   p95 ${f1(s.p95)} ms`);
   if (r.slowest.length > 0) {
     lines.push('');
     lines.push('slowest calls (setup at the first hop; per hop: time behind it)');
     for (const c of r.slowest) {
-      lines.push(`  ${f1(c.setupMs).padStart(7)} ms  [${c.perHopMs.map((v) => f1(v)).join(' | ')}] ms  trace ${c.traceId}`);
+      lines.push(
+        `  ${f1(c.setupMs).padStart(7)} ms  [${c.perHopMs.map((v) => f1(v)).join(' | ')}] ms  trace ${c.traceId}`,
+      );
       lines.push(`           ${traceLink(c.traceId)}`);
     }
   }
