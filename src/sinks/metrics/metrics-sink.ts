@@ -309,6 +309,15 @@ export function startMetricsSink(app: Sipspan): Sink {
     },
   });
   collectDefaultMetrics({ register: processRegistry });
+  // prom-client also exports these as gauges named *_total, which Prometheus naming reserves for
+  // counters (promtool check metrics rejects them); the same values remain without the suffix.
+  for (const name of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ]) {
+    processRegistry.removeSingleMetric(name);
+  }
 
   const onForwarded = (m: unknown) => {
     const e = m as ForwardedEvent;
