@@ -59,7 +59,9 @@ test('sipspan run: ready when bound and resolved, forwards calls, and drains on 
   try {
     assert.equal((await waitFor(`http://127.0.0.1:${adminPort}/healthz`, 200, 15_000)).status, 200);
     const ready = await waitFor(`http://127.0.0.1:${adminPort}/readyz`, 200, 5_000);
-    assert.deepEqual(((await ready.json()) as { routes: unknown }).routes, [{ name: 'sip-signaling', upstream_resolved: true }]);
+    assert.deepEqual(((await ready.json()) as { routes: unknown }).routes, [
+      { name: 'sip-signaling', upstream_resolved: true },
+    ]);
 
     const load = new LoadGenerator({
       target: { transport: 'udp', host: '127.0.0.1', port: sipPort },
