@@ -1,4 +1,5 @@
 import { KNOWN_METHODS } from '../../wire/methods.ts';
+import { ScanCode } from '../../wire/scan-codes.ts';
 
 /**
  * Every metric sipspan exports, in one table (docs/telemetry-contract.md).
@@ -44,22 +45,14 @@ export const FINALS = [
   'timeout',
 ] as const;
 export const GENERATED_CODES = ['400', '416', '420', '482', '483', '501', '503', '505', '513'] as const;
-/** Closed set of drop and parse-error reasons (anything else is `other`). */
-export const REASONS = [
+/** Scan codes: a drop or answer for one of these is a parse error. */
+export const PARSE_REASONS: ReadonlySet<string> = new Set(
+  Object.values(ScanCode).filter((c) => c !== ScanCode.OK && c !== ScanCode.EMPTY),
+);
+/** Closed set of drop and parse-error reasons (anything else is `other`): the scan codes and the proxy's own. */
+export const REASONS: readonly string[] = [
   'empty',
-  'bad-start-line',
-  'bad-request-uri',
-  'unsupported-version',
-  'bad-status-code',
-  'bad-header-line',
-  'incomplete-headers',
-  'too-many-headers',
-  'header-too-long',
-  'bad-content-length',
-  'duplicate-content-length',
-  'missing-content-length',
-  'body-truncated',
-  'message-too-large',
+  ...PARSE_REASONS,
   'missing-call-id',
   'missing-cseq',
   'missing-from',
@@ -85,23 +78,7 @@ export const REASONS = [
   'resolve-failed',
   'internal-error',
   'other',
-] as const;
-/** Scan codes: a drop or answer for one of these is a parse error. */
-export const PARSE_REASONS: ReadonlySet<string> = new Set([
-  'bad-start-line',
-  'bad-request-uri',
-  'unsupported-version',
-  'bad-status-code',
-  'bad-header-line',
-  'incomplete-headers',
-  'too-many-headers',
-  'header-too-long',
-  'bad-content-length',
-  'duplicate-content-length',
-  'missing-content-length',
-  'body-truncated',
-  'message-too-large',
-]);
+];
 export const LIMITS = [
   'max_message_bytes',
   'tcp_max_connections',
