@@ -132,8 +132,16 @@ async function runUac(
   args.push('-trace_stat', '-stf', join(dir, 'stat.csv'), '-timeout', `${seconds + 20}s`);
   if (rtt) args.push('-trace_rtt', '-rtt_freq', '1');
   const p = pinned(CORE_LOAD, 'sipp', args, { cwd: dir });
+  // SIPp's own -timeout does not always fire when it is saturated: a wall-clock bound as well.
+  const killer = setTimeout(() => p.kill('SIGKILL'), (seconds + 30) * 1000);
   await new Promise((r) => p.once('exit', r));
-  const stat = readFileSync(join(dir, 'stat.csv'), 'latin1').trim().split('\n');
+  clearTimeout(killer);
+  let stat: string[];
+  try {
+    stat = readFileSync(join(dir, 'stat.csv'), 'latin1').trim().split('\n');
+  } catch {
+    return { ok: 0, failed: Math.round(rate * seconds), rttMs: [] };
+  }
   const head = stat[0].split(';');
   const last = stat[stat.length - 1].split(';');
   const get = (k: string) => Number(last[head.indexOf(k)] ?? 0);
