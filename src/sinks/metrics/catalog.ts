@@ -2,19 +2,19 @@ import { KNOWN_METHODS } from '../../wire/methods.ts';
 import { ScanCode } from '../../wire/scan-codes.ts';
 
 /**
- * Every metric sipspan exports, in one table (docs/telemetry-contract.md).
- * Route series carry `service` and `node` as default labels of the route's
- * registry; process series carry `node`.
+ * Every metric sipspan exports, in one table (docs/telemetry-contract.md is the
+ * public description; test/sinks/metrics/catalog.test.ts holds the two equal).
+ *
+ * Route series live in one registry per route, served on that route's metrics
+ * listener, with `service` (route name) and `node` as default labels. Every
+ * other label takes its values from a closed set declared here, so the worst
+ * case number of series of a route is fixed at build time (see maxSeries()).
+ * Process series live in the admin listener's registry with `node`.
  */
-export const LATENCY_BUCKETS = [
-  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10, 32,
-];
-export const PROXY_BUCKETS = [
-  0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.2,
-];
-export const DURATION_BUCKETS = [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 
-export const METHOD_LABELS: readonly string[] = [...KNOWN_METHODS, 'other'];
+// ─────────────────────────────── closed label sets ───────────────────────────────
+
+export const METHOD_LABELS = [...KNOWN_METHODS, 'other'] as const;
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', '6xx', 'timeout'] as const;
 export const DIRECTIONS = ['downstream', 'upstream'] as const;
 export const CALL_OUTCOMES = [
@@ -26,7 +26,11 @@ export const CALL_OUTCOMES = [
   'cancelled',
   'timeout',
 ] as const;
-/** RFC 6076 §4.4–4.8 need these final answers of session attempts apart. */
+/**
+ * Final answers of session attempts, kept apart where RFC 6076 needs them:
+ * §4.6 SER (2xx, 3xx), §4.7 SEER (480, 486, 600, 603), §4.8 ISA (408, 500, 503,
+ * 504, timeout); everything else folds into its class.
+ */
 export const FINALS = [
   '2xx',
   '3xx',
@@ -44,12 +48,30 @@ export const FINALS = [
   'cancelled',
   'timeout',
 ] as const;
-export const GENERATED_CODES = ['400', '416', '420', '482', '483', '501', '503', '505', '513'] as const;
-/** Scan codes: a drop or answer for one of these is a parse error. */
-export const PARSE_REASONS: ReadonlySet<string> = new Set(
-  Object.values(ScanCode).filter((c) => c !== ScanCode.OK && c !== ScanCode.EMPTY),
+export const RESULTS = ['success', 'failure'] as const;
+export const PROXY_KINDS = ['request', 'response'] as const;
+/** Statuses sipspan answers with itself (proxy/outcomes.ts REASON_PHRASES); anything else is `other`. */
+export const GENERATED_CODES = [
+  '400',
+  '416',
+  '420',
+  '482',
+  '483',
+  '501',
+  '503',
+  '505',
+  '513',
+  'other',
+] as const;
+/** Framing and scan failures: a drop or answer with one of these reasons is also a parse error. */
+export const PARSE_REASONS: readonly string[] = Object.values(ScanCode).filter(
+  (c) => c !== ScanCode.OK && c !== ScanCode.EMPTY,
 );
-/** Closed set of drop and parse-error reasons (anything else is `other`): the scan codes and the proxy's own. */
+/**
+ * Drop and parse-error reasons: the scan codes and the proxy's own
+ * (proxy/read-request.ts, proxy/proxy-engine.ts). A reason outside this list is
+ * counted as `other`, so a new code path cannot add series unnoticed.
+ */
 export const REASONS: readonly string[] = [
   'empty',
   ...PARSE_REASONS,
@@ -75,6 +97,7 @@ export const REASONS: readonly string[] = [
   'unsupported-transport',
   'broadcast-via',
   'send-failed',
+  'queue-full',
   'resolve-failed',
   'internal-error',
   'other',
@@ -91,159 +114,199 @@ export const LIMITS = [
   'heap_hard_limit',
   'upstream_resolve',
   'upstream_send',
+  'upstream_connect',
+  'upstream_reset',
+  'upstream_unreachable',
   'other',
 ] as const;
+/** `upstream_<kind>` limit events; `send` is a send refused locally (no connection, queue full). */
+export const UPSTREAM_ERROR_KINDS = ['unreachable', 'connect', 'reset', 'resolve', 'send', 'other'] as const;
+
+// ─────────────────────────────────── buckets ───────────────────────────────────
+
+/** Seconds. 0.2 is a bound so an "RTT > 200 ms" alert reads an exact bucket; 32 s is Timer B/F (64·T1). */
+export const LATENCY_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10, 32,
+] as const;
+export const PROXY_BUCKETS = [
+  0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.2,
+] as const;
+export const DURATION_BUCKETS = [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600] as const;
+
+// ─────────────────────────────────── tables ───────────────────────────────────
 
 export interface MetricSpec {
-  name: string;
-  help: string;
-  type: 'counter' | 'gauge' | 'histogram';
-  labels: readonly string[];
-  buckets?: readonly number[];
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge' | 'histogram';
+  /** Label name → its closed set of values, in exposition order. */
+  readonly labels: Readonly<Record<string, readonly string[]>>;
+  readonly buckets?: readonly number[];
+  /** OpenMetrics exemplars `{trace_id="…"}` on bucket lines (sampled traces only). */
+  readonly exemplars?: boolean;
+  /** Every series exists at 0 from the start: ratio terms and rate() need both sides before the first event. */
+  readonly zeroed?: boolean;
 }
 
+/** The series of each route (route `metrics` listener), keyed by the name the sink uses. */
 export const ROUTE_METRICS = {
   requests: {
     name: 'sip_requests_total',
-    help: 'SIP requests received at this hop.',
+    help: 'SIP requests received at this hop and sent on.',
     type: 'counter',
-    labels: ['method', 'direction'],
+    labels: { method: METHOD_LABELS, direction: DIRECTIONS },
   },
   responses: {
     name: 'sip_responses_total',
     help: 'SIP responses forwarded at this hop.',
     type: 'counter',
-    labels: ['method', 'status_class'],
+    labels: { method: METHOD_LABELS, status_class: STATUS_CLASSES },
   },
   transactions: {
     name: 'sip_transactions_total',
-    help: 'Transactions completed at this hop (final response or timeout).',
+    help: 'Transactions completed at this hop (final response or timeout), answers sipspan generated included.',
     type: 'counter',
-    labels: ['method', 'status_class'],
+    labels: { method: METHOD_LABELS, status_class: STATUS_CLASSES },
   },
   retransmissions: {
     name: 'sip_retransmissions_total',
-    help: 'Request and final-response retransmissions seen.',
+    help: 'Request retransmissions seen.',
     type: 'counter',
-    labels: ['method'],
+    labels: { method: METHOD_LABELS },
   },
   upstreamRtt: {
     name: 'sip_upstream_rtt_seconds',
     help: 'Request forwarded upstream to the first response from upstream.',
     type: 'histogram',
-    labels: ['method'],
+    labels: { method: METHOD_LABELS },
     buckets: LATENCY_BUCKETS,
+    exemplars: true,
   },
   transactionDuration: {
     name: 'sip_transaction_duration_seconds',
-    help: 'Request forwarded to final response (or timeout).',
+    help: 'Request forwarded to its final response, or to the timeout (status_class="timeout").',
     type: 'histogram',
-    labels: ['method', 'status_class'],
+    labels: { method: METHOD_LABELS, status_class: STATUS_CLASSES },
     buckets: LATENCY_BUCKETS,
+    exemplars: true,
   },
   callsProcessed: {
     name: 'sip_calls_processed_total',
     help: 'Initial INVITEs that reached an outcome.',
     type: 'counter',
-    labels: ['outcome'],
+    labels: { outcome: CALL_OUTCOMES },
+    zeroed: true,
   },
   sessionAttempts: {
     name: 'sip_session_attempts_total',
     help: 'Initial INVITEs by final answer (RFC 6076 §4.6-4.10 numerators and denominators).',
     type: 'counter',
-    labels: ['final'],
+    labels: { final: FINALS },
+    zeroed: true,
   },
   sessionsCompleted: {
     name: 'sip_sessions_completed_total',
-    help: 'Established sessions ended by a BYE answered 2xx (RFC 6076 §4.9).',
+    help: 'Established sessions ended by a BYE answered 2xx (RFC 6076 §4.9 SCR numerator).',
     type: 'counter',
-    labels: [],
+    labels: {},
   },
   sessionRequestDelay: {
     name: 'sip_session_request_delay_seconds',
-    help: 'RFC 6076 §4.3 Session Request Delay: INVITE to the first non-100 provisional or final response.',
+    help: 'RFC 6076 §4.3 SRD: INVITE to the first non-100 provisional or final response; result by the final answer.',
     type: 'histogram',
-    labels: ['result'],
+    labels: { result: RESULTS },
     buckets: LATENCY_BUCKETS,
   },
   sessionDisconnectDelay: {
     name: 'sip_session_disconnect_delay_seconds',
-    help: 'RFC 6076 §4.4 Session Disconnect Delay: BYE to its final response.',
+    help: 'RFC 6076 §4.4 SDD of successful disconnects: BYE to its 2xx.',
     type: 'histogram',
-    labels: [],
+    labels: {},
     buckets: LATENCY_BUCKETS,
   },
   sessionDuration: {
     name: 'sip_session_duration_seconds',
-    help: 'RFC 6076 §4.5 Session Duration Time: 2xx to the INVITE until the BYE.',
+    help: 'RFC 6076 §4.5 SDT: 2xx to the INVITE until the BYE.',
     type: 'histogram',
-    labels: [],
+    labels: {},
     buckets: DURATION_BUCKETS,
   },
   registrationRequestDelay: {
     name: 'sip_registration_request_delay_seconds',
-    help: 'RFC 6076 §4.1 Registration Request Delay: REGISTER to its final response.',
+    help: 'RFC 6076 §4.1 RRD: first REGISTER (an auth challenge included) to its final response; result by that answer.',
     type: 'histogram',
-    labels: ['result'],
+    labels: { result: RESULTS },
     buckets: LATENCY_BUCKETS,
   },
   activeCalls: {
     name: 'sip_active_calls',
     help: 'Calls in trying, early or confirmed state.',
     type: 'gauge',
-    labels: [],
+    labels: {},
   },
   pendingTransactions: {
     name: 'sip_pending_transactions',
     help: 'Transactions without a final response.',
     type: 'gauge',
-    labels: [],
+    labels: {},
   },
   dropped: {
     name: 'sipspan_messages_dropped_total',
     help: 'Messages sipspan discarded.',
     type: 'counter',
-    labels: ['reason'],
+    labels: { reason: REASONS },
   },
   parseErrors: {
     name: 'sipspan_parse_errors_total',
     help: 'Messages that failed framing or scanning.',
     type: 'counter',
-    labels: ['reason'],
+    labels: { reason: REASONS },
   },
   generated: {
     name: 'sipspan_generated_responses_total',
     help: 'Responses sipspan answered itself.',
     type: 'counter',
-    labels: ['code'],
+    labels: { code: GENERATED_CODES },
   },
   upstreamErrors: {
     name: 'sipspan_upstream_errors_total',
     help: 'Failures sending toward the service.',
     type: 'counter',
-    labels: ['kind'],
+    labels: { kind: UPSTREAM_ERROR_KINDS },
   },
   proxySeconds: {
     name: 'sipspan_proxy_seconds',
     help: 'Time a message spends inside sipspan, received to sent.',
     type: 'histogram',
-    labels: ['kind'],
+    labels: { kind: PROXY_KINDS },
     buckets: PROXY_BUCKETS,
   },
   tcpConnections: {
     name: 'sipspan_tcp_connections',
     help: 'Open TCP connections of the route.',
     type: 'gauge',
-    labels: [],
+    labels: {},
   },
   limitHits: {
     name: 'sipspan_limit_hits_total',
     help: 'A configured limit was reached.',
     type: 'counter',
-    labels: ['limit'],
+    labels: { limit: LIMITS },
   },
 } as const satisfies Record<string, MetricSpec>;
 
+export interface ProcessMetricSpec {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge';
+  /** Label names; their values are fixed at start (the package version). */
+  readonly labels: readonly string[];
+}
+
+/**
+ * Process series (admin listener), besides prom-client's default process and
+ * Node.js runtime metrics. The counters read processStats at scrape time.
+ */
 export const PROCESS_METRICS = {
   buildInfo: {
     name: 'sipspan_build_info',
@@ -281,4 +344,22 @@ export const PROCESS_METRICS = {
     type: 'gauge',
     labels: [],
   },
-} as const satisfies Record<string, MetricSpec>;
+} as const satisfies Record<string, ProcessMetricSpec>;
+
+/**
+ * prom-client default metrics left out: gauges named `*_total`, a suffix
+ * Prometheus reserves for counters (promtool check metrics flags them). Their
+ * values stay available as sum() of nodejs_active_handles / _requests / _resources.
+ */
+export const DROPPED_DEFAULT_METRICS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+] as const;
+
+/** Lines a metric can expose per route at most (histograms: one per bucket, +Inf, _sum, _count). */
+export function maxSeries(spec: MetricSpec): number {
+  let combinations = 1;
+  for (const values of Object.values(spec.labels)) combinations *= values.length;
+  return spec.type === 'histogram' ? combinations * ((spec.buckets?.length ?? 0) + 3) : combinations;
+}

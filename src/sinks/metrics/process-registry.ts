@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { Sipspan } from '../../app.ts';
+import { processStats } from '../process-stats.ts';
+import { DROPPED_DEFAULT_METRICS, PROCESS_METRICS, type ProcessMetricSpec } from './catalog.ts';
+
+/** The package version (src/ and dist/ both sit two levels under the package root). */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', '..', 'package.json'), 'utf8'));
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Process-wide series for the admin listener: build info, the counters sinks
+ * keep about themselves (read from processStats when scraped), the heap guard,
+ * and prom-client's default process and runtime metrics. Registered here only,
+ * so no route port repeats them. Prometheus text only: it has no exemplars.
+ */
+export function createProcessRegistry(app: Sipspan): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: app.config.node });
+  const registers = [registry];
+  const P = PROCESS_METRICS;
+  new Gauge({
+    name: P.buildInfo.name,
+    help: P.buildInfo.help,
+    labelNames: [...P.buildInfo.labels],
+    registers,
+  })
+    .labels(packageVersion())
+    .set(1);
+  const statCounter = (spec: ProcessMetricSpec, read: () => number) =>
+    new Counter({
+      name: spec.name,
+      help: spec.help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  statCounter(P.spansDropped, () => processStats.spansDropped);
+  statCounter(P.spansExported, () => processStats.spansExported);
+  statCounter(P.spanExportFailures, () => processStats.spanExportFailures);
+  statCounter(P.logLinesDropped, () => processStats.logLinesDropped);
+  new Gauge({
+    name: P.heapGuard.name,
+    help: P.heapGuard.help,
+    registers,
+    collect() {
+      const state = app.heapGuardState;
+      this.set(state === 'ok' ? 0 : state === 'soft' ? 1 : 2);
+    },
+  });
+  collectDefaultMetrics({ register: registry });
+  for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(name);
+  return registry;
+}
