@@ -1,5 +1,5 @@
 import { ExportResultCode } from '@opentelemetry/core';
-import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { processStats } from '../process-stats.ts';
 
 export interface BatcherOptions {
@@ -9,37 +9,55 @@ export interface BatcherOptions {
   exportTimeoutMs: number;
 }
 
-/** OTEL_BSP_* (OpenTelemetry SDK environment variables), with the SDK's defaults. */
+/**
+ * OTEL_BSP_* (OpenTelemetry SDK environment variables) with the
+ * specification's defaults. The 3.x BatchSpanProcessor no longer reads them
+ * itself (sdk-node does), so they are read here, from the sink's environment.
+ */
 export function batcherOptionsFromEnv(env: NodeJS.ProcessEnv): BatcherOptions {
   const n = (name: string, d: number) => {
-    const v = Number(env[name]);
-    return Number.isFinite(v) && v > 0 ? v : d;
+    const text = env[name];
+    const v = text === undefined || text.trim() === '' ? Number.NaN : Number(text);
+    return Number.isFinite(v) && v > 0 ? Math.floor(v) : d;
   };
+  const maxQueueSize = n('OTEL_BSP_MAX_QUEUE_SIZE', 2048);
   return {
-    maxQueueSize: n('OTEL_BSP_MAX_QUEUE_SIZE', 2048),
-    maxExportBatchSize: n('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512),
-    scheduledDelayMs: n('OTEL_BSP_SCHEDULE_DELAY', 1000),
+    maxQueueSize,
+    // Spec: the batch size must not exceed the queue size.
+    maxExportBatchSize: Math.min(maxQueueSize, n('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512)),
+    scheduledDelayMs: n('OTEL_BSP_SCHEDULE_DELAY', 5000),
     exportTimeoutMs: n('OTEL_BSP_EXPORT_TIMEOUT', 30_000),
   };
 }
 
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)).unref());
+
 /**
- * A bounded export queue in front of a SpanExporter. The SDK's batch processor
- * drops silently when full; this one counts every dropped span and failed
- * batch (processStats), so "exporter trouble never touches forwarding" is
- * visible: the queue never grows past maxQueueSize, and at most one export is
- * in flight.
+ * A bounded export queue in front of one SpanExporter: the SDK's
+ * BatchSpanProcessor behaviour (queue, batch size, delay, export timeout)
+ * with every loss counted in processStats. Why not the SDK class itself: in
+ * 3.x it drops silently when full (the count is only reachable through an
+ * experimental self-observability meter option), its forceFlush sends every
+ * queued batch at once with no deadline, and its shutdown waits for the
+ * exporter without one. Here at most one export is in flight, flush and
+ * shutdown stop at their deadline, and nothing here can throw into the code
+ * that ended the transaction.
  *
- *   add ──▶ [ queue ≤ maxQueueSize ] ──(batch ≤ maxExportBatchSize, every scheduledDelayMs)──▶ exporter
- *            full → drop + count                                 failure/timeout → count
+ *   add ──▶ [ queue ≤ maxQueueSize ] ──(≤ maxExportBatchSize, when full or every scheduledDelayMs)──▶ exporter
+ *            full: drop, spansDropped++            ok: spansExported += n
+ *                                                  failed or exportTimeoutMs: spanExportFailures++, spansDropped += n
  */
-export class SpanBatcher {
+export class SpanBatcher implements SpanProcessor {
   private readonly exporter: SpanExporter;
   private readonly opts: BatcherOptions;
   private queue: ReadableSpan[] = [];
   private timer: NodeJS.Timeout | null = null;
   private inFlight: Promise<void> | null = null;
   private stopped = false;
+  private readonly onTimer = () => {
+    this.timer = null;
+    this.kick();
+  };
 
   constructor(exporter: SpanExporter, opts: BatcherOptions) {
     this.exporter = exporter;
@@ -50,98 +68,111 @@ export class SpanBatcher {
     return this.queue.length;
   }
 
+  // SpanProcessor: the sink calls add() directly; these let the batcher stand where a processor is expected.
+  onStart(): void {}
+
+  onEnd(span: ReadableSpan): void {
+    this.add(span);
+  }
+
+  forceFlush(): Promise<void> {
+    return this.flush(this.opts.exportTimeoutMs);
+  }
+
   add(span: ReadableSpan): void {
-    if (this.stopped) return;
-    if (this.queue.length >= this.opts.maxQueueSize) {
+    if (this.stopped || this.queue.length >= this.opts.maxQueueSize) {
       processStats.spansDropped++;
       return;
     }
     this.queue.push(span);
     if (this.queue.length >= this.opts.maxExportBatchSize) this.kick();
-    else if (this.timer === null) {
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        this.kick();
-      }, this.opts.scheduledDelayMs);
-      this.timer.unref();
-    }
+    else this.arm();
+  }
+
+  private arm(): void {
+    if (this.timer !== null || this.stopped) return;
+    this.timer = setTimeout(this.onTimer, this.opts.scheduledDelayMs);
+    this.timer.unref();
   }
 
   private kick(): void {
     if (this.inFlight !== null || this.queue.length === 0) return;
-    const batch = this.queue.splice(0, this.opts.maxExportBatchSize);
-    this.inFlight = this.exportBatch(batch).finally(() => {
-      this.inFlight = null;
-      if (this.queue.length >= this.opts.maxExportBatchSize) this.kick();
-      else if (this.queue.length > 0 && this.timer === null && !this.stopped) {
-        this.timer = setTimeout(() => {
-          this.timer = null;
-          this.kick();
-        }, this.opts.scheduledDelayMs);
-        this.timer.unref();
-      }
-    });
-  }
-
-  private exportBatch(batch: ReadableSpan[]): Promise<void> {
-    return new Promise<void>((resolve) => {
-      let done = false;
-      const timeout = setTimeout(() => {
-        if (done) return;
-        done = true;
-        processStats.spanExportFailures++;
-        processStats.spansDropped += batch.length;
-        resolve();
-      }, this.opts.exportTimeoutMs);
-      timeout.unref();
-      try {
-        this.exporter.export(batch, (result) => {
-          if (done) return;
-          done = true;
-          clearTimeout(timeout);
-          if (result.code === ExportResultCode.SUCCESS) processStats.spansExported += batch.length;
-          else {
-            processStats.spanExportFailures++;
-            processStats.spansDropped += batch.length;
-          }
-          resolve();
-        });
-      } catch {
-        done = true;
-        clearTimeout(timeout);
-        processStats.spanExportFailures++;
-        processStats.spansDropped += batch.length;
-        resolve();
-      }
-    });
-  }
-
-  /** Export what is queued, within the deadline. */
-  async flush(deadlineMs: number): Promise<void> {
-    const deadline = performance.now() + deadlineMs;
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    while ((this.queue.length > 0 || this.inFlight !== null) && performance.now() < deadline) {
+    let batch: ReadableSpan[];
+    if (this.queue.length <= this.opts.maxExportBatchSize) {
+      batch = this.queue;
+      this.queue = [];
+    } else batch = this.queue.splice(0, this.opts.maxExportBatchSize);
+    this.inFlight = this.exportBatch(batch).then(() => {
+      this.inFlight = null;
+      if (this.queue.length >= this.opts.maxExportBatchSize) this.kick();
+      else if (this.queue.length > 0) this.arm();
+    });
+  }
+
+  /** One export call; resolves (never rejects) on the callback, a throw, or exportTimeoutMs. */
+  private exportBatch(batch: ReadableSpan[]): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const settle = (ok: boolean) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timeout);
+        if (ok) processStats.spansExported += batch.length;
+        else {
+          processStats.spanExportFailures++;
+          processStats.spansDropped += batch.length;
+        }
+        resolve();
+      };
+      const timeout = setTimeout(() => settle(false), this.opts.exportTimeoutMs);
+      timeout.unref();
+      try {
+        this.exporter.export(batch, (result) => settle(result.code === ExportResultCode.SUCCESS));
+      } catch {
+        settle(false);
+      }
+    });
+  }
+
+  /** Export what is queued; resolves when the queue is empty and nothing is in flight, or at the deadline. */
+  async flush(deadlineMs: number): Promise<void> {
+    const deadline = performance.now() + deadlineMs;
+    for (;;) {
       this.kick();
+      const pending = this.inFlight;
+      if (pending === null) return;
       const left = deadline - performance.now();
-      await Promise.race([
-        this.inFlight ?? Promise.resolve(),
-        new Promise((r) => setTimeout(r, Math.max(1, left)).unref()),
-      ]);
+      if (left <= 0) return;
+      await Promise.race([pending, sleep(left)]);
     }
   }
 
-  async shutdown(): Promise<void> {
+  /**
+   * Stop taking spans, export what is queued and shut the exporter down, all
+   * within the deadline. Spans still queued then are counted as dropped.
+   */
+  async shutdown(deadlineMs = this.opts.exportTimeoutMs): Promise<void> {
+    const deadline = performance.now() + deadlineMs;
+    await this.flush(deadlineMs);
     this.stopped = true;
-    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     processStats.spansDropped += this.queue.length;
     this.queue = [];
+    let closing: Promise<void>;
     try {
-      await this.exporter.shutdown();
+      // An exporter failing to shut down must not keep the process from stopping.
+      closing = this.exporter.shutdown().catch(() => {});
     } catch {
-      // an exporter that cannot shut down cleanly must not block the process
+      return;
     }
+    // One that cannot shut down in time (a request stuck on a dead collector) is left behind.
+    await Promise.race([closing, sleep(deadline - performance.now())]);
   }
 }

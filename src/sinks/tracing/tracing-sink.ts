@@ -1,151 +1,261 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { InstrumentationScope } from '@opentelemetry/core';
+import { join } from 'node:path';
+import { type InstrumentationScope, parseKeyPairsIntoRecord } from '@opentelemetry/core';
 import { OTLPTraceExporter as OtlpGrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import { ConsoleSpanExporter, type SpanExporter } from '@opentelemetry/sdk-trace';
-import { sendJson } from '../../admin/http-listener.ts';
 import type { Sipspan } from '../../app.ts';
+import { ConfigError } from '../../config/config-error.ts';
 import { channels } from '../../observe/channels.ts';
 import type { TransactionRecord } from '../../observe/records.ts';
 import type { Sink } from '../sink.ts';
+import { RESOURCE } from './semconv.ts';
 import { batcherOptionsFromEnv, SpanBatcher } from './span-batcher.ts';
-import { buildSpans } from './span-builder.ts';
-import { otlpJson, SpanStore, spanJson, summarize } from './span-store.ts';
+import { buildSpans, type RetransmissionTimes } from './span-builder.ts';
+import { SpanStore, type TraceMeta } from './span-store.ts';
+import { installTraceApi } from './trace-api.ts';
 
 export interface TracingOptions {
+  /** Where the OTEL_* variables are read (default process.env). */
   env?: NodeJS.ProcessEnv;
-  /** Keep the embedded store even when an exporter is configured (the demo). */
+  /** Keep the embedded store even when an exporter is configured (the demo, the bench command). */
   store?: boolean;
 }
 
-/** OTEL_RESOURCE_ATTRIBUTES: comma-separated key=value, values percent-encoded (OpenTelemetry SDK spec). */
-function resourceAttributesFromEnv(text: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (text === undefined) return out;
-  for (const pair of text.split(',')) {
-    const i = pair.indexOf('=');
-    if (i <= 0) continue;
-    try {
-      out[pair.slice(0, i).trim()] = decodeURIComponent(pair.slice(i + 1).trim());
-    } catch {
-      // a malformed value is skipped, as the SDK does
-    }
+export interface TracingSink extends Sink {
+  /** The embedded store, or null when spans are only exported. */
+  readonly store: SpanStore | null;
+  /** The exporters in use, as named in OTEL_TRACES_EXPORTER (`otlp/http/protobuf`, `zipkin`...). */
+  readonly exporters: string[];
+}
+
+/** Time shutdown() gives the exporters after the composition root's flush (which has its own deadline). */
+const SHUTDOWN_DEADLINE_MS = 1000;
+/** Retransmission times kept per transaction and direction (as the observer bounds its marks). */
+const MAX_RETRANSMISSION_TIMES = 16;
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', '..', 'package.json'), 'utf8'));
+    return String(pkg.version);
+  } catch {
+    return 'unknown';
+  }
+}
+
+function nonEmpty(text: string | undefined): string | undefined {
+  return text === undefined || text.trim() === '' ? undefined : text.trim();
+}
+
+/**
+ * The process's resource. Precedence, lowest first: sipspan's defaults
+ * (`service.name` sipspan, a random `service.instance.id` per process,
+ * `host.name`, `service.version`), OTEL_RESOURCE_ATTRIBUTES (W3C-baggage
+ * style `k=v,k2=v2`, percent-decoded), OTEL_SERVICE_NAME; `sipspan.node` is
+ * always the configured node.
+ */
+export function resourceFromEnv(env: NodeJS.ProcessEnv, node: string): Resource {
+  const fromEnv = parseKeyPairsIntoRecord(nonEmpty(env.OTEL_RESOURCE_ATTRIBUTES));
+  const serviceName = nonEmpty(env.OTEL_SERVICE_NAME);
+  return resourceFromAttributes({
+    [RESOURCE.SERVICE_NAME]: 'sipspan',
+    [RESOURCE.SERVICE_VERSION]: packageVersion(),
+    [RESOURCE.SERVICE_INSTANCE_ID]: randomUUID(),
+    [RESOURCE.HOST_NAME]: hostname(),
+    ...fromEnv,
+    ...(serviceName === undefined ? {} : { [RESOURCE.SERVICE_NAME]: serviceName }),
+    [RESOURCE.NODE]: node,
+  });
+}
+
+/**
+ * OTLP exporter options from the given environment. The exporters read the
+ * same variables from process.env themselves (verified in
+ * @opentelemetry/otlp-exporter-base: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT with
+ * `v1/traces` appended to the generic one, _HEADERS, _TIMEOUT, _COMPRESSION,
+ * certificates); passing endpoint, headers and timeout explicitly makes an
+ * `env` given to the sink win, and equals their own reading when it is
+ * process.env. Compression and certificates are left to the exporters.
+ */
+function otlpHttpOptions(env: NodeJS.ProcessEnv): {
+  url?: string;
+  headers?: Record<string, string>;
+  timeoutMillis?: number;
+} {
+  const out: { url?: string; headers?: Record<string, string>; timeoutMillis?: number } = {};
+  const traces = nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  const base = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  if (traces !== undefined) out.url = traces;
+  else if (base !== undefined) out.url = `${base.endsWith('/') ? base : `${base}/`}v1/traces`;
+  const headers = {
+    ...parseKeyPairsIntoRecord(nonEmpty(env.OTEL_EXPORTER_OTLP_HEADERS)),
+    ...parseKeyPairsIntoRecord(nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS)),
+  };
+  if (Object.keys(headers).length > 0) out.headers = headers;
+  const timeout = Number(
+    nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT) ?? nonEmpty(env.OTEL_EXPORTER_OTLP_TIMEOUT) ?? '',
+  );
+  if (Number.isFinite(timeout) && timeout > 0) out.timeoutMillis = timeout;
+  return out;
+}
+
+const PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'];
+
+/**
+ * The exporters named by OTEL_TRACES_EXPORTER (a comma-separated list, as the
+ * SDK reads it): `otlp` (protocol from OTEL_EXPORTER_OTLP_TRACES_PROTOCOL or
+ * OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf by default, http/json, grpc),
+ * `zipkin` (OTEL_EXPORTER_ZIPKIN_ENDPOINT), `console`. Unset, empty or `none`:
+ * no exporter (unlike the SDK, whose default is otlp: without a configured
+ * backend sipspan keeps spans in its embedded store). An unknown name or
+ * protocol is a configuration error, reported at start rather than ignored.
+ */
+export function exportersFromEnv(env: NodeJS.ProcessEnv): { name: string; exporter: SpanExporter }[] {
+  const names = [
+    ...new Set(
+      (env.OTEL_TRACES_EXPORTER ?? '')
+        .split(',')
+        .map((s) => s.trim().toLowerCase())
+        .filter((s) => s !== ''),
+    ),
+  ];
+  if (names.length === 0 || names.includes('none')) return [];
+  const out: { name: string; exporter: SpanExporter }[] = [];
+  for (const name of names) {
+    if (name === 'console') out.push({ name, exporter: new ConsoleSpanExporter() });
+    else if (name === 'zipkin') {
+      const url = nonEmpty(env.OTEL_EXPORTER_ZIPKIN_ENDPOINT) ?? 'http://localhost:9411/api/v2/spans';
+      out.push({ name, exporter: new ZipkinExporter({ url }) });
+    } else if (name === 'otlp') {
+      const protocol = (
+        nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) ??
+        nonEmpty(env.OTEL_EXPORTER_OTLP_PROTOCOL) ??
+        'http/protobuf'
+      ).toLowerCase();
+      if (!PROTOCOLS.includes(protocol))
+        throw new ConfigError([
+          {
+            path: 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL',
+            message: `unknown OTLP protocol "${protocol}" (${PROTOCOLS.join(', ')})`,
+          },
+        ]);
+      if (protocol === 'grpc') {
+        // gRPC takes the endpoint as given (no path); headers come from process.env through the exporter.
+        const url =
+          nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) ?? nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT);
+        out.push({
+          name: `otlp/${protocol}`,
+          exporter: new OtlpGrpcExporter(url === undefined ? {} : { url }),
+        });
+      } else {
+        const opts = otlpHttpOptions(env);
+        out.push({
+          name: `otlp/${protocol}`,
+          exporter: protocol === 'http/json' ? new OtlpJsonExporter(opts) : new OtlpProtoExporter(opts),
+        });
+      }
+    } else
+      throw new ConfigError([
+        {
+          path: 'OTEL_TRACES_EXPORTER',
+          message: `unknown trace exporter "${name}" (otlp, zipkin, console, none)`,
+        },
+      ]);
   }
   return out;
 }
 
-/** The exporter named by OTEL_TRACES_EXPORTER (+ protocol); null for none / unset (store only). */
-export function exporterFromEnv(env: NodeJS.ProcessEnv): SpanExporter | null {
-  const name = (env.OTEL_TRACES_EXPORTER ?? '').split(',')[0].trim().toLowerCase();
-  switch (name) {
-    case '':
-    case 'none':
-      return null;
-    case 'console':
-      return new ConsoleSpanExporter();
-    case 'zipkin':
-      return new ZipkinExporter({
-        url: env.OTEL_EXPORTER_ZIPKIN_ENDPOINT ?? 'http://localhost:9411/api/v2/spans',
-      });
-    default: {
-      const protocol = (
-        env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ??
-        env.OTEL_EXPORTER_OTLP_PROTOCOL ??
-        'http/protobuf'
-      ).trim();
-      const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
-      const base = env.OTEL_EXPORTER_OTLP_ENDPOINT;
-      if (protocol === 'grpc')
-        return new OtlpGrpcExporter(traces ? { url: traces } : base ? { url: base } : {});
-      // The exporters read the environment too; the endpoint is passed so an env given to the sink (tests) wins.
-      const url = traces ?? (base ? `${base.replace(/\/$/, '')}/v1/traces` : undefined);
-      if (protocol === 'http/json') return new OtlpJsonExporter(url ? { url } : {});
-      return new OtlpProtoExporter(url ? { url } : {});
-    }
-  }
-}
-
 /**
  * OpenTelemetry spans, built after the fact from each finished transaction
- * (ids as sipspan chose and injected them), exported by the standard OTEL_*
- * variables through a bounded queue, and kept in an embedded store served on
- * the admin listener.
+ * with the ids sipspan chose and injected (span-builder.ts), exported through
+ * a bounded queue per exporter (span-batcher.ts), and kept in an embedded
+ * store served on the admin listener (span-store.ts, trace-api.ts).
+ *
+ * Where spans go:
+ *   OTEL_TRACES_EXPORTER unset / none   → the store only
+ *   an exporter configured              → the exporter(s); the store too when opts.store (demo, bench command)
+ *
+ * Unsampled transactions produce nothing: the check comes before any allocation.
  */
-export function startTracingSink(
-  app: Sipspan,
-  opts: TracingOptions = {},
-): Sink & { store: SpanStore | null } {
+export function startTracingSink(app: Sipspan, opts: TracingOptions = {}): TracingSink {
   const env = opts.env ?? process.env;
-  const exporter = exporterFromEnv(env);
-  const batcher = exporter === null ? null : new SpanBatcher(exporter, batcherOptionsFromEnv(env));
+  const exporters = exportersFromEnv(env);
+  const batchOptions = batcherOptionsFromEnv(env);
+  const batchers = exporters.map((e) => new SpanBatcher(e.exporter, batchOptions));
   const store =
-    exporter === null || opts.store === true
-      ? new SpanStore(app.config.tracing.store_max_calls, app.config.tracing.store_max_spans)
+    exporters.length === 0 || opts.store === true
+      ? new SpanStore({
+          maxTraces: app.config.tracing.store_max_calls,
+          maxSpans: app.config.tracing.store_max_spans,
+        })
       : null;
-  const resource: Resource = resourceFromAttributes({
-    ...resourceAttributesFromEnv(env.OTEL_RESOURCE_ATTRIBUTES),
-    'service.name': env.OTEL_SERVICE_NAME ?? 'sipspan',
-    'service.instance.id': randomUUID(),
-    'host.name': hostname(),
-    'sipspan.node': app.config.node,
-  });
-  const scope: InstrumentationScope = { name: 'sipspan' };
+  const resource = resourceFromEnv(env, app.config.node);
+  const scope: InstrumentationScope = { name: 'sipspan', version: packageVersion() };
+  const redactUsers = app.config.logs.redact_users;
+
+  // Retransmission times per live transaction; the record itself is the key (no id bookkeeping, no leak).
+  const retransmissions = new WeakMap<
+    TransactionRecord,
+    RetransmissionTimes & { req: number; resp: number }
+  >();
+  const onRetransmission = (m: unknown) => {
+    const tx = m as TransactionRecord;
+    if (!tx.sampled || tx.outcome !== null) return; // after the end the spans are already built
+    let r = retransmissions.get(tx);
+    if (r === undefined) {
+      r = { request: [], response: [], req: 0, resp: 0 };
+      retransmissions.set(tx, r);
+    }
+    const now = performance.now();
+    if (tx.retransmissions > r.req) {
+      r.req = tx.retransmissions;
+      if (r.request.length < MAX_RETRANSMISSION_TIMES) r.request.push(now);
+    } else if (tx.responseRetransmissions > r.resp) {
+      r.resp = tx.responseRetransmissions;
+      if (r.response.length < MAX_RETRANSMISSION_TIMES) r.response.push(now);
+    }
+  };
 
   const onEnd = (m: unknown) => {
     const tx = m as TransactionRecord;
-    // Unsampled calls produce nothing at all (parent-based, decided once per call).
-    if (!tx.sampled || tx.traceId === '') return;
-    const spans = buildSpans(tx, resource, scope);
-    for (const s of spans) {
-      batcher?.add(s);
-      store?.add(s);
+    if (!tx.sampled) return;
+    const spans = buildSpans(tx, resource, scope, retransmissions.get(tx) ?? null);
+    for (const b of batchers) for (const s of spans) b.add(s);
+    if (store !== null) {
+      const call = tx.call;
+      const meta: TraceMeta = {
+        callId: tx.callId,
+        caller: call === null || redactUsers ? null : call.fromUser,
+        callee: call === null || redactUsers ? null : call.toUser,
+      };
+      store.add(spans, meta);
     }
   };
+  channels.transactionRetransmission.subscribe(onRetransmission);
   channels.transactionEnd.subscribe(onEnd);
 
-  if (store !== null) {
-    app.admin.handle('/api/traces', (_req: IncomingMessage, res: ServerResponse, url: URL) => {
-      const limit = Math.min(1000, Math.max(1, Number(url.searchParams.get('limit') ?? 50)));
-      sendJson(res, 200, { traces: store.recent(limit).map(summarize) });
-    });
-    app.admin.handle('/api/traces/', (_req, res, url) => {
-      const rest = url.pathname.slice('/api/traces/'.length).split('/');
-      const t = store.get(rest[0]);
-      if (t === undefined) {
-        sendJson(res, 404, { error: 'trace not found (evicted, unsampled, or unknown)' });
-        return;
-      }
-      if (rest[1] === 'otlp') sendJson(res, 200, otlpJson(t));
-      else sendJson(res, 200, { ...summarize(t), spans: t.spans.map(spanJson) });
-    });
-    app.admin.handle('/api/calls', (_req, res, url) => {
-      const callId = url.searchParams.get('call_id');
-      if (callId === null) {
-        sendJson(res, 400, { error: 'give ?call_id=' });
-        return;
-      }
-      const traceId = store.findByCallId(callId);
-      sendJson(res, traceId === undefined ? 404 : 200, {
-        call_id: callId,
-        trace_ids: traceId === undefined ? [] : [traceId],
-      });
-    });
-  }
+  const names = exporters.map((e) => e.name);
+  installTraceApi(app.admin, store, names);
 
+  let stopped = false;
   return {
     name: 'tracing',
     store,
+    exporters: names,
     async flush(deadlineMs: number) {
-      await batcher?.flush(deadlineMs);
+      await Promise.all(batchers.map((b) => b.flush(deadlineMs)));
     },
-    async shutdown() {
+    async shutdown(deadlineMs = SHUTDOWN_DEADLINE_MS) {
+      if (stopped) return;
+      stopped = true;
       channels.transactionEnd.unsubscribe(onEnd);
-      await batcher?.shutdown();
+      channels.transactionRetransmission.unsubscribe(onRetransmission);
+      await Promise.all(batchers.map((b) => b.shutdown(deadlineMs)));
     },
   };
 }

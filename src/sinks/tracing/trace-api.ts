@@ -1,0 +1,86 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type HttpListener, sendJson } from '../../admin/http-listener.ts';
+import { otlpJson, type SpanStore, spanJson, summarize } from './span-store.ts';
+
+const TRACE_ID = /^[0-9a-f]{32}$/;
+const DEFAULT_LIMIT = 50;
+const MAX_LIMIT = 1000;
+
+function isRead(req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.method === 'GET' || req.method === 'HEAD') return true;
+  res.setHeader('allow', 'GET, HEAD');
+  sendJson(res, 405, { error: 'method not allowed' });
+  return false;
+}
+
+function limitOf(url: URL): number {
+  const n = Number.parseInt(url.searchParams.get('limit') ?? '', 10);
+  return Number.isFinite(n) && n > 0 ? Math.min(n, MAX_LIMIT) : DEFAULT_LIMIT;
+}
+
+/**
+ * The span store on the admin listener:
+ *
+ *   GET /api/traces?limit=N          recent traces, newest first (summaries)
+ *   GET /api/traces/<trace_id>       every span of one trace (ids, parent, kind, times, attributes, events, links, status)
+ *   GET /api/traces/<trace_id>/otlp  the same trace as an OTLP/JSON ExportTraceServiceRequest
+ *   GET /api/calls?call_id=X         the trace ids of a Call-ID
+ *
+ * With the store off (an exporter configured, no `store` option) the same
+ * paths answer 404 and say where the spans go.
+ */
+export function installTraceApi(admin: HttpListener, store: SpanStore | null, exporters: string[]): void {
+  if (store === null) {
+    const off = (req: IncomingMessage, res: ServerResponse) => {
+      if (!isRead(req, res)) return;
+      sendJson(res, 404, {
+        error: 'the span store is off: spans are exported',
+        exporters,
+      });
+    };
+    admin.handle('/api/traces', off);
+    admin.handle('/api/traces/', off);
+    admin.handle('/api/calls', off);
+    return;
+  }
+
+  admin.handle('/api/traces', (req, res, url) => {
+    if (!isRead(req, res)) return;
+    sendJson(res, 200, {
+      traces: store.recent(limitOf(url)).map(summarize),
+      stored_traces: store.size,
+      stored_spans: store.spans,
+      evicted_traces: store.evictedTraces,
+      dropped_spans: store.droppedSpans,
+    });
+  });
+
+  admin.handle('/api/traces/', (req, res, url) => {
+    if (!isRead(req, res)) return;
+    const rest = url.pathname.slice('/api/traces/'.length).split('/');
+    const traceId = rest[0].toLowerCase();
+    const otlp = rest.length === 2 && rest[1] === 'otlp';
+    if (!TRACE_ID.test(traceId) || (rest.length > 1 && !otlp)) {
+      sendJson(res, 400, { error: 'give /api/traces/<32 hex trace id>[/otlp]' });
+      return;
+    }
+    const t = store.get(traceId);
+    if (t === undefined) {
+      sendJson(res, 404, { error: 'trace not found (evicted, unsampled, or unknown)', trace_id: traceId });
+      return;
+    }
+    if (otlp) sendJson(res, 200, otlpJson(t));
+    else sendJson(res, 200, { ...summarize(t), spans: t.spans.map(spanJson) });
+  });
+
+  admin.handle('/api/calls', (req, res, url) => {
+    if (!isRead(req, res)) return;
+    const callId = url.searchParams.get('call_id');
+    if (callId === null || callId === '') {
+      sendJson(res, 400, { error: 'give ?call_id=' });
+      return;
+    }
+    const traceIds = store.traceIdsOfCall(callId);
+    sendJson(res, traceIds.length === 0 ? 404 : 200, { call_id: callId, trace_ids: traceIds });
+  });
+}

@@ -1,0 +1,167 @@
+/**
+ * Exporter selection and the resource from the standard OTEL_* variables,
+ * checked against a real receiver: each exporter really sends where the
+ * variables say, in the format the protocol names.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
+import { TransactionRecord } from '../../../src/observe/records.ts';
+import { buildSpans } from '../../../src/sinks/tracing/span-builder.ts';
+import { exportersFromEnv, resourceFromEnv } from '../../../src/sinks/tracing/tracing-sink.ts';
+import { TraceReceiver } from '../../support/otlp-receiver.ts';
+
+function oneTransaction() {
+  const t = new TransactionRecord(
+    'b|OPTIONS',
+    { index: 0, name: 'sip-gateway' },
+    'OPTIONS',
+    'OPTIONS',
+    'c@x',
+    1,
+    'b',
+    'downstream',
+    'udp',
+    '127.0.0.1:5060',
+    'ft',
+    null,
+    10,
+    1000,
+  );
+  t.traceId = '0af7651916cd43dd8448eb211c80319c';
+  t.serverSpanId = 'b7ad6b7169203331';
+  t.clientSpanId = 'b7ad6b7169203332';
+  t.requestOut = 11;
+  t.finalResponseIn = 12;
+  t.finalResponseOut = 13;
+  t.status = 200;
+  t.outcome = 'completed';
+  return buildSpans(t, resourceFromAttributes({ 'service.name': 'sipspan' }), { name: 'sipspan' }, null);
+}
+
+function exportOnce(exporter: SpanExporter): Promise<number> {
+  return new Promise((resolve) => exporter.export(oneTransaction(), (r) => resolve(r.code)));
+}
+
+describe('exporters from the environment', () => {
+  const receiver = new TraceReceiver();
+  before(() => receiver.start());
+  after(() => receiver.stop());
+
+  test('unset, empty or none: no exporter (the sink keeps spans in its store)', () => {
+    assert.deepEqual(exportersFromEnv({}), []);
+    assert.deepEqual(exportersFromEnv({ OTEL_TRACES_EXPORTER: ' ' }), []);
+    assert.deepEqual(exportersFromEnv({ OTEL_TRACES_EXPORTER: 'none' }), []);
+    assert.deepEqual(exportersFromEnv({ OTEL_TRACES_EXPORTER: 'otlp,none' }), []);
+  });
+
+  test('unknown exporter or protocol: a configuration error at start', () => {
+    assert.throws(() => exportersFromEnv({ OTEL_TRACES_EXPORTER: 'jaeger' }), {
+      code: 'SIPSPAN_ERR_CONFIG_INVALID',
+    });
+    assert.throws(
+      () => exportersFromEnv({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/xml' }),
+      { code: 'SIPSPAN_ERR_CONFIG_INVALID' },
+    );
+  });
+
+  test('otlp defaults to http/protobuf at OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, with headers', async () => {
+    const [e, ...rest] = exportersFromEnv({
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=blue,authorization=Bearer%20t0k',
+    });
+    assert.equal(rest.length, 0);
+    assert.equal(e.name, 'otlp/http/protobuf');
+    const n = receiver.requests.length;
+    assert.equal(await exportOnce(e.exporter), 0);
+    const req = receiver.requests[n];
+    assert.equal(req.path, '/v1/traces');
+    assert.equal(req.contentType, 'application/x-protobuf');
+    assert.equal(req.headers['x-tenant'], 'blue');
+    assert.equal(req.headers.authorization, 'Bearer t0k');
+    assert.equal(req.spans, 2);
+    await e.exporter.shutdown();
+  });
+
+  test('the traces protocol and endpoint win over the generic ones; the traces endpoint is used as given', async () => {
+    const [e] = exportersFromEnv({
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/traces`,
+    });
+    assert.equal(e.name, 'otlp/http/json');
+    const n = receiver.requests.length;
+    assert.equal(await exportOnce(e.exporter), 0);
+    assert.equal(receiver.requests[n].contentType, 'application/json');
+    await e.exporter.shutdown();
+  });
+
+  test('the OTLP exporters read OTEL_EXPORTER_OTLP_ENDPOINT from process.env themselves', async () => {
+    const saved = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url;
+    try {
+      const exporter = new OtlpProtoExporter();
+      const n = receiver.requests.length;
+      assert.equal(await exportOnce(exporter), 0);
+      assert.equal(receiver.requests[n].path, '/v1/traces');
+      await exporter.shutdown();
+    } finally {
+      if (saved === undefined) delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+      else process.env.OTEL_EXPORTER_OTLP_ENDPOINT = saved;
+    }
+  });
+
+  test('zipkin at OTEL_EXPORTER_ZIPKIN_ENDPOINT; grpc and console are built; a list gives several', async () => {
+    const list = exportersFromEnv({
+      OTEL_TRACES_EXPORTER: 'zipkin, otlp ,console,zipkin',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
+      OTEL_EXPORTER_ZIPKIN_ENDPOINT: `${receiver.url}/api/v2/spans`,
+    });
+    assert.deepEqual(
+      list.map((e) => e.name),
+      ['zipkin', 'otlp/grpc', 'console'],
+    );
+    const n = receiver.requests.length;
+    assert.equal(await exportOnce(list[0].exporter), 0);
+    assert.equal(receiver.requests[n].path, '/api/v2/spans');
+    for (const e of list) await e.exporter.shutdown();
+  });
+});
+
+describe('resource from the environment', () => {
+  test('defaults: service.name sipspan, a uuid instance id, host.name, sipspan.node', () => {
+    const a = resourceFromEnv({}, 'node-a').attributes;
+    const b = resourceFromEnv({}, 'node-a').attributes;
+    assert.equal(a['service.name'], 'sipspan');
+    assert.equal(a['sipspan.node'], 'node-a');
+    assert.match(String(a['service.instance.id']), /^[0-9a-f-]{36}$/);
+    assert.notEqual(a['service.instance.id'], b['service.instance.id']);
+    assert.equal(typeof a['host.name'], 'string');
+    assert.equal(typeof a['service.version'], 'string');
+  });
+
+  test('OTEL_RESOURCE_ATTRIBUTES over the defaults, OTEL_SERVICE_NAME over both; sipspan.node is the config', () => {
+    const r = resourceFromEnv(
+      {
+        OTEL_RESOURCE_ATTRIBUTES:
+          'service.name=from-attrs,deployment.environment.name=prod,host.name=edge%201,sipspan.node=x',
+      },
+      'node-b',
+    ).attributes;
+    assert.equal(r['service.name'], 'from-attrs');
+    assert.equal(r['deployment.environment.name'], 'prod');
+    assert.equal(r['host.name'], 'edge 1');
+    assert.equal(r['sipspan.node'], 'node-b');
+    const s = resourceFromEnv(
+      { OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs', OTEL_SERVICE_NAME: 'sbc-tracer' },
+      'n',
+    ).attributes;
+    assert.equal(s['service.name'], 'sbc-tracer');
+  });
+});
