@@ -1,10 +1,8 @@
-import type { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import type { Sipspan } from '../../app.ts';
 import type { Config } from '../../config/schema.ts';
 import { channels } from '../../observe/channels.ts';
 import type {
-  CallRecord,
   LimitEvent,
   ProcessStateEvent,
   RejectedEvent,
@@ -12,29 +10,68 @@ import type {
 } from '../../observe/records.ts';
 import type { Sink } from '../sink.ts';
 import { BoundedWriter } from './bounded-writer.ts';
-import { redactUser, safeValue } from './safe-value.ts';
+import { openLogTarget } from './destination.ts';
+import { fitLine } from './line-fit.ts';
+import { RateLimiter } from './rate-limiter.ts';
+import { safeValue } from './safe-value.ts';
 
-export interface LogOptions {
-  /** Overrides config.logs.destination (tests pass a stream). */
-  destination?: Writable | string;
+export interface LogSinkOptions {
+  /** Overrides config.logs.destination: `stdout`, `stderr`, a file path, or a stream (tests). */
+  destination?: NodeJS.WritableStream | string;
 }
 
+export interface LogSink extends Sink {
+  readonly logger: Logger;
+  readonly writer: BoundedWriter;
+}
+
+/** Every field of a transaction line after pino's own (`time`, `level`, `node`, `service`, `msg`). */
+export const TRANSACTION_FIELDS = [
+  'trace_id',
+  'span_id',
+  'call_id',
+  'method',
+  'cseq',
+  'status',
+  'status_class',
+  'outcome',
+  'transport',
+  'downstream',
+  'upstream',
+  'upstream_rtt_ms',
+  'duration_ms',
+  'proxy_ms',
+  'retransmissions',
+] as const;
+
+/** Keys pino or the sink set on every line: a state detail must not repeat them. */
+const RESERVED_KEYS = new Set(['time', 'level', 'msg', 'node', 'service', 'state']);
 const SECRET_KEY = /password|secret|token|key/i;
-const round = (ms: number) => Math.round(ms * 1000) / 1000;
+/** How long pino's logger.flush(cb) waits for a stalled destination. */
+const LOGGER_FLUSH_MS = 2000;
+/** Suppressed counts no later line carried are reported this long after the first suppression. */
+const SUPPRESSED_REPORT_MS = 2000;
+const REASON_BYTES = 64;
 
-/** The effective configuration for the start-up line, with anything secret-looking redacted. */
-function redactConfig(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redactConfig);
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY.test(k) ? '[redacted]' : redactConfig(v);
-    return out;
-  }
-  return value;
-}
+/** ms with µs resolution: enough for a proxy that adds tens of µs, and short lines. */
+const ms = (v: number) => Math.round(v * 1000) / 1000;
 
-/** The process logger: pino JSON with an ISO time, the level as a string, `node` on every line. */
-export function createLogger(config: Config, destination: { write(s: string): boolean | undefined }): Logger {
+/**
+ * A pino logger with the contract's shape: newline-delimited JSON, `time` in
+ * ISO 8601, `level` as its label, `node` on every line. Lines go through a
+ * BoundedWriter (queued, never blocking; dropped and counted past the bound)
+ * after the line-size bound. Without a writer one is opened on
+ * config.logs.destination: that is the logger for start-up and shutdown lines
+ * outside the sink; `logger.flush(cb)` writes its queue out (bounded wait).
+ */
+export function createLogger(config: Config, writer?: BoundedWriter): Logger {
+  const w = writer ?? new BoundedWriter(openLogTarget(config.logs.destination), config.logs.max_buffer_bytes);
+  const destination = {
+    write: (line: string) => w.write(fitLine(line)),
+    flush: (cb?: (err?: Error) => void) => {
+      void w.flush(LOGGER_FLUSH_MS).then(() => cb?.());
+    },
+  };
   return pino(
     {
       level: config.logs.level,
@@ -43,154 +80,194 @@ export function createLogger(config: Config, destination: { write(s: string): bo
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination as pino.DestinationStream,
+    destination,
   );
 }
 
-/**
- * Per-reason rate limit for drop/reject lines: at most `perSecond` lines per
- * reason each second; what is held back is reported as `suppressed` on the next
- * line of that reason. Bounded by the closed set of reasons (and a hard cap).
- */
-class RateLimiter {
-  private readonly windows = new Map<string, { start: number; count: number; suppressed: number }>();
-  private readonly perSecond: number;
-
-  constructor(perSecond: number) {
-    this.perSecond = perSecond;
+/** A copy of a configuration value with every key that looks secret replaced. */
+export function redactSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactSecrets);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY.test(k) ? '[redacted]' : redactSecrets(v);
+    return out;
   }
-
-  /** -1 when the line must be suppressed, else how many were suppressed before it. */
-  admit(reason: string, now: number): number {
-    let w = this.windows.get(reason);
-    if (w === undefined) {
-      if (this.windows.size >= 256) this.windows.clear();
-      w = { start: now, count: 0, suppressed: 0 };
-      this.windows.set(reason, w);
-    }
-    if (now - w.start >= 1000) {
-      w.start = now;
-      w.count = 0;
-    }
-    if (w.count >= this.perSecond) {
-      w.suppressed++;
-      return -1;
-    }
-    w.count++;
-    const s = w.suppressed;
-    w.suppressed = 0;
-    return s;
-  }
+  return value;
 }
 
 /**
- * One JSON line per completed transaction at each hop, plus drops, limits and
- * lifecycle; written through a bounded writer that drops (and counts) rather
- * than ever block forwarding.
+ * The log sink: one line per completed transaction at each hop
+ * (`sipspan:transaction:end`: final response sent back, timeout, rejection, a
+ * 2xx ACK forwarded), drop and reject lines rate-limited per reason, limit hits
+ * rate-limited per limit, process state changes, the effective configuration at
+ * start and a last line at stop. Every value that came off the wire is escaped
+ * and bounded (safe-value.ts); each line is at most 8 KiB (line-fit.ts).
+ *
+ * Decided at start: transaction lines off (or level above warn) → no
+ * subscription; per call, `logSampled` (logs.sample_ratio) decides once.
  */
-export function startLogSink(
-  app: Sipspan,
-  opts: LogOptions = {},
-): Sink & { logger: Logger; writer: BoundedWriter } {
-  const cfg = app.config.logs;
-  const target = opts.destination ?? cfg.destination;
-  const writer = new BoundedWriter(target as Writable | string, cfg.max_buffer_bytes);
-  const logger = createLogger(app.config, writer);
+export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
+  const config = app.config;
+  const cfg = config.logs;
+  const writer = new BoundedWriter(openLogTarget(opts.destination ?? cfg.destination), cfg.max_buffer_bytes);
+  const logger = createLogger(config, writer);
   const byRoute = app.routes.map((r) => logger.child({ service: r.info.name }));
-  const max = cfg.max_value_bytes;
+  const maxValue = cfg.max_value_bytes;
+  const redactUsers = cfg.redact_users;
+  const infoOn = logger.isLevelEnabled('info');
+  const warnOn = logger.isLevelEnabled('warn');
   const drops = new RateLimiter(cfg.drops_per_second);
   const limits = new RateLimiter(cfg.drops_per_second);
-  const transactionsOn = cfg.transactions && logger.isLevelEnabled('info');
+  let suppressedTimer: NodeJS.Timeout | null = null;
+  let stopLogged = false;
 
-  const onEnd = (m: unknown) => {
-    const tx = m as TransactionRecord;
-    const call: CallRecord | null = tx.call;
+  const onTransactionEnd = (message: unknown) => {
+    const tx = message as TransactionRecord;
+    const call = tx.call;
     if (call !== null && !call.logSampled) return;
-    const log = byRoute[tx.route.index];
-    if (log === undefined) return;
+    const isWarn = tx.outcome === 'timeout' || tx.outcome === 'send-failed';
+    if (!isWarn && !infoOn) return;
+    const log = byRoute[tx.route.index] ?? logger;
     const end = tx.finalResponseOut !== -1 ? tx.finalResponseOut : tx.endedAt;
+    const rtt = tx.upstreamRttMs;
     const line: Record<string, unknown> = {
-      trace_id: tx.traceId || null,
-      span_id: tx.serverSpanId || null,
-      call_id: safeValue(tx.callId, max),
-      method: safeValue(tx.method, 32),
+      trace_id: tx.traceId,
+      span_id: tx.serverSpanId,
+      call_id: safeValue(tx.callId, maxValue),
+      method: safeValue(tx.method, maxValue),
       cseq: tx.cseq,
-      status: tx.status === 0 ? null : tx.status,
+      status: tx.status,
       status_class: tx.statusClass,
       outcome: tx.outcome,
       transport: tx.transport,
+      // Socket addresses (never wire text): no escaping needed.
       downstream: tx.downstream,
-      upstream: tx.upstream || null,
-      upstream_rtt_ms: tx.upstreamRttMs >= 0 ? round(tx.upstreamRttMs) : null,
-      duration_ms: end >= tx.requestIn ? round(end - tx.requestIn) : null,
-      proxy_ms: round(tx.requestProxyMs + tx.responseProxyMs),
+      upstream: tx.upstream === '' ? null : tx.upstream,
+      upstream_rtt_ms: rtt >= 0 ? ms(rtt) : null,
+      duration_ms: end >= tx.requestIn ? ms(end - tx.requestIn) : null,
+      proxy_ms: ms(tx.requestProxyMs + tx.responseProxyMs),
       retransmissions: tx.retransmissions,
     };
     if (tx.generatedStatus !== 0) line.generated = true;
     if (tx.stitchedBy !== null) line.stitched_by = tx.stitchedBy;
     if (tx.isInitialInvite && call !== null) {
-      line.from_user =
-        call.fromUser === null ? null : cfg.redact_users ? '***' : safeValue(call.fromUser, max);
-      line.to_user = call.toUser === null ? null : cfg.redact_users ? '***' : safeValue(call.toUser, max);
+      line.from_user = userField(call.fromUser, redactUsers, maxValue);
+      line.to_user = userField(call.toUser, redactUsers, maxValue);
     }
-    if (tx.outcome === 'timeout' || tx.outcome === 'send-failed') log.warn(line, 'transaction');
+    if (isWarn) log.warn(line, 'transaction');
     else log.info(line, 'transaction');
   };
 
-  const onRejected = (m: unknown) => {
-    const e = m as RejectedEvent;
-    const suppressed = drops.admit(e.reason, performance.now());
-    if (suppressed < 0) return;
-    const log = byRoute[e.route.index] ?? logger;
-    log.warn(
-      {
-        reason: e.reason,
-        status: e.status,
-        remote: e.remote,
-        transport: e.transport,
-        method: e.method === null ? null : safeValue(e.method, 64),
-        call_id:
-          e.callId === null ? null : safeValue(cfg.redact_users ? redactUser(e.callId) : e.callId, max),
-        ...(suppressed > 0 ? { suppressed } : {}),
-      },
-      e.status === 0 ? 'message dropped' : 'request rejected',
-    );
+  const armSuppressedReport = () => {
+    if (suppressedTimer !== null) return;
+    suppressedTimer = setTimeout(() => reportSuppressed(false), SUPPRESSED_REPORT_MS);
+    suppressedTimer.unref();
   };
 
-  const onLimit = (m: unknown) => {
-    const e = m as LimitEvent;
-    const suppressed = limits.admit(e.limit, performance.now());
-    if (suppressed < 0) return;
-    const log = e.route === null ? logger : (byRoute[e.route.index] ?? logger);
-    log.warn({ limit: e.limit, ...(suppressed > 0 ? { suppressed } : {}) }, 'limit reached');
+  /** Suppressed counts that no later line of their reason carried (all of them when final). */
+  const reportSuppressed = (final: boolean) => {
+    suppressedTimer = null;
+    const now = performance.now();
+    const grace = final ? 0 : SUPPRESSED_REPORT_MS - 1000;
+    for (const [reason, n] of drops.takeStale(now, grace))
+      logger.warn({ reason, suppressed: n }, 'drop lines suppressed');
+    for (const [limit, n] of limits.takeStale(now, grace))
+      logger.warn({ limit, suppressed: n }, 'limit lines suppressed');
+    if (!final && (drops.hasSuppressed || limits.hasSuppressed)) armSuppressedReport();
   };
 
-  const onState = (m: unknown) => {
-    const e = m as ProcessStateEvent;
-    const level = e.state.startsWith('heap-') && e.state !== 'heap-ok' ? 'warn' : 'info';
-    logger[level]({ state: e.state, ...e.detail }, `sipspan ${e.state}`);
+  const onRejected = (message: unknown) => {
+    const e = message as RejectedEvent;
+    const reason = safeValue(e.reason, REASON_BYTES);
+    const suppressed = drops.admit(reason, performance.now());
+    if (suppressed < 0) {
+      armSuppressedReport();
+      return;
+    }
+    const line: Record<string, unknown> = {
+      reason,
+      status: e.status,
+      remote: safeValue(e.remote, maxValue),
+      transport: e.transport,
+      method: e.method === null ? null : safeValue(e.method, maxValue),
+      call_id: e.callId === null ? null : safeValue(e.callId, maxValue),
+      cseq: e.cseq >= 0 ? e.cseq : null,
+    };
+    if (suppressed > 0) line.suppressed = suppressed;
+    (byRoute[e.route.index] ?? logger).warn(line, e.status === 0 ? 'message dropped' : 'request rejected');
   };
 
-  if (transactionsOn) channels.transactionEnd.subscribe(onEnd);
-  channels.messageRejected.subscribe(onRejected);
-  channels.limitHit.subscribe(onLimit);
+  const onLimit = (message: unknown) => {
+    const e = message as LimitEvent;
+    const limit = safeValue(e.limit, REASON_BYTES);
+    const suppressed = limits.admit(limit, performance.now());
+    if (suppressed < 0) {
+      armSuppressedReport();
+      return;
+    }
+    const line: Record<string, unknown> = { limit };
+    if (suppressed > 0) line.suppressed = suppressed;
+    (e.route === null ? logger : (byRoute[e.route.index] ?? logger)).warn(line, 'limit reached');
+  };
+
+  const onState = (message: unknown) => {
+    const e = message as ProcessStateEvent;
+    const line: Record<string, unknown> = { state: e.state };
+    for (const [k, v] of Object.entries(e.detail)) if (!RESERVED_KEYS.has(k)) line[k] = v;
+    if (e.state === 'heap-soft' || e.state === 'heap-hard') logger.warn(line, `sipspan ${e.state}`);
+    else logger.info(line, `sipspan ${e.state}`);
+  };
+
+  const transactionsOn = cfg.transactions && warnOn;
+  if (transactionsOn) channels.transactionEnd.subscribe(onTransactionEnd);
+  if (warnOn) {
+    channels.messageRejected.subscribe(onRejected);
+    channels.limitHit.subscribe(onLimit);
+  }
   channels.processState.subscribe(onState);
-  logger.info({ config: redactConfig(app.config) }, 'sipspan starting');
+
+  // The effective configuration: one line for the process, one per route (each stays within the line bound).
+  const { routes, ...global } = redactSecrets(config) as Record<string, unknown> & { routes: unknown[] };
+  logger.info(
+    { state: 'starting', config: global, routes: app.routes.map((r) => r.info.name) },
+    'sipspan starting',
+  );
+  routes.forEach((route, i) => {
+    (byRoute[i] ?? logger).info({ route }, 'route configured');
+  });
 
   return {
     name: 'logs',
     logger,
     writer,
     async flush(deadlineMs: number) {
-      logger.info({ state: 'stopped' }, 'sipspan stopping');
+      if (app.draining && !stopLogged) {
+        // The proxy is stopping: forwarding is over, this is the last line.
+        stopLogged = true;
+        reportSuppressed(true);
+        logger.info(
+          { state: 'stopped', log_lines_written: writer.written, log_lines_dropped: writer.dropped },
+          'sipspan stopped',
+        );
+      }
       await writer.flush(deadlineMs);
     },
     async shutdown() {
-      if (transactionsOn) channels.transactionEnd.unsubscribe(onEnd);
-      channels.messageRejected.unsubscribe(onRejected);
-      channels.limitHit.unsubscribe(onLimit);
+      if (transactionsOn) channels.transactionEnd.unsubscribe(onTransactionEnd);
+      if (warnOn) {
+        channels.messageRejected.unsubscribe(onRejected);
+        channels.limitHit.unsubscribe(onLimit);
+      }
       channels.processState.unsubscribe(onState);
+      if (suppressedTimer !== null) clearTimeout(suppressedTimer);
+      suppressedTimer = null;
       writer.close();
     },
   };
+}
+
+/** logs.redact_users: a user part is shown as `***` (absent stays null). */
+function userField(user: string | null, redact: boolean, maxValue: number): string | null {
+  if (user === null) return null;
+  return redact ? '***' : safeValue(user, maxValue);
 }

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import { describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { BoundedWriter } from '../../../src/sinks/logs/bounded-writer.ts';
+import { type LogTarget, openLogTarget } from '../../../src/sinks/logs/destination.ts';
+import { processStats } from '../../../src/sinks/process-stats.ts';
+import { StalledPipe } from './stalled-pipe.ts';
+
+setFlagsFromString('--expose_gc');
+const gc = runInNewContext('gc') as () => void;
+
+const LINE = `${JSON.stringify({ level: 'info', msg: 'transaction', call_id: 'x'.repeat(150) })}\n`;
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('BoundedWriter', () => {
+  test('a destination that never drains: lines past the bound are dropped and counted, memory stays bounded', async () => {
+    const pipe = new StalledPipe({ highWaterMark: 1024 });
+    const bound = 64 * 1024;
+    const w = new BoundedWriter(openLogTarget(pipe), bound);
+    const droppedBefore = processStats.logLinesDropped;
+    gc();
+    const heap0 = process.memoryUsage().heapUsed;
+    const total = 200_000; // 40 MB of lines
+    for (let i = 0; i < total; i++) {
+      w.write(LINE);
+      if (i % 1000 === 0) await tick();
+    }
+    await tick();
+    assert.ok(w.pendingBytes <= bound, `${w.pendingBytes} bytes pending over the ${bound} bound`);
+    assert.equal(w.written, 0);
+    assert.ok(w.dropped >= total - bound / LINE.length, `${w.dropped} dropped`);
+    assert.equal(processStats.logLinesDropped - droppedBefore, w.dropped, 'drops reach processStats');
+    assert.equal(pipe.chunks, 1, 'one batch went to the stream, then the writer waited for drain');
+    gc();
+    const grownMb = (process.memoryUsage().heapUsed - heap0) / 1024 / 1024;
+    assert.ok(grownMb < 4, `heap grew ${grownMb.toFixed(1)} MiB`);
+    const t0 = performance.now();
+    await w.flush(100);
+    assert.ok(performance.now() - t0 < 1000, 'flush gives up at its deadline');
+    w.close();
+  });
+
+  test('a slow destination: the writer waits for drain, then resumes and writes everything in order', async () => {
+    const got: string[] = [];
+    let release: (() => void) | null = null;
+    const slow = new Writable({
+      highWaterMark: 512,
+      write(chunk, _enc, cb) {
+        got.push(chunk.toString());
+        release = () => cb();
+      },
+    });
+    const w = new BoundedWriter(openLogTarget(slow), 1024 * 1024);
+    for (let i = 0; i < 50; i++) w.write(`{"n":${i}}\n`);
+    await tick();
+    for (let i = 50; i < 100; i++) w.write(`{"n":${i}}\n`);
+    // Release the destination step by step, as a slow reader would.
+    const flushed = w.flush(2000);
+    for (let k = 0; k < 200 && w.written < 100; k++) {
+      await new Promise((r) => setTimeout(r, 5));
+      const r = release as (() => void) | null;
+      release = null;
+      r?.();
+    }
+    await flushed;
+    const lines = got.join('').trim().split('\n');
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l).n),
+      Array.from({ length: 100 }, (_, i) => i),
+    );
+    assert.equal(w.written, 100);
+    assert.equal(w.dropped, 0);
+    w.close();
+  });
+
+  test('batches: many lines in one turn of the event loop are one stream write', async () => {
+    const pass = new PassThrough();
+    const chunks: Buffer[] = [];
+    pass.on('data', (c: Buffer) => chunks.push(c));
+    const w = new BoundedWriter(openLogTarget(pass), 1024 * 1024);
+    for (let i = 0; i < 1000; i++) w.write(LINE);
+    await w.flush(1000);
+    assert.equal(chunks.length, 1);
+    assert.equal(w.written, 1000);
+    w.close();
+  });
+
+  test('a full disk (/dev/full): lines are dropped and counted, nothing throws', async () => {
+    const w = new BoundedWriter(openLogTarget('/dev/full'), 1024 * 1024);
+    const stderrWrite = process.stderr.write;
+    const reported: string[] = [];
+    process.stderr.write = ((s: string) => {
+      reported.push(String(s));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      for (let i = 0; i < 100; i++) w.write(LINE);
+      await w.flush(2000);
+      for (let i = 0; i < 100; i++) w.write(LINE);
+      await w.flush(2000);
+    } finally {
+      process.stderr.write = stderrWrite;
+    }
+    assert.equal(w.written, 0);
+    assert.equal(w.dropped, 200);
+    assert.equal(w.isFailed, true);
+    assert.equal(reported.length, 1, 'the failure is reported once on stderr');
+    assert.match(reported[0], /ENOSPC/);
+    w.close();
+  });
+
+  test('a destination that errors is reopened after a while, and lines flow again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sipspan-writer-'));
+    const file = join(dir, 'out.log');
+    const broken = new Writable({
+      write(_chunk, _enc, cb) {
+        cb(Object.assign(new Error('no space'), { code: 'ENOSPC' }));
+      },
+    });
+    broken.on('error', () => {});
+    const good = openLogTarget(file);
+    const target: LogTarget = { stream: broken, owned: false, reopen: () => good, label: 'test' };
+    const stderrWrite = process.stderr.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    const w = new BoundedWriter(target, 1024 * 1024, 50);
+    try {
+      w.write('{"n":1}\n');
+      await w.flush(500);
+      assert.equal(w.dropped, 1);
+      await new Promise((r) => setTimeout(r, 100));
+      w.write('{"n":2}\n');
+      await w.flush(1000);
+    } finally {
+      process.stderr.write = stderrWrite;
+      w.close();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(readFileSync(file, 'utf8'), '{"n":2}\n');
+    assert.equal(w.written, 1);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
