@@ -1,483 +1,591 @@
 /**
- * npm run bench [-- --short] [-- --json]
+ * npm run bench [-- --short] [-- --json] [-- --paths id,id] [-- --out DIR] [-- --loadgen]
  *
- * Drives SIPp (UAC and UAS pinned to core 0) through paths whose middle box is
- * pinned to core 1: SIPp direct; sipspan with telemetry off; with all telemetry
- * on (spans 100% sampled to a local OTLP receiver, metrics scraped every
- * second, transaction logs to a file); two routes in series; TCP; and a
- * stateless Kamailio forward when `kamailio` is installed. Per path:
- *   - highest call rate with 0 failed calls (step up, then bisect),
- *   - CPU time per call of the middle box at fixed rates (utime+stime from /proc),
- *   - added latency (SIPp's INVITE→200 response times through the path minus
- *     direct, p50/p99), and sipspan's own sipspan_proxy_seconds p50 for comparison,
- *   - peak RSS (VmHWM).
- * Writes bench/results/<date>.json and .md and an SVG of added latency against
- * load. Progress on stderr, the table on stdout (--json: the JSON).
+ * Drives a load generator (SIPp; the built-in one where SIPp is absent) from
+ * core 0 through each path, with the box in the middle pinned to core 1:
+ *
+ *   direct             UAC → UAS, no box: the load generator's own ceiling
+ *   relay              a bare node:dgram relay (bench/relay/dgram-relay.ts): the floor for a Node.js proxy
+ *   sipspan-off        sipspan, telemetry off
+ *   sipspan-on         sipspan, all telemetry on (spans 100% sampled to a local OTLP receiver,
+ *                      /metrics scraped every second, one log line per transaction to a file)
+ *   series             two sipspan routes in series (two hops in one process), telemetry on
+ *   direct-tcp         UAC → UAS over TCP
+ *   sipspan-tcp-on     sipspan over TCP, all telemetry on
+ *   kamailio           Kamailio 5 stateless forward (bench/kamailio/stateless.cfg), when installed
+ *   kamailio-stateful  Kamailio with tm's t_relay (bench/kamailio/stateful.cfg), when installed
+ *
+ * Per path: CPU time per call of the box at fixed rates (/proc utime+stime),
+ * added latency per hop at fixed rates from a loopback capture (and sipspan's
+ * own sipspan_proxy_seconds over the same run, for comparison), the highest
+ * rate with 0 failed calls (step up, then bisect), peak RSS (VmHWM).
+ *
+ * Writes bench/results/<date>.json, .md and .svg (--short: a temporary
+ * directory unless --out). Progress on stderr; the table (or --json, the
+ * report) on stdout. Every process it starts is stopped at the end, on
+ * failure and on SIGINT/SIGTERM.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { type Box, type BoxKind, fileBytes, kamailioInstalled, startBox } from './lib/boxes.ts';
+import { canCapture, startCapture } from './lib/capture.ts';
+import { chooseDriver, type LoadDriver, type Transport, type UacResult } from './lib/load-driver.ts';
+import {
+  cpuSeconds,
+  freePort,
+  hasCommand,
+  killAll,
+  peakRssMb,
+  pinSelf,
+  type Started,
+  sleep,
+  stop,
+} from './lib/procs.ts';
+import {
+  type CpuPoint,
+  checkTargets,
+  type LatencyPoint,
+  markdown,
+  markdownTable,
+  type PathResult,
+  type RateRun,
+  type Report,
+  type Spread,
+  svg,
+  targetsTable,
+} from './lib/report.ts';
+import { diffBuckets, histogramQuantile, quantile, round } from './lib/stats.ts';
+import {
+  type OtlpReceiver,
+  Scraper,
+  scrapeHistogram,
+  scrapeRuntime,
+  startOtlpReceiver,
+} from './lib/telemetry.ts';
 
-const { values } = parseArgs({ options: { short: { type: 'boolean' }, json: { type: 'boolean' } } });
+const USAGE = `usage: npm run bench [-- options]
+  --short        a quick check that every short path runs (CI): < 60 s
+  --json         print the report as JSON on stdout (the table otherwise)
+  --paths LIST   comma-separated path ids (default: all; --short: direct,sipspan-off,sipspan-on)
+  --out DIR      where the results go (default bench/results; --short: a temporary directory)
+  --loadgen      use the built-in load generator even where SIPp is installed
+`;
+
+const { values } = parseArgs({
+  options: {
+    short: { type: 'boolean' },
+    json: { type: 'boolean' },
+    paths: { type: 'string' },
+    out: { type: 'string' },
+    loadgen: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+
 const SHORT = values.short === true;
-const root = join(import.meta.dirname, '..');
-const node = join(root, 'node_modules', 'node', 'bin', 'node');
-const log = (s: string) => process.stderr.write(`${s}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const CORE_LOAD = '0';
 const CORE_BOX = '1';
+const root = join(import.meta.dirname, '..');
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+/** Fixed rates for CPU per call, and for latency against load; seconds per run. */
+const CPU_RATES = SHORT ? [200] : [500, 2000, 4000];
+const CPU_SECONDS = SHORT ? 2 : 5;
+const LATENCY_RATES = SHORT ? [200] : [500, 1000, 2000, 4000];
+const LATENCY_SECONDS = SHORT ? 1.5 : 3;
+/** Highest-rate search: steps up from the best fixed rate that passed, then bisection. */
+const STEP_RATE = SHORT ? 200 : 1000;
+const STEP_CAP = SHORT ? 400 : 20_000;
+const STEP_SECONDS = SHORT ? 1.5 : 3;
+const BISECT_RESOLUTION = 125;
+const QUIET_WAIT_MS = SHORT ? 0 : 60_000;
+const WARMUP = SHORT ? { rate: 200, seconds: 1 } : { rate: 1000, seconds: 2 };
 
 interface PathSpec {
+  id: string;
   name: string;
-  transport: 'u1' | 't1';
-  /** Starts the middle box toward the UAS port; returns [process, port the UAC targets, metrics port or 0]. */
-  start?: (uasPort: number) => Promise<{ proc: ChildProcess; port: number; metricsPort: number }>;
+  transport: Transport;
+  box: BoxKind | null;
+  /** The direct path whose ceiling this one is compared with. */
+  baseline: string;
 }
 
-interface PathResult {
-  name: string;
-  maxRate: number;
-  cpuPerCallUs: Record<string, number>;
-  addedLatencyMs: Record<string, { p50: number; p99: number }>;
-  proxyP50Ms: number | null;
-  peakRssMb: number | null;
-  note?: string;
+const PATHS: PathSpec[] = [
+  { id: 'direct', name: 'direct (UAC → UAS)', transport: 'udp', box: null, baseline: 'direct' },
+  { id: 'relay', name: 'node:dgram relay (baseline)', transport: 'udp', box: 'relay', baseline: 'direct' },
+  {
+    id: 'sipspan-off',
+    name: 'sipspan, telemetry off',
+    transport: 'udp',
+    box: 'sipspan-off',
+    baseline: 'direct',
+  },
+  {
+    id: 'sipspan-on',
+    name: 'sipspan, all telemetry on',
+    transport: 'udp',
+    box: 'sipspan-on',
+    baseline: 'direct',
+  },
+  {
+    id: 'series',
+    name: 'sipspan, two routes in series, telemetry on',
+    transport: 'udp',
+    box: 'sipspan-series-on',
+    baseline: 'direct',
+  },
+  { id: 'direct-tcp', name: 'direct over TCP', transport: 'tcp', box: null, baseline: 'direct-tcp' },
+  {
+    id: 'sipspan-tcp-on',
+    name: 'sipspan over TCP, all telemetry on',
+    transport: 'tcp',
+    box: 'sipspan-on',
+    baseline: 'direct-tcp',
+  },
+  {
+    id: 'kamailio',
+    name: 'Kamailio, stateless forward',
+    transport: 'udp',
+    box: 'kamailio-stateless',
+    baseline: 'direct',
+  },
+  {
+    id: 'kamailio-stateful',
+    name: 'Kamailio, stateful (tm) forward',
+    transport: 'udp',
+    box: 'kamailio-stateful',
+    baseline: 'direct',
+  },
+];
+const SHORT_PATHS = ['direct', 'sipspan-off', 'sipspan-on'];
+
+interface Context {
+  driver: LoadDriver;
+  dir: string;
+  otlp: OtlpReceiver;
+  scraper: Scraper;
+  capture: boolean;
+  results: PathResult[];
 }
 
-let nextPort = 31000;
-let currentMetricsPort = 0;
-const port = () => nextPort++;
-
-function ensureSipp(): boolean {
-  if (spawnSync('sh', ['-c', 'command -v sipp']).status === 0) return true;
-  log('installing sip-tester (SIPp)...');
-  spawnSync(
-    'sh',
-    ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester'],
-    { stdio: 'inherit' },
-  );
-  return spawnSync('sh', ['-c', 'command -v sipp']).status === 0;
+/** Busy ticks of one core from /proc/stat (user nice system irq softirq steal), in seconds. */
+function coreBusySeconds(core: string): number {
+  const line = readFileSync('/proc/stat', 'latin1')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${core} `));
+  if (line === undefined) return Number.NaN;
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
 }
 
-function pinned(core: string, cmd: string, args: string[], opts: { cwd?: string } = {}): ChildProcess {
-  return spawn('taskset', ['-c', core, cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], cwd: opts.cwd });
-}
-
-async function stop(p: ChildProcess | null): Promise<void> {
-  if (p === null || p.exitCode !== null) return;
-  const done = new Promise((r) => p.once('exit', r));
-  p.kill('SIGKILL');
-  await Promise.race([done, sleep(2000)]);
-}
-
-function cpuTicks(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return Number(parts[11]) + Number(parts[12]);
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** The pid of the real middle-box process (taskset execs it, so the child pid is it). */
-function peakRssMb(pid: number): number | null {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : null;
-  } catch {
-    return null;
-  }
-}
-
-interface SippRun {
-  ok: number;
-  failed: number;
-  rttMs: number[];
-}
-
-async function runUac(
-  target: number,
-  rate: number,
-  seconds: number,
-  transport: 'u1' | 't1',
-  rtt: boolean,
-): Promise<SippRun> {
-  const dir = mkdtempSync(join(tmpdir(), 'sipspan-bench-'));
-  const args = [
-    '-sn',
-    'uac',
-    `127.0.0.1:${target}`,
-    '-i',
-    '127.0.0.1',
-    '-p',
-    String(port()),
-    '-t',
-    transport,
-    '-r',
-    String(rate),
-  ];
-  args.push(
-    '-m',
-    String(Math.max(1, Math.round(rate * seconds))),
-    '-l',
-    '40000',
-    '-nostdin',
-    '-buff_size',
-    '4194304',
-  );
-  args.push('-trace_stat', '-stf', join(dir, 'stat.csv'), '-timeout', `${seconds + 20}s`);
-  if (rtt) args.push('-trace_rtt', '-rtt_freq', '1');
-  const p = pinned(CORE_LOAD, 'sipp', args, { cwd: dir });
-  // SIPp's own -timeout does not always fire when it is saturated: a wall-clock bound as well.
-  const killer = setTimeout(() => p.kill('SIGKILL'), (seconds + 30) * 1000);
-  await new Promise((r) => p.once('exit', r));
-  clearTimeout(killer);
-  let stat: string[];
-  try {
-    stat = readFileSync(join(dir, 'stat.csv'), 'latin1').trim().split('\n');
-  } catch {
-    return { ok: 0, failed: Math.round(rate * seconds), rttMs: [] };
-  }
-  const head = stat[0].split(';');
-  const last = stat[stat.length - 1].split(';');
-  const get = (k: string) => Number(last[head.indexOf(k)] ?? 0);
-  const rttMs: number[] = [];
-  if (rtt) {
-    for (const f of readdirSync(dir).filter((n) => n.endsWith('_rtt.csv'))) {
-      for (const line of readFileSync(join(dir, f), 'latin1').split('\n').slice(1)) {
-        const v = Number(line.split(';')[1]);
-        if (Number.isFinite(v) && line !== '') rttMs.push(v);
-      }
-    }
-  }
-  return { ok: get('SuccessfulCall(C)'), failed: get('FailedCall(C)'), rttMs };
-}
-
-function quantile(xs: number[], q: number): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
-}
-
-/** p50 of a Prometheus histogram from its cumulative buckets. */
-async function histogramP50(metricsPort: number, name: string): Promise<number | null> {
-  try {
-    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    const buckets = new Map<number, number>();
-    for (const line of text.split('\n')) {
-      if (!line.startsWith(`${name}_bucket{`)) continue;
-      const le = /le="([^"]+)"/.exec(line)?.[1];
-      if (le === undefined) continue;
-      const bound = le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le);
-      buckets.set(bound, (buckets.get(bound) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
-    }
-    const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
-    const total = sorted[sorted.length - 1]?.[1] ?? 0;
-    if (total === 0) return null;
-    let prevBound = 0;
-    let prevCount = 0;
-    for (const [bound, count] of sorted) {
-      if (count >= total / 2) {
-        // Linear interpolation inside the bucket that holds the median.
-        if (!Number.isFinite(bound)) return prevBound * 1000;
-        const frac = (total / 2 - prevCount) / Math.max(1, count - prevCount);
-        return (prevBound + (bound - prevBound) * frac) * 1000;
-      }
-      prevBound = bound;
-      prevCount = count;
-    }
-    return null;
-  } catch {
-    return null;
-  }
-}
-
-function startSipspan(sinks: 'none' | 'all', extra: string[] = []) {
-  return async (upstream: number) => {
-    const listen = port();
-    const metricsPort = port();
-    const args = [
-      join(root, 'bench', 'sink-cost.ts'),
-      '--sinks',
-      sinks,
-      '--listen',
-      String(listen),
-      '--upstream',
-      String(upstream),
-      '--metrics',
-      String(metricsPort),
-      ...extra,
-    ];
-    const proc = pinned(CORE_BOX, node, args);
-    await sleep(1500);
-    return { proc, port: listen, metricsPort };
-  };
-}
-
-/** Two routes in series in one process: route A → route B → UAS. */
-function startSeries() {
-  return async (upstream: number) => {
-    const a = port();
-    const b = port();
-    const metricsPort = port();
-    const cfg = join(mkdtempSync(join(tmpdir(), 'sipspan-bench-cfg-')), 'series.yaml');
-    writeFileSync(
-      cfg,
-      [
-        'admin: 127.0.0.1:0',
-        'logs: { destination: /tmp/sipspan-bench-series.log }',
-        'routes:',
-        `  - { name: sip-gateway, listen: [udp://127.0.0.1:${a}], upstream: udp://127.0.0.1:${b}, metrics: 127.0.0.1:${metricsPort} }`,
-        `  - { name: sip-signaling, listen: [udp://127.0.0.1:${b}], upstream: udp://127.0.0.1:${upstream} }`,
-        '',
-      ].join('\n'),
-    );
-    const proc = pinned(CORE_BOX, join(root, 'bin', 'sipspan'), ['run', '--config', cfg]);
-    await sleep(1500);
-    return { proc, port: a, metricsPort };
-  };
-}
-
-function startKamailio() {
-  return async (upstream: number) => {
-    const listen = port();
-    const cfg = join(mkdtempSync(join(tmpdir(), 'kamailio-')), 'kamailio.cfg');
-    writeFileSync(
-      cfg,
-      readFileSync(join(root, 'bench', 'kamailio', 'stateless.cfg'), 'utf8')
-        .replaceAll('LISTEN_PORT', String(listen))
-        .replaceAll('UPSTREAM_PORT', String(upstream)),
-    );
-    const proc = pinned(CORE_BOX, 'kamailio', [
-      '-f',
-      cfg,
-      '-DD',
-      '-E',
-      '-m',
-      '64',
-      '-M',
-      '8',
-      '-n',
-      '1',
-      '-Y',
-      '/tmp',
-    ]);
-    await sleep(1500);
-    return { proc, port: listen, metricsPort: 0 };
-  };
-}
-
-async function measure(spec: PathSpec, directRtt: Map<number, number[]>): Promise<PathResult> {
-  const uasPort = port();
-  const uas = pinned(CORE_LOAD, 'sipp', [
-    '-sn',
-    'uas',
-    '-i',
-    '127.0.0.1',
-    '-p',
-    String(uasPort),
-    '-t',
-    spec.transport,
-    '-nostdin',
-    '-buff_size',
-    '4194304',
-  ]);
+/**
+ * Wait (up to QUIET_WAIT_MS) until the box's core is idle but for the box: another
+ * process busy on it would be counted in the box's latency and crowd its CPU.
+ * Returns false when it never got quiet (the run goes on; the report shows the load).
+ */
+async function waitForQuietCore(core: string, boxPid: number | null): Promise<boolean> {
+  if (QUIET_WAIT_MS === 0) return true;
+  const until = performance.now() + QUIET_WAIT_MS;
+  let said = false;
+  // /proc/stat's per-core ticks can land a moment after a busy run ends (tickless
+  // accounting), while a process's own times are exact: settle first, then look.
   await sleep(500);
-  let box: { proc: ChildProcess; port: number; metricsPort: number } | null = null;
-  try {
-    if (spec.start) box = await spec.start(uasPort);
-    currentMetricsPort = box?.metricsPort ?? 0;
-    const target = box?.port ?? uasPort;
-    const pid = box?.proc.pid ?? -1;
-    const result: PathResult = {
-      name: spec.name,
-      maxRate: 0,
-      cpuPerCallUs: {},
-      addedLatencyMs: {},
-      proxyP50Ms: null,
-      peakRssMb: null,
-    };
-    // Warm-up (JIT, buffers), not measured.
-    if (box !== null) await runUac(target, SHORT ? 200 : 1000, 2, spec.transport, false);
-    // Added latency and CPU per call at fixed rates.
-    for (const rate of SHORT ? [200] : [500, 1000, 2000, 4000]) {
-      const t0 = pid > 0 ? cpuTicks(pid) : Number.NaN;
-      const r = await runUac(target, rate, SHORT ? 2 : 4, spec.transport, true);
-      const t1 = pid > 0 ? cpuTicks(pid) : Number.NaN;
-      if (pid > 0 && r.ok > 0) result.cpuPerCallUs[String(rate)] = Math.round(((t1 - t0) * 10_000) / r.ok);
-      if (box === null) directRtt.set(rate, r.rttMs);
-      else {
-        const base = directRtt.get(rate) ?? [];
-        result.addedLatencyMs[String(rate)] = {
-          p50: quantile(r.rttMs, 0.5) - quantile(base, 0.5),
-          p99: quantile(r.rttMs, 0.99) - quantile(base, 0.99),
-        };
-      }
-      log(
-        `  ${spec.name} @${rate}/s: ok ${r.ok} failed ${r.failed}${result.cpuPerCallUs[String(rate)] ? ` cpu ${result.cpuPerCallUs[String(rate)]} µs/call` : ''}`,
-      );
+  for (;;) {
+    const b0 = coreBusySeconds(core);
+    const c0 = boxPid === null ? 0 : cpuSeconds(boxPid);
+    await sleep(1000);
+    const foreign = coreBusySeconds(core) - b0 - (boxPid === null ? 0 : cpuSeconds(boxPid) - c0);
+    if (foreign < 0.1) return true;
+    if (performance.now() > until) {
+      log(`  core ${core} is still ${Math.round(foreign * 100)}% busy with other work: measuring anyway`);
+      return false;
     }
-    if (box !== null && box.metricsPort !== 0)
-      result.proxyP50Ms = await histogramP50(box.metricsPort, 'sipspan_proxy_seconds');
-    // Highest rate with 0 failures: step up, then bisect.
-    const steps = SHORT ? [300] : [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000];
+    if (!said)
+      log(`  core ${core} is ${Math.round(foreign * 100)}% busy with other work: waiting for it to be quiet`);
+    said = true;
+  }
+}
+
+function passed(r: UacResult, rate: number): boolean {
+  return r.failed === 0 && r.ok === r.asked && r.achievedRate >= 0.95 * rate;
+}
+
+function rateRun(r: UacResult, rate: number): RateRun {
+  return {
+    rate,
+    asked: r.asked,
+    ok: r.ok,
+    failed: r.failed,
+    achievedRate: Math.round(r.achievedRate),
+    retransmissions: r.retransmissions,
+    passed: passed(r, rate),
+  };
+}
+
+function spread(us: number[]): Spread {
+  return { p50Us: round(quantile(us, 0.5)), p99Us: round(quantile(us, 0.99)), samples: us.length };
+}
+
+async function measurePath(spec: PathSpec, ctx: Context): Promise<PathResult> {
+  const result: PathResult = {
+    id: spec.id,
+    name: spec.name,
+    transport: spec.transport,
+    hops: 0,
+    status: 'measured',
+    note: null,
+    maxRate: null,
+    cpu: [],
+    latency: [],
+    peakRssMb: null,
+    telemetry: null,
+  };
+  const uasPort = await freePort();
+  let uas: Started | null = null;
+  let box: Box | null = null;
+  try {
+    uas = await ctx.driver.startUas(uasPort, spec.transport, CORE_LOAD);
+    if (spec.box !== null) {
+      box = await startBox(spec.box, uasPort, spec.transport, {
+        core: CORE_BOX,
+        dir: ctx.dir,
+        otlpPort: ctx.otlp.port,
+      });
+      result.hops = box.hops;
+    }
+    const target = box?.port ?? uasPort;
+    const run = (rate: number, seconds: number) =>
+      ctx.driver.runUac(target, rate, Math.max(1, Math.round(rate * seconds)), spec.transport, CORE_LOAD);
+    const otlp0 = { requests: ctx.otlp.requests, bytes: ctx.otlp.bytes };
+    const scrapes0 = ctx.scraper.scrapes;
+    if (box !== null) ctx.scraper.watch(box.metricsPorts);
+    let bestFixed = 0;
+
+    if (box !== null) {
+      const w = await run(WARMUP.rate, WARMUP.seconds);
+      log(`  warm-up ${WARMUP.rate}/s: ok ${w.ok} failed ${w.failed}`);
+      for (const rate of CPU_RATES) {
+        await waitForQuietCore(CORE_BOX, box.proc.pid);
+        const c0 = cpuSeconds(box.proc.pid);
+        const b0 = coreBusySeconds(CORE_BOX);
+        const t0 = performance.now();
+        const r = await run(rate, CPU_SECONDS);
+        const wall = (performance.now() - t0) / 1000;
+        const cpu = cpuSeconds(box.proc.pid) - c0;
+        const busy = coreBusySeconds(CORE_BOX) - b0;
+        const point: CpuPoint = {
+          rate,
+          calls: r.ok,
+          cpuSeconds: round(cpu, 3)!,
+          cpuPerCallUs: r.ok > 0 ? round((cpu * 1e6) / r.ok) : null,
+          foreignLoadOnBoxCorePct: round((Math.max(0, busy - cpu) / wall) * 100, 1),
+          failed: r.failed,
+        };
+        result.cpu.push(point);
+        if (passed(r, rate)) bestFixed = Math.max(bestFixed, rate);
+        log(
+          `  cpu ${rate}/s: ok ${r.ok} failed ${r.failed}, ${point.cpuPerCallUs ?? '–'} µs/call` +
+            ` (others on core ${CORE_BOX}: ${point.foreignLoadOnBoxCorePct ?? '–'}%)`,
+        );
+      }
+      for (const rate of LATENCY_RATES) {
+        await waitForQuietCore(CORE_BOX, box.proc.pid);
+        const before =
+          box.metricsPorts.length > 0
+            ? await scrapeHistogram(box.metricsPorts, 'sipspan_proxy_seconds')
+            : null;
+        const rt0 = box.adminPort === null ? null : await scrapeRuntime(box.adminPort);
+        const cap = ctx.capture ? await startCapture(box.legPorts, ctx.dir, CORE_LOAD) : null;
+        let r: UacResult;
+        const began = performance.now();
+        try {
+          r = await run(rate, LATENCY_SECONDS);
+        } catch (err) {
+          await cap?.abort();
+          throw err;
+        }
+        const c = cap === null ? null : await cap.finish(box.legPorts);
+        const after =
+          box.metricsPorts.length > 0
+            ? await scrapeHistogram(box.metricsPorts, 'sipspan_proxy_seconds')
+            : null;
+        const rt1 = box.adminPort === null ? null : await scrapeRuntime(box.adminPort);
+        const wall = (performance.now() - began) / 1000;
+        const point: LatencyPoint = {
+          rate,
+          ok: r.ok,
+          failed: r.failed,
+          outside: null,
+          inside: null,
+          capture: null,
+          runtime:
+            rt0 === null || rt1 === null
+              ? null
+              : {
+                  gcPct: round(((rt1.gcSeconds - rt0.gcSeconds) / wall) * 100, 1),
+                  eventLoopDelayP50Us: rt1.eventLoopDelayP50Us,
+                  eventLoopDelayP99Us: rt1.eventLoopDelayP99Us,
+                },
+        };
+        if (c !== null) {
+          const req = c.hops.flatMap((h) => h.requestUs);
+          const res = c.hops.flatMap((h) => h.responseUs);
+          point.outside = {
+            ...spread([...req, ...res]),
+            requests: spread(req),
+            responses: spread(res),
+            perHop: c.hops.map((h) => spread([...h.requestUs, ...h.responseUs])),
+          };
+          point.capture = {
+            packets: c.packets,
+            dropped: c.dropped,
+            matched: c.matched,
+            unmatched: c.unmatched,
+          };
+        }
+        if (before !== null && after !== null) {
+          const d = diffBuckets(after, before);
+          const n = d.get(Number.POSITIVE_INFINITY) ?? 0;
+          const p50 = histogramQuantile(d, 0.5);
+          const p99 = histogramQuantile(d, 0.99);
+          point.inside = {
+            p50Us: p50 === null ? null : round(p50 * 1e6),
+            p99Us: p99 === null ? null : round(p99 * 1e6),
+            samples: n,
+          };
+        }
+        if (passed(r, rate)) bestFixed = Math.max(bestFixed, rate);
+        result.latency.push(point);
+        log(
+          `  latency ${rate}/s: ok ${r.ok} failed ${r.failed}; per hop p50/p99 ` +
+            `${point.outside?.p50Us ?? '–'}/${point.outside?.p99Us ?? '–'} µs outside` +
+            (point.inside ? `, ${point.inside.p50Us ?? '–'}/${point.inside.p99Us ?? '–'} µs inside` : '') +
+            (c !== null ? ` (${c.packets} packets, ${c.dropped} dropped, ${c.unmatched} unmatched)` : '') +
+            (point.runtime
+              ? `; GC ${point.runtime.gcPct}% of the run, 10 ms timer interval p99 ${point.runtime.eventLoopDelayP99Us} µs`
+              : ''),
+        );
+      }
+    }
+
+    // Highest rate with 0 failed calls: step up from the best fixed rate that passed, then bisect.
+    const steps: RateRun[] = [];
     let good = 0;
     let bad = 0;
-    for (const rate of steps) {
-      const r = await runUac(target, rate, SHORT ? 1 : 3, spec.transport, false);
-      log(`  ${spec.name} step ${rate}/s: ok ${r.ok} failed ${r.failed}`);
-      if (r.failed === 0 && r.ok > 0) good = rate;
+    await waitForQuietCore(CORE_BOX, box?.proc.pid ?? null);
+    // Steps of STEP_RATE, widening to ~20% of the rate above 5000/s (the bisection refines).
+    const nextStep = (rate: number) =>
+      rate + Math.max(STEP_RATE, Math.round((rate * 0.2) / STEP_RATE) * STEP_RATE);
+    const first = bestFixed > 0 ? nextStep(bestFixed) : SHORT ? STEP_RATE : 4 * STEP_RATE;
+    for (let rate = first; rate <= STEP_CAP; rate = nextStep(rate)) {
+      const r = rateRun(await run(rate, STEP_SECONDS), rate);
+      steps.push(r);
+      log(
+        `  step ${rate}/s: ok ${r.ok} failed ${r.failed}, achieved ${r.achievedRate}/s${r.passed ? '' : ' ✗'}`,
+      );
+      if (r.passed) good = rate;
       else {
         bad = rate;
         break;
       }
       await sleep(500);
     }
-    for (let i = 0; i < 2 && bad > 0 && bad - good > 250; i++) {
-      const mid = Math.round((good + bad) / 2 / 100) * 100;
-      const r = await runUac(target, mid, 3, spec.transport, false);
-      log(`  ${spec.name} bisect ${mid}/s: ok ${r.ok} failed ${r.failed}`);
-      if (r.failed === 0) good = mid;
+    if (good === 0 && bad > 0 && bestFixed > 0) good = bestFixed;
+    while (bad > 0 && bad - good > BISECT_RESOLUTION) {
+      await sleep(1000);
+      const mid = Math.round((good + bad) / 2 / BISECT_RESOLUTION) * BISECT_RESOLUTION;
+      if (mid <= good || mid >= bad) break;
+      const r = rateRun(await run(mid, STEP_SECONDS), mid);
+      steps.push(r);
+      log(
+        `  bisect ${mid}/s: ok ${r.ok} failed ${r.failed}, achieved ${r.achievedRate}/s${r.passed ? '' : ' ✗'}`,
+      );
+      if (r.passed) good = mid;
       else bad = mid;
-      await sleep(500);
     }
-    result.maxRate = good;
-    if (bad === 0) result.note = `no failure up to ${good}/s (the load generator's ceiling here)`;
-    if (pid > 0) result.peakRssMb = peakRssMb(pid);
+    const baseline = ctx.results.find((x) => x.id === spec.baseline && x.status === 'measured');
+    const ceiling = spec.id === spec.baseline ? null : (baseline?.maxRate?.rate ?? null);
+    result.maxRate = {
+      rate: good,
+      limitedBy:
+        bad === 0
+          ? 'step cap'
+          : spec.id === spec.baseline || (ceiling !== null && good >= ceiling)
+            ? 'load generator'
+            : 'path',
+      steps,
+    };
+
+    if (box !== null) {
+      result.peakRssMb = round(peakRssMb(box.proc.pid), 1);
+      if (box.metricsPorts.length > 0 || box.logFile !== null) {
+        await sleep(1500); // one more batch export and scrape
+        result.telemetry = {
+          otlpRequests: ctx.otlp.requests - otlp0.requests,
+          otlpBytes: ctx.otlp.bytes - otlp0.bytes,
+          logBytes: fileBytes(box.logFile),
+          scrapes: ctx.scraper.scrapes - scrapes0,
+        };
+      }
+      if (box.proc.exited())
+        throw new Error(`the box exited during the run: ${box.proc.output().slice(-500)}`);
+    }
     return result;
   } finally {
-    currentMetricsPort = 0;
-    await stop(box?.proc ?? null);
-    await stop(uas);
+    ctx.scraper.stop();
+    if (box !== null) await stop(box.proc, 'SIGTERM', 3000);
+    await stop(uas, 'SIGTERM', 2000);
   }
 }
 
-function svg(results: PathResult[]): string {
-  const rates = [500, 1000, 2000, 4000];
-  const W = 640;
-  const H = 360;
-  const pad = 50;
-  const series = results.filter((r) => Object.keys(r.addedLatencyMs).length > 0);
-  const maxY = Math.max(
-    0.5,
-    ...series.flatMap((r) =>
-      Object.values(r.addedLatencyMs).map((v) => (Number.isFinite(v.p99) ? v.p99 : 0)),
-    ),
-  );
-  const x = (rate: number) => pad + ((W - 2 * pad) * rates.indexOf(rate)) / (rates.length - 1);
-  const y = (v: number) => H - pad - ((H - 2 * pad) * Math.max(0, v)) / maxY;
-  const colors = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
-  let out = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`;
-  out += `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">added latency per path (ms) vs load (calls/s): p50 solid, p99 dashed</text>`;
-  out += `<line x1="${pad}" y1="${H - pad}" x2="${W - pad}" y2="${H - pad}" stroke="#333"/><line x1="${pad}" y1="${pad}" x2="${pad}" y2="${H - pad}" stroke="#333"/>`;
-  for (const r of rates) out += `<text x="${x(r)}" y="${H - pad + 16}" text-anchor="middle">${r}</text>`;
-  for (let i = 0; i <= 4; i++)
-    out += `<text x="${pad - 6}" y="${y((maxY * i) / 4) + 4}" text-anchor="end">${((maxY * i) / 4).toFixed(2)}</text>`;
-  series.forEach((s, i) => {
-    const pts = (q: 'p50' | 'p99') =>
-      rates
-        .filter((r) => s.addedLatencyMs[String(r)] !== undefined)
-        .map((r) => `${x(r)},${y(s.addedLatencyMs[String(r)][q])}`)
-        .join(' ');
-    out += `<polyline fill="none" stroke="${colors[i % colors.length]}" stroke-width="2" points="${pts('p50')}"/>`;
-    out += `<polyline fill="none" stroke="${colors[i % colors.length]}" stroke-width="1.5" stroke-dasharray="4 3" points="${pts('p99')}"/>`;
-    out += `<text x="${W - pad - 150}" y="${pad + 14 * i}" fill="${colors[i % colors.length]}">${s.name}</text>`;
-  });
-  return `${out}</svg>\n`;
+function loadavg(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'latin1').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'unknown';
+  }
 }
 
-async function main(): Promise<void> {
-  if (!ensureSipp()) {
-    log('SIPp is not available and could not be installed; nothing measured');
-    process.exitCode = 1;
-    return;
+async function main(): Promise<number> {
+  const began = Date.now();
+  const pinnedSelf = pinSelf(CORE_LOAD);
+  const driver = chooseDriver(log, values.loadgen === true);
+  const wanted =
+    values.paths?.split(',').map((s) => s.trim()) ?? (SHORT ? SHORT_PATHS : PATHS.map((p) => p.id));
+  const unknown = wanted.filter((w) => !PATHS.some((p) => p.id === w));
+  if (unknown.length > 0) {
+    log(`unknown path(s): ${unknown.join(', ')}; known: ${PATHS.map((p) => p.id).join(', ')}`);
+    return 2;
   }
-  // A local OTLP receiver that accepts and discards, so "telemetry on" exports for real.
-  const otlp = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
-  });
-  await new Promise<void>((r) => otlp.listen(0, '127.0.0.1', () => r()));
-  const otlpPort = (otlp.address() as { port: number }).port;
-  process.env.OTEL_TRACES_EXPORTER = 'otlp';
-  process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'http/protobuf';
-  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${otlpPort}`;
-  // Metrics scraped every second, as Prometheus would, while a path runs.
-  const scraper = setInterval(() => {
-    if (currentMetricsPort !== 0)
-      fetch(`http://127.0.0.1:${currentMetricsPort}/metrics`).then(
-        (r) => r.text(),
-        () => '',
-      );
-  }, 1000);
-
-  const paths: PathSpec[] = [
-    { name: 'direct (SIPp → SIPp)', transport: 'u1' },
-    { name: 'sipspan, telemetry off', transport: 'u1', start: startSipspan('none') },
-    { name: 'sipspan, all telemetry on', transport: 'u1', start: startSipspan('all') },
-  ];
-  if (!SHORT) {
-    paths.push({
-      name: 'sipspan, two routes in series, telemetry on',
-      transport: 'u1',
-      start: startSeries(),
-    });
-    paths.push({ name: 'sipspan over TCP, telemetry off', transport: 't1', start: startSipspan('none') });
-    if (spawnSync('sh', ['-c', 'command -v kamailio']).status === 0) {
-      paths.push({ name: 'Kamailio stateless forward', transport: 'u1', start: startKamailio() });
-    } else log('kamailio is not installed: the reference path is skipped (apt-get install kamailio)');
-  }
-  const directRtt = new Map<number, number[]>();
-  const results: PathResult[] = [];
+  const capture = canCapture();
+  if (!capture)
+    log('dumpcap (Debian tshark) is not installed: no outside latency figures (apt-get install tshark)');
+  const dir = mkdtempSync(join(tmpdir(), 'sipspan-bench-'));
+  const otlp = await startOtlpReceiver();
+  const ctx: Context = { driver, dir, otlp, scraper: new Scraper(), capture, results: [] };
+  const loadavgStart = loadavg();
   log(
-    `sipspan bench${SHORT ? ' (short)' : ''}: SIPp pinned to core ${CORE_LOAD}, the middle box to core ${CORE_BOX}`,
+    `sipspan bench${SHORT ? ' (short)' : ''}: ${driver.version} pinned to core ${CORE_LOAD}` +
+      `${pinnedSelf ? ' (with this harness)' : ''}, the box in the middle to core ${CORE_BOX}; load average ${loadavgStart}`,
   );
-  for (const p of paths) {
-    log(`path: ${p.name}`);
-    results.push(await measure(p, directRtt));
+  try {
+    for (const spec of PATHS.filter((p) => wanted.includes(p.id))) {
+      log(`path ${spec.id}: ${spec.name}`);
+      if (spec.box === 'kamailio-stateless' || spec.box === 'kamailio-stateful') {
+        if (!kamailioInstalled()) {
+          log('  kamailio is not installed: skipped (apt-get install kamailio)');
+          ctx.results.push(skipped(spec, 'kamailio not installed'));
+          continue;
+        }
+      }
+      try {
+        ctx.results.push(await measurePath(spec, ctx));
+      } catch (err) {
+        log(`  failed: ${(err as Error).message}`);
+        ctx.results.push({ ...skipped(spec, (err as Error).message.slice(0, 300)), status: 'failed' });
+      }
+    }
+  } finally {
+    await otlp.close();
+    rmSync(dir, { recursive: true, force: true });
   }
-  clearInterval(scraper);
-  otlp.close();
 
-  const machine = {
-    cpus: cpus().length,
-    cpu_model: cpus()[0]?.model ?? 'unknown',
-    kernel: release(),
-    node: process.version,
-    sipp: (spawnSync('sipp', ['-v'])
-      .stdout?.toString()
-      .match(/SIPp v[^\s-]+/) ?? ['unknown'])[0],
-    pinning: `SIPp on core ${CORE_LOAD}, middle box on core ${CORE_BOX}`,
+  const report: Report = {
+    date: new Date(began).toISOString().slice(0, 10),
+    startedAt: new Date(began).toISOString(),
+    durationSeconds: Math.round((Date.now() - began) / 1000),
+    short: SHORT,
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+      kernel: release(),
+      node: process.version,
+      load: driver.version,
+      pinning: `load generator (UAC and UAS) on core ${CORE_LOAD}, the box in the middle on core ${CORE_BOX} (taskset)`,
+      loadavgStart,
+      loadavgEnd: loadavg(),
+    },
+    rates: { cpu: CPU_RATES, latency: LATENCY_RATES, stepSeconds: STEP_SECONDS },
+    results: ctx.results,
+    targets: [],
   };
-  const date = new Date().toISOString().slice(0, 10);
-  const report = { date, short: SHORT, machine, results };
-  const fmt = (v: number | null | undefined, d = 2) =>
-    v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d);
-  const rows = results.map((r) => {
-    const lat = r.addedLatencyMs[SHORT ? '200' : '500'];
-    const cpu = r.cpuPerCallUs[SHORT ? '200' : '2000'];
-    return `| ${r.name} | ${r.maxRate}${r.note ? ' (ceiling)' : ''} | ${cpu ?? '-'} | ${fmt(lat?.p50, 3)} | ${fmt(lat?.p99, 3)} | ${fmt(r.proxyP50Ms, 3)} | ${fmt(r.peakRssMb, 0)} |`;
-  });
-  const table = [
-    `| path | highest rate, 0 failed (calls/s) | CPU per call at ${SHORT ? 200 : 2000}/s (µs) | added p50 at ${SHORT ? 200 : 500}/s (ms) | added p99 (ms) | sipspan's own proxy p50 (ms) | peak RSS (MiB) |`,
-    '|---|---|---|---|---|---|---|',
-    ...rows,
-  ].join('\n');
-  if (!SHORT) {
-    const dir = join(root, 'bench', 'results');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `${date}.json`), `${JSON.stringify(report, null, 2)}\n`);
-    writeFileSync(
-      join(dir, `${date}.md`),
-      `# sipspan bench ${date}\n\n${machine.cpu_model}, ${machine.cpus} cores, ${machine.kernel}, Node ${machine.node}, ${machine.sipp}; ${machine.pinning}\n\n${table}\n`,
-    );
-    writeFileSync(join(dir, `${date}.svg`), svg(results));
+  // A short run's rates are far below the targets' conditions: shown, not judged.
+  report.targets = checkTargets(ctx.results, CPU_RATES, LATENCY_RATES[0]).map((t) =>
+    SHORT ? { ...t, met: null } : t,
+  );
+  if (
+    hasCommand('kamailio') &&
+    ctx.results.some((r) => r.id.startsWith('kamailio') && r.status === 'measured')
+  ) {
+    report.machine.load += `; ${kamailioVersion()}`;
   }
-  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${table}\n`);
+
+  const out =
+    values.out ??
+    (SHORT ? mkdtempSync(join(tmpdir(), 'sipspan-bench-short-')) : join(root, 'bench', 'results'));
+  mkdirSync(out, { recursive: true });
+  const base = join(out, report.date);
+  writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(`${base}.md`, markdown(report));
+  writeFileSync(`${base}.svg`, svg(report));
+  // The results live in the repository, whose `npm run lint` checks bench/ with biome: format them as it would.
+  const biome = join(root, 'node_modules', '.bin', 'biome');
+  if (existsSync(biome))
+    spawnSync(biome, ['format', '--write', `${base}.json`, `${base}.md`], { stdio: 'ignore' });
+  log(`results: ${base}.json, .md, .svg (${report.durationSeconds} s)`);
+  process.stdout.write(
+    values.json
+      ? `${JSON.stringify(report, null, 2)}\n`
+      : `${markdownTable(report)}\n\n${targetsTable(report.targets, SHORT)}\n`,
+  );
+  return ctx.results.some((r) => r.status === 'failed') ? 1 : 0;
 }
 
-await main();
+function skipped(spec: PathSpec, note: string): PathResult {
+  return {
+    id: spec.id,
+    name: spec.name,
+    transport: spec.transport,
+    hops: 0,
+    status: 'skipped',
+    note,
+    maxRate: null,
+    cpu: [],
+    latency: [],
+    peakRssMb: null,
+    telemetry: null,
+  };
+}
+
+function kamailioVersion(): string {
+  try {
+    const text = spawnSync('kamailio', ['-v'], { encoding: 'latin1' }).stdout;
+    return /version: (kamailio [^\s]+)/.exec(text)?.[1] ?? 'kamailio';
+  } catch {
+    return 'kamailio';
+  }
+}
+
+// Every process the run started dies with it: normal end, error or signal.
+process.on('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    log(`${signal}: stopping every process of the run`);
+    killAll();
+    process.exit(130);
+  });
+}
+try {
+  process.exitCode = await main();
+} catch (err) {
+  log(`bench failed: ${(err as Error).stack ?? String(err)}`);
+  killAll();
+  process.exitCode = 1;
+}

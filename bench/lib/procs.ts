@@ -1,0 +1,238 @@
+/**
+ * The processes a bench run starts: each in its own process group (so a
+ * middle box that forks, like Kamailio, is stopped whole), pinned to a core
+ * with taskset, tracked in one registry and killed by id when the run ends,
+ * fails or is interrupted.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const running = new Set<ChildProcess>();
+
+export function hasCommand(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+}
+
+const HAS_TASKSET = hasCommand('taskset');
+
+/** Pin this process (all of its threads) and so every child it starts later. */
+export function pinSelf(core: string): boolean {
+  if (!HAS_TASKSET) return false;
+  return (
+    spawnSync('taskset', ['-a', '-p', '-c', core, String(process.pid)], { stdio: 'ignore' }).status === 0
+  );
+}
+
+export interface Started {
+  proc: ChildProcess;
+  pid: number;
+  /** The last 16 KiB the process wrote on stderr (and stdout unless kept). */
+  output(): string;
+  exited(): boolean;
+  /** Resolves with the exit code (null when killed by a signal). */
+  done: Promise<number | null>;
+}
+
+export interface StartOptions {
+  /** Core list for taskset -c; null leaves the inherited affinity. */
+  core: string | null;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Keep stdout for the caller instead of folding it into output(). */
+  keepStdout?: boolean;
+}
+
+/** Start a process pinned to a core; taskset execs it, so the child's pid is the process itself. */
+export function start(cmd: string, args: string[], opts: StartOptions): Started & { stdout(): string } {
+  const argv = opts.core !== null && HAS_TASKSET ? ['-c', opts.core, cmd, ...args] : args;
+  const proc = spawn(opts.core !== null && HAS_TASKSET ? 'taskset' : cmd, argv, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  running.add(proc);
+  let out = '';
+  let stdout = '';
+  const keep = (d: Buffer) => {
+    out += d.toString('latin1');
+    if (out.length > 32_768) out = out.slice(-16_384);
+  };
+  proc.stderr?.on('data', keep);
+  if (opts.keepStdout === true) {
+    proc.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString('latin1');
+    });
+  } else proc.stdout?.on('data', keep);
+  const done = new Promise<number | null>((resolve) => {
+    proc.once('exit', (code) => {
+      running.delete(proc);
+      resolve(code);
+    });
+    proc.once('error', (err) => {
+      running.delete(proc);
+      out += String(err);
+      resolve(-1);
+    });
+  });
+  return {
+    proc,
+    pid: proc.pid ?? -1,
+    output: () => out,
+    stdout: () => stdout,
+    exited: () => proc.exitCode !== null || proc.signalCode !== null,
+    done,
+  };
+}
+
+function signalGroup(p: ChildProcess, signal: NodeJS.Signals): void {
+  if (p.pid === undefined || p.exitCode !== null || p.signalCode !== null) return;
+  try {
+    process.kill(-p.pid, signal);
+  } catch {
+    try {
+      p.kill(signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Ask a process group to stop (signal), then SIGKILL it after graceMs. */
+export async function stop(
+  s: Started | null,
+  signal: NodeJS.Signals = 'SIGTERM',
+  graceMs = 2000,
+): Promise<void> {
+  if (s === null || s.exited()) return;
+  signalGroup(s.proc, signal);
+  const timer = setTimeout(() => signalGroup(s.proc, 'SIGKILL'), graceMs);
+  await Promise.race([s.done, sleep(graceMs + 1000)]);
+  clearTimeout(timer);
+}
+
+/** Kill every process this run started and that is still running (synchronous: usable on exit). */
+export function killAll(): void {
+  for (const p of running) signalGroup(p, 'SIGKILL');
+  running.clear();
+}
+
+/** Every process of a tree rooted at pid (the box forks workers: Kamailio). */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(name));
+      children.set(ppid, list);
+    } catch {
+      // exited while listing
+    }
+  }
+  const out: number[] = [];
+  const todo = [pid];
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    out.push(p);
+    for (const c of children.get(p) ?? []) todo.push(c);
+  }
+  return out;
+}
+
+const CLOCK_TICKS_PER_S = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim() || '100');
+
+/** utime + stime of a process tree in seconds, every thread included (/proc/<pid>/stat fields 14, 15). */
+export function cpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'latin1');
+      const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(parts[11]) + Number(parts[12]);
+    } catch {
+      // exited
+    }
+  }
+  return ticks / CLOCK_TICKS_PER_S;
+}
+
+/**
+ * Peak resident set (VmHWM) in MiB of the largest process of a tree. Not the
+ * sum: Kamailio's processes map one shared-memory pool, and each one's VmHWM
+ * counts the pages of it that it touched.
+ */
+export function peakRssMb(pid: number): number | null {
+  let kb = -1;
+  for (const p of processTree(pid)) {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'latin1'));
+      if (m !== null) kb = Math.max(kb, Number(m[1]));
+    } catch {
+      // exited
+    }
+  }
+  return kb < 0 ? null : kb / 1024;
+}
+
+/** A loopback port free for both UDP and TCP right now. */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => {
+        const a = s.address();
+        const p = typeof a === 'object' && a !== null ? a.port : 0;
+        s.close(() => resolve(p));
+      });
+    });
+    const udpFree = await new Promise<boolean>((resolve) => {
+      const u = createSocket('udp4');
+      u.once('error', () => resolve(false));
+      u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)));
+    });
+    if (udpFree) return port;
+  }
+  throw new Error('no free loopback port');
+}
+
+/** Wait until something answers on a UDP or TCP port, or the process exits; false on timeout. */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const until = performance.now() + timeoutMs;
+  while (performance.now() < until) {
+    if (await check()) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+/** Is a UDP port bound on 127.0.0.1 (listed in /proc/net/udp)? */
+export function isUdpBound(port: number): boolean {
+  return isListed('/proc/net/udp', port, null);
+}
+
+/** Is a TCP port listening on 127.0.0.1 (/proc/net/tcp state 0A)? */
+export function isTcpListening(port: number): boolean {
+  return isListed('/proc/net/tcp', port, '0A');
+}
+
+function isListed(file: string, port: number, state: string | null): boolean {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  try {
+    for (const line of readFileSync(file, 'latin1').split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 4) continue;
+      if (cols[1].endsWith(hex) && (state === null || cols[3] === state)) return true;
+    }
+  } catch {
+    return false;
+  }
+  return false;
+}
