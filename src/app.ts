@@ -10,9 +10,13 @@ import { ProxyEngine } from './proxy/proxy-engine.ts';
 import { Resolver } from './proxy/resolver.ts';
 import { RouteRuntime } from './proxy/route-runtime.ts';
 import type { Sink } from './sinks/sink.ts';
+import type { Flow } from './transport/flow.ts';
+import type { InboundHandler } from './transport/inbound-handler.ts';
 import { TcpTransport } from './transport/tcp-transport.ts';
 import { UdpListener } from './transport/udp-listener.ts';
 import { HEADER_ID_COUNT } from './wire/header-names.ts';
+import type { ScanResult } from './wire/scan.ts';
+import type { ScanCode } from './wire/scan-codes.ts';
 import { DEFAULT_STREAM_LIMITS, type StreamFramerLimits } from './wire/stream-framer.ts';
 
 /** Starts sinks against a running instance; given by the caller so tests and the demo choose theirs. */
@@ -84,14 +88,8 @@ export class Sipspan {
       .map((n) => n.toLowerCase())
       .filter((n) => !BUILT_IN_TRACE_HEADERS.has(n));
     const routes = this.routes;
-    const engineHolder: { engine: ProxyEngine | null } = { engine: null };
-    // The transports need the handler before the engine exists: hand them a forwarder.
-    const handler = {
-      onMessage: (...a: Parameters<ProxyEngine['onMessage']>) => engineHolder.engine!.onMessage(...a),
-      onStreamBroken: (...a: Parameters<ProxyEngine['onStreamBroken']>) =>
-        engineHolder.engine!.onStreamBroken(...a),
-      onLimit: (...a: Parameters<ProxyEngine['onLimit']>) => engineHolder.engine!.onLimit(...a),
-    };
+    // The transports need the handler before the engine exists: hand them one bound later.
+    const handler = new LateHandler();
     this.tcp = new TcpTransport(handler, framerLimits, {
       maxConnections: limits.tcp_max_connections,
       maxConnectionsPerIp: limits.tcp_max_connections_per_ip,
@@ -131,7 +129,7 @@ export class Sipspan {
       },
       shedding: false,
     });
-    engineHolder.engine = this.engine;
+    handler.target = this.engine;
     this.admin = new HttpListener(config.admin.host, config.admin.port);
     void HEADER_ID_COUNT;
   }
@@ -304,6 +302,8 @@ export class Sipspan {
     }
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     if (this.resolveTimer !== null) clearInterval(this.resolveTimer);
+    // Name lookups still in flight find the engine stopped and send nothing on closed sockets.
+    this.engine.stopped = true;
     publishState({ state: 'stopped', detail: {} });
     await this.closeSockets();
   }
@@ -322,6 +322,33 @@ export class Sipspan {
     }
     await this.admin.close().catch(() => {});
     for (const h of this.routeHttp) if (h !== null) await h.close().catch(() => {});
+  }
+}
+
+/** An InboundHandler whose target is set once the engine exists; plain calls, nothing allocated per message. */
+class LateHandler implements InboundHandler {
+  target: InboundHandler | null = null;
+
+  onMessage(
+    routeIndex: number,
+    flow: Flow,
+    result: ScanResult,
+    datagram: Buffer | null,
+    receivedAt: number,
+  ): void {
+    this.target!.onMessage(routeIndex, flow, result, datagram, receivedAt);
+  }
+
+  onStreamBroken(routeIndex: number, flow: Flow, code: ScanCode): void {
+    this.target!.onStreamBroken(routeIndex, flow, code);
+  }
+
+  onLimit(routeIndex: number, limit: string): void {
+    this.target!.onLimit(routeIndex, limit);
+  }
+
+  onConnectionFailed(routeIndex: number, kind: 'connect' | 'reset', unsent: unknown[]): void {
+    this.target!.onConnectionFailed(routeIndex, kind, unsent);
   }
 }
 

@@ -344,6 +344,12 @@ export class Observer {
   onResponse(branch: string, cseqMethod: string, status: number, now: number): TransactionRecord | null {
     const tx = this.transactions.get(`${branch}|${cseqMethod}`);
     if (tx === undefined) return null;
+    // Ended without a final (timeout, send-failed, answered by sipspan): a late answer is still relayed
+    // statelessly (§16.11) but belongs to a transaction that has already been reported once.
+    if (tx.outcome !== null && tx.finalResponseIn === -1) {
+      tx.lateResponses++;
+      return tx;
+    }
     if (tx.firstResponseIn === -1) tx.firstResponseIn = now;
     if (tx.call !== null) tx.call.lastSeen = now;
     if (status < 200) {
@@ -372,7 +378,7 @@ export class Observer {
 
   /** The response was sent back toward the request's sender. A final one ends the transaction. */
   onResponseSent(tx: TransactionRecord, status: number, receivedAt: number, now: number): void {
-    if (status >= 200 && tx.finalResponseOut === -1 && tx.finalResponseIn !== -1) {
+    if (status >= 200 && tx.outcome === null && tx.finalResponseOut === -1 && tx.finalResponseIn !== -1) {
       tx.finalResponseOut = now;
       tx.responseProxyMs = now - receivedAt;
       tx.outcome = 'completed';

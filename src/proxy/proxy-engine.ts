@@ -89,6 +89,8 @@ export class ProxyEngine implements InboundHandler {
   private readonly traceIdHeader: string;
   /** Counters for failures that have no transaction to carry them. */
   internalErrors = 0;
+  /** Set once the sockets close: deferred sends (after a name lookup) are dropped, not attempted. */
+  stopped = false;
 
   constructor(
     routes: RouteRuntime[],
@@ -141,6 +143,15 @@ export class ProxyEngine implements InboundHandler {
 
   onLimit(routeIndex: number, limit: string): void {
     this.observer.publishLimit(this.routes[routeIndex].info, limit);
+  }
+
+  onConnectionFailed(routeIndex: number, kind: 'connect' | 'reset', unsent: unknown[]): void {
+    const route = this.routes[routeIndex];
+    this.upstreamError(route, kind);
+    // RFC 3261 §18.4: a transport failure is reported to the transaction at once, not left to Timer B.
+    const now = performance.now();
+    for (let i = 0; i < unsent.length; i++)
+      this.observer.onRequestSendFailed(unsent[i] as TransactionRecord, now);
   }
 
   // ───────────────────────────── requests ─────────────────────────────
@@ -225,9 +236,9 @@ export class ProxyEngine implements InboundHandler {
     }
 
     // Trace context: replace whatever came with exactly one of each header.
-    if (tx !== null) {
-      if (inbound !== null) this.removeTraceHeaders(msg, edits);
-    }
+    // On an untrusted route they go even when no transaction could be observed (tables full, heap guard):
+    // an outsider's context never passes this hop.
+    if (inbound !== null && (tx !== null || !cfg.trust_trace_headers)) this.removeTraceHeaders(msg, edits);
 
     // Size decides the transport (§18.1.1); our own insertions count.
     let transport = target.transport;
@@ -475,7 +486,7 @@ export class ProxyEngine implements InboundHandler {
     let h1 = FNV_SEED_1 ^ route.info.index;
     let h2 = FNV_SEED_2;
     const branch = facts.topVia.branch;
-    if (branch !== null && branch.startsWith('z9hG4bK') && branch.length > 7) {
+    if (branch?.startsWith('z9hG4bK') && branch.length > 7) {
       // RFC 3261 §17.2.3: the magic cookie makes the branch alone identify the transaction (with sent-by).
       const vs = msg.fieldValueStart(facts.topViaField);
       const h = hashBytes(buf, vs, facts.topVia.end, h1, h2);
@@ -508,7 +519,10 @@ export class ProxyEngine implements InboundHandler {
     h = hashBytes(buf, msg.fieldValueStart(cid), msg.fieldValueEnd(cid), h1, h2);
     h1 = h[0];
     h2 = h[1];
-    const s = `${facts.fromTag ?? ''}|${facts.toTag ?? ''}`;
+    // The To tag is left out for ACK and CANCEL: a non-2xx ACK carries the tag of the final response its
+    // INVITE did not have, and must leave with the INVITE's branch (§17.1.1.3, §16.11).
+    const toTag = facts.method === 'ACK' || facts.method === 'CANCEL' ? '' : (facts.toTag ?? '');
+    const s = `${facts.fromTag ?? ''}|${toTag}`;
     for (let i = 0; i < s.length; i++) h1 = Math.imul(h1 ^ s.charCodeAt(i), 0x01000193);
     return hashHex(h1 >>> 0, h2, 8);
   }
@@ -697,6 +711,7 @@ export class ProxyEngine implements InboundHandler {
       // A name not in the cache: resolve, then send (the rare path: compose names are resolved at start).
       this.resolver.resolve(target.host).then(
         (r) =>
+          !this.stopped &&
           this.sendRequestTo(
             route,
             flow,
@@ -711,7 +726,7 @@ export class ProxyEngine implements InboundHandler {
             receivedAt,
           ),
         () => {
-          this.observer.publishLimit(route.info, 'resolve');
+          if (this.stopped) return;
           this.upstreamError(route, 'resolve');
           if (tx !== null) this.observer.onRequestSendFailed(tx, performance.now());
         },
@@ -747,7 +762,7 @@ export class ProxyEngine implements InboundHandler {
     direction: Direction,
     receivedAt: number,
   ): void {
-    const ok = this.transmit(route, flow, address, family, port, transport, chunks);
+    const ok = this.transmit(route, flow, address, family, port, transport, chunks, tx);
     const now = performance.now();
     if (!ok) {
       this.upstreamError(route, 'send');
@@ -782,7 +797,7 @@ export class ProxyEngine implements InboundHandler {
     const direction: Direction = this.isFromUpstream(route, flow) ? 'upstream' : 'downstream';
     const send = (addr: string) => {
       const family = isIP(addr) === 6 ? 6 : 4;
-      const ok = this.transmit(route, flow, addr, family, target.port, target.transport, chunks);
+      const ok = this.transmit(route, flow, addr, family, target.port, target.transport, chunks, null);
       const now = performance.now();
       if (!ok) {
         this.drop(route, flow, null, false, 'send-failed');
@@ -806,8 +821,12 @@ export class ProxyEngine implements InboundHandler {
       return;
     }
     this.resolver.resolve(target.host).then(
-      (r) => send(r.address),
-      () => this.drop(route, flow, null, false, 'resolve-failed'),
+      (r) => {
+        if (!this.stopped) send(r.address);
+      },
+      () => {
+        if (!this.stopped) this.drop(route, flow, null, false, 'resolve-failed');
+      },
     );
   }
 
@@ -828,12 +847,13 @@ export class ProxyEngine implements InboundHandler {
     port: number,
     transport: TransportName,
     chunks: Buffer[],
+    tx: TransactionRecord | null,
   ): boolean {
     if (transport === 'tcp') {
       const conn = this.tcp.obtain(route.info.index, address, port);
       if (conn === null) return false;
       const source: TcpConnection | null = flow.connection;
-      return conn.write(chunks, source);
+      return conn.write(chunks, source, tx);
     }
     const socket: UdpListener | null = route.udpFor(family) ?? this.anyUdp(family);
     if (socket === null) return false;

@@ -20,4 +20,10 @@ export interface InboundHandler {
   onStreamBroken(routeIndex: number, flow: Flow, code: ScanCode): void;
   /** A limit of the transport was hit (`tcp_max_connections`, `tcp_read_message_ms`, ...). */
   onLimit(routeIndex: number, limit: string): void;
+  /**
+   * An outbound connection failed: `connect` when it was never established
+   * (refused, unreachable, backing off), `reset` when the peer broke it.
+   * `unsent` holds the tags of the messages that never left.
+   */
+  onConnectionFailed(routeIndex: number, kind: 'connect' | 'reset', unsent: unknown[]): void;
 }

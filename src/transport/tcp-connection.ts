@@ -40,9 +40,16 @@ export class TcpConnection {
   /** When the message now being read began, or -1 between messages. */
   private messageStartedAt = -1;
   private gotFirstByte = false;
-  /** Messages written while an outbound connection is still connecting. */
+  /** Messages written while an outbound connection is still connecting, with their senders' tags. */
   private pendingWrites: Buffer[][] | null = null;
+  private pendingTags: unknown[] | null = null;
   private pendingBytes = 0;
+  /** The socket error that closed the connection (`ECONNREFUSED`, `ECONNRESET`, ...), or null. */
+  errorCode: string | null = null;
+  /** Whether the far end ever sent a byte: an outbound peer that did is healthy. */
+  get heardFrom(): boolean {
+    return this.gotFirstByte;
+  }
   onClose: ((conn: TcpConnection) => void) | null = null;
 
   constructor(
@@ -78,10 +85,14 @@ export class TcpConnection {
     this.lastActivity = now;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', () => this.close());
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.errorCode = err.code ?? 'EIO';
+      this.close();
+    });
     socket.on('close', () => this.close());
     if (outbound) {
       this.pendingWrites = [];
+      this.pendingTags = [];
       socket.once('connect', () => this.onConnect());
     }
   }
@@ -92,8 +103,20 @@ export class TcpConnection {
     this.flow.localPort = this.socket.localPort ?? 0;
     const queued = this.pendingWrites;
     this.pendingWrites = null;
+    this.pendingTags = null;
     this.pendingBytes = 0;
     if (queued !== null) for (const chunks of queued) this.write(chunks);
+  }
+
+  /**
+   * The tags of the messages that never left because the connection failed
+   * before it was established (empty once connected): their senders know the
+   * requests were not sent, rather than waiting for a timeout.
+   */
+  takeUnsentTags(): unknown[] {
+    const tags = this.pendingTags;
+    this.pendingTags = null;
+    return tags === null ? [] : tags;
   }
 
   private onData(chunk: Buffer): void {
@@ -102,8 +125,10 @@ export class TcpConnection {
     this.gotFirstByte = true;
     const framer = this.framer;
     framer.push(chunk);
+    let framed = false;
     for (let k = framer.next(); k !== FrameKind.NEED_MORE; k = framer.next()) {
       if (k === FrameKind.MESSAGE) {
+        framed = true;
         this.handler.onMessage(this.routeIndex, this.flow, framer.result!, null, now);
       } else if (k === FrameKind.PING) {
         // RFC 5626 §3.5.1: answer a CRLFCRLF ping with a CRLF pong.
@@ -114,25 +139,37 @@ export class TcpConnection {
         return;
       }
     }
-    this.messageStartedAt =
-      framer.bufferedBytes > 0 ? (this.messageStartedAt === -1 ? now : this.messageStartedAt) : -1;
+    // The read deadline runs per message: bytes left over after a complete
+    // message start the next one now, so a busy stream that never pauses on a
+    // message boundary is not mistaken for a slow one.
+    if (framer.bufferedBytes === 0) this.messageStartedAt = -1;
+    else if (framed || this.messageStartedAt === -1) this.messageStartedAt = now;
   }
 
   /**
    * Queue a message (as chunks) on the connection. Returns false when it was
-   * refused because the write queue is over its bound (the caller counts it).
+   * refused: the connection is closed, or its write queue is over its bound
+   * (reported as the `tcp_write_queue` limit). `tag` comes back from
+   * takeUnsentTags when the connection fails before the message left.
    */
-  write(chunks: Buffer[], source: TcpConnection | null = null): boolean {
+  write(chunks: Buffer[], source: TcpConnection | null = null, tag: unknown = null): boolean {
     if (this.closed) return false;
     if (!this.connected) {
       let n = 0;
       for (const c of chunks) n += c.length;
-      if (this.pendingBytes + n > this.timeouts.writeQueueBytes) return false;
+      if (this.pendingBytes + n > this.timeouts.writeQueueBytes) {
+        this.handler.onLimit(this.routeIndex, 'tcp_write_queue');
+        return false;
+      }
       this.pendingBytes += n;
       this.pendingWrites!.push(chunks);
+      if (tag !== null) this.pendingTags!.push(tag);
       return true;
     }
-    if (this.socket.writableLength > this.timeouts.writeQueueBytes) return false;
+    if (this.socket.writableLength > this.timeouts.writeQueueBytes) {
+      this.handler.onLimit(this.routeIndex, 'tcp_write_queue');
+      return false;
+    }
     this.lastActivity = performance.now();
     if (chunks.length === 1) this.socket.write(chunks[0]);
     else {

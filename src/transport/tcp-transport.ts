@@ -8,6 +8,18 @@ export interface TcpLimits extends TcpTimeouts {
   maxConnectionsPerIp: number;
 }
 
+/** Reconnect backoff toward a peer whose connections fail: 100 ms, doubling, at most 2 s. */
+const BACKOFF_FIRST_MS = 100;
+const BACKOFF_MAX_MS = 2000;
+/** A peer that has not failed for this long starts again from the first step. */
+const BACKOFF_FORGET_MS = 4 * BACKOFF_MAX_MS;
+
+interface Backoff {
+  /** No new connection to the peer before this time (performance.now()). */
+  until: number;
+  delayMs: number;
+}
+
 interface TcpListenerEntry {
   routeIndex: number;
   host: string;
@@ -28,6 +40,8 @@ export class TcpTransport {
   private readonly listeners: TcpListenerEntry[] = [];
   private readonly connections = new Map<string, TcpConnection>();
   private readonly perIp = new Map<string, number>();
+  /** Peers whose last outbound connection failed, keyed like connections; swept, bounded. */
+  private readonly backoff = new Map<string, Backoff>();
   private nextId = 1;
   /** SO_REUSEPORT on listeners: one process per core shares a port. */
   reusePort = false;
@@ -111,13 +125,22 @@ export class TcpTransport {
     return c === undefined || c.closed ? null : c;
   }
 
-  /** An open connection to address:port, or a new outbound one (messages queue until it connects). */
+  /**
+   * An open connection to address:port, or a new outbound one (messages queue
+   * until it connects). Null when none may be opened: the connection limit,
+   * or the peer's last connection failed and its backoff has not run out
+   * (reported as a `connect` failure, so requests end at once as not sent).
+   */
   obtain(routeIndex: number, address: string, port: number): TcpConnection | null {
     const found = this.find(address, port);
     if (found !== null) return found;
     if (this.connections.size >= this.limits.maxConnections) {
       this.handler.onLimit(routeIndex, 'tcp_max_connections');
       return null;
+    }
+    if (this.backoff.size > 0) {
+      const b = this.backoff.get(`${address}|${port}`);
+      if (b !== undefined && performance.now() < b.until) return null;
     }
     const socket = connect({ host: address, port, noDelay: true });
     const conn = new TcpConnection(
@@ -148,6 +171,33 @@ export class TcpTransport {
     const n = (this.perIp.get(ip) ?? 1) - 1;
     if (n <= 0) this.perIp.delete(ip);
     else this.perIp.set(ip, n);
+    if (conn.outbound) this.onOutboundClosed(conn);
+  }
+
+  /**
+   * An outbound connection that ended in an error makes its peer back off,
+   * so a refusing or resetting upstream costs one attempt per step instead of
+   * one per request; one the peer answered on clears the backoff.
+   */
+  private onOutboundClosed(conn: TcpConnection): void {
+    if (conn.errorCode === null) {
+      if (conn.heardFrom) this.backoff.delete(conn.key);
+      return;
+    }
+    const now = performance.now();
+    const prev = this.backoff.get(conn.key);
+    const delayMs =
+      prev === undefined || now - prev.until > BACKOFF_FORGET_MS
+        ? BACKOFF_FIRST_MS
+        : Math.min(prev.delayMs * 2, BACKOFF_MAX_MS);
+    if (prev === undefined && this.backoff.size >= this.limits.maxConnections) {
+      // Bounded like the connection table: forget the oldest peer.
+      const oldest = this.backoff.keys().next();
+      if (!oldest.done) this.backoff.delete(oldest.value);
+    }
+    this.backoff.set(conn.key, { until: now + delayMs, delayMs });
+    const kind = conn.connected ? 'reset' : 'connect';
+    this.handler.onConnectionFailed(conn.routeIndex, kind, conn.takeUnsentTags());
   }
 
   /** Enforce the read and idle deadlines; called by the proxy's coarse sweeper. */
@@ -156,6 +206,7 @@ export class TcpTransport {
       const hit = conn.checkDeadlines(now);
       if (hit !== null) this.handler.onLimit(conn.routeIndex, hit);
     }
+    for (const [key, b] of this.backoff) if (now - b.until > BACKOFF_FORGET_MS) this.backoff.delete(key);
   }
 
   /** Stop accepting; existing connections stay until closeAll. */

@@ -86,7 +86,12 @@ export class UdpListener {
 
   /** Send one message as chunks (one sendmsg with an iovec). Errors are reported to `onError`, never thrown. */
   send(chunks: Buffer[], port: number, address: string, onError: (err: Error | null) => void): void {
-    this.socket.send(chunks, port, address, onError);
+    try {
+      this.socket.send(chunks, port, address, onError);
+    } catch (err) {
+      // dgram throws synchronously on a closed socket or a bad address; the caller's count still sees it.
+      onError(err as Error);
+    }
   }
 
   close(): Promise<void> {

@@ -109,6 +109,7 @@ export const LIMITS = [
   'tcp_first_byte',
   'tcp_read_message',
   'tcp_idle',
+  'tcp_write_queue',
   'max_transactions',
   'max_calls',
   'heap_hard_limit',
