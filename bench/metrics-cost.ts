@@ -52,6 +52,7 @@ function micro(): void {
     activeCalls: () => 0,
     pendingTransactions: () => 0,
     tcpConnections: () => 0,
+    udpReceiveDrops: () => Promise.resolve(0),
   });
   const methods = ['INVITE', 'ACK', 'BYE', 'OPTIONS'] as const;
   const e: ForwardedEvent = {

@@ -31,7 +31,24 @@ export const routeSchema = z.strictObject({
   name: z
     .string()
     .regex(/^[a-zA-Z][a-zA-Z0-9_.-]{0,62}$/, 'a name of letters, digits, ".", "_" or "-" (at most 63)'),
-  listen: z.array(endpoint).min(1, 'at least one listener'),
+  listen: z
+    .array(endpoint)
+    .min(1, 'at least one listener')
+    .superRefine((list, ctx) => {
+      // One UDP socket per IP family sends and receives for the route; a second would never be bound.
+      const seen = new Set<string>();
+      list.forEach((l, i) => {
+        if (l.transport !== 'udp') return;
+        const family = l.host.includes(':') ? 'IPv6' : 'IPv4';
+        if (seen.has(family))
+          ctx.addIssue({
+            code: 'custom',
+            path: [i],
+            message: `a route listens on one UDP address per IP family; this is a second ${family} one (use another route)`,
+          });
+        seen.add(family);
+      });
+    }),
   upstream: endpoint,
   /** This route's own /metrics listener (13012 for the gateway side, 13022 for signaling). */
   metrics: hostPort.optional(),

@@ -105,6 +105,30 @@ describe('configuration', () => {
     ]);
   });
 
+  test('a second UDP listener of one IP family on a route is refused, not silently left unbound', () => {
+    const problems = problemsOf(() =>
+      buildConfig({
+        routes: [
+          {
+            name: 'a',
+            listen: [
+              'udp://127.0.0.1:5060',
+              'udp://[::1]:5060',
+              'tcp://127.0.0.1:5060',
+              'udp://127.0.0.2:5060',
+            ],
+            upstream: 'udp://127.0.0.1:1',
+          },
+        ],
+      }),
+    );
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ['routes[0].listen[3]'],
+    );
+    assert.match(problems[0].message, /one UDP address per IP family/);
+  });
+
   test('the heap guard limits must be ordered', () => {
     const problems = problemsOf(() =>
       buildConfig({

@@ -294,6 +294,12 @@ export const ROUTE_METRICS = {
     type: 'counter',
     labels: { limit: LIMITS },
   },
+  udpReceiveDrops: {
+    name: 'sipspan_udp_receive_drops_total',
+    help: 'Datagrams the kernel dropped at the route UDP sockets of this process (receive buffer full), read from /proc when scraped.',
+    type: 'counter',
+    labels: {},
+  },
 } as const satisfies Record<string, MetricSpec>;
 
 export interface ProcessMetricSpec {

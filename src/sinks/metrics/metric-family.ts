@@ -70,6 +70,11 @@ export abstract class MetricFamily {
 
   abstract reset(): void;
 
+  /** Brings a value read from outside the process up to date before a scrape renders it; null when none is. */
+  refresh(): Promise<void> | null {
+    return null;
+  }
+
   /** Register in a registry (one view per registry: an OpenMetrics registry renames counter views). */
   registerIn(registry: Registry<RegistryContentType>, withExemplars: boolean): void {
     registry.registerMetric(new RegistryView(this, withExemplars) as unknown as Metric);
@@ -106,13 +111,19 @@ class RegistryView {
   }
 
   get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: Sample[] }> {
-    return Promise.resolve({
+    const refreshing = this.family.refresh();
+    if (refreshing === null) return Promise.resolve(this.render());
+    return refreshing.then(() => this.render());
+  }
+
+  private render(): { name: string; help: string; type: string; aggregator: string; values: Sample[] } {
+    return {
       name: this.name,
       help: this.help,
       type: this.type,
       aggregator: this.aggregator,
       values: this.family.samples(this.withExemplars),
-    });
+    };
   }
 
   reset(): void {
@@ -161,6 +172,33 @@ export class GaugeFamily extends MetricFamily {
 
   samples(): Sample[] {
     return [{ value: this.read(), labels: this.labelsOf(0) }];
+  }
+
+  reset(): void {}
+}
+
+/** A label-less counter kept outside the process (the kernel's), read asynchronously when scraped. */
+export class ScrapedCounterFamily extends MetricFamily {
+  private readonly read: () => Promise<number>;
+  private current = 0;
+
+  constructor(spec: MetricSpec, read: () => Promise<number>) {
+    super(spec);
+    this.read = read;
+  }
+
+  override refresh(): Promise<void> {
+    return this.read().then(
+      (v) => {
+        // A socket closed and bound again restarts its count: a counter never goes back.
+        if (v > this.current) this.current = v;
+      },
+      () => {},
+    );
+  }
+
+  samples(): Sample[] {
+    return [{ value: this.current, labels: this.labelsOf(0) }];
   }
 
   reset(): void {}

@@ -10,9 +10,11 @@ import type {
   RejectedEvent,
   TransactionRecord,
 } from '../../observe/records.ts';
+import type { RouteRuntime } from '../../proxy/route-runtime.ts';
 import type { Sink } from '../sink.ts';
 import { createProcessRegistry } from './process-registry.ts';
 import { RouteMetrics } from './route-metrics.ts';
+import { readUdpSocketDrops } from './udp-socket-drops.ts';
 
 /**
  * OpenMetrics when the scraper lists it with a non-zero quality (Prometheus
@@ -35,6 +37,19 @@ export function wantsOpenMetrics(accept: string | undefined): boolean {
  * route has no listener: nothing is collected for it); process-wide series are
  * served only on the admin listener. Every series is exposed exactly once.
  */
+/**
+ * Kernel receive drops at a route's UDP sockets, matched by local port (two
+ * routes of one process on one port number but different addresses would
+ * share the figure; IPv4 and IPv6 sockets on one port are summed once).
+ */
+async function udpDropsOf(route: RouteRuntime): Promise<number> {
+  if (route.udp4 === null && route.udp6 === null) return 0;
+  const byPort = await readUdpSocketDrops();
+  let n = route.udp4 === null ? 0 : (byPort.get(route.udp4.port) ?? 0);
+  if (route.udp6 !== null && route.udp6.port !== route.udp4?.port) n += byPort.get(route.udp6.port) ?? 0;
+  return n;
+}
+
 export function startMetricsSink(app: Sipspan): Sink {
   const node = app.config.node;
   const routes: (RouteMetrics | null)[] = app.routes.map((r) => {
@@ -45,6 +60,7 @@ export function startMetricsSink(app: Sipspan): Sink {
       activeCalls: () => app.observer.activeCalls(i),
       pendingTransactions: () => app.observer.pendingTransactions(i),
       tcpConnections: () => app.tcp.countForRoute(i),
+      udpReceiveDrops: () => udpDropsOf(r),
     });
     listener.handle('/metrics', (req, res) =>
       serve(res, wantsOpenMetrics(req.headers.accept) ? metrics.openMetrics : metrics.text),

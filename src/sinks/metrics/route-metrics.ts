@@ -26,13 +26,21 @@ import {
   STATUS_CLASSES,
   UPSTREAM_ERROR_KINDS,
 } from './catalog.ts';
-import { CounterFamily, GaugeFamily, HistogramFamily, type MetricFamily } from './metric-family.ts';
+import {
+  CounterFamily,
+  GaugeFamily,
+  HistogramFamily,
+  type MetricFamily,
+  ScrapedCounterFamily,
+} from './metric-family.ts';
 
 /** What a route's gauges read when scraped. */
 export interface RouteGaugeReaders {
   activeCalls(): number;
   pendingTransactions(): number;
   tcpConnections(): number;
+  /** Datagrams the kernel dropped at the route's UDP sockets (async: read from /proc). */
+  udpReceiveDrops(): Promise<number>;
 }
 
 // Positions in the closed sets, resolved once. Lookups take strings the
@@ -177,6 +185,7 @@ export class RouteMetrics {
       this.proxySeconds,
       new GaugeFamily(ROUTE_METRICS.tcpConnections, gauges.tcpConnections),
       this.limitHits,
+      new ScrapedCounterFamily(ROUTE_METRICS.udpReceiveDrops, gauges.udpReceiveDrops),
     ];
     // Set once and never switched back (prom-client's documented way to an OpenMetrics registry).
     this.openMetrics.setContentType(openMetricsContentType);
