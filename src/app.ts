@@ -117,7 +117,17 @@ export class Sipspan {
         if (family === 6 && udp6 === null) udp6 = listener;
         else if (family === 4 && udp4 === null) udp4 = listener;
       }
-      routes.push(new RouteRuntime(index, rc, udp4, udp6));
+      const route = new RouteRuntime(index, rc, udp4, udp6);
+      if (opts.reusePort === true && rc.advertise === undefined) {
+        // Processes sharing a port: each also binds a port of its own and names it in its Via, so the
+        // responses to the requests it forwarded come back to it (the kernel spreads datagrams on a
+        // shared port by source address, and every response from a peer has the same one).
+        const own = (l: UdpListener | null) =>
+          l === null ? null : new UdpListener(index, l.host, 0, l.family, handler, framerLimits, false);
+        route.ownUdp4 = own(udp4);
+        route.ownUdp6 = own(udp6);
+      }
+      routes.push(route);
     });
     this.engine = new ProxyEngine(routes, this.observer, this.tcp, this.resolver, {
       traceHeaders: {
@@ -164,8 +174,7 @@ export class Sipspan {
 
   private async bindListeners(): Promise<void> {
     for (const route of this.routes) {
-      if (route.udp4 !== null) await route.udp4.bind();
-      if (route.udp6 !== null) await route.udp6.bind();
+      for (const l of [route.udp4, route.udp6, route.ownUdp4, route.ownUdp6]) if (l !== null) await l.bind();
       for (const l of route.config.listen) {
         if (l.transport === 'tcp') {
           const port = await this.tcp.listen(route.info.index, l.host, l.port);
@@ -317,8 +326,7 @@ export class Sipspan {
   private async closeSockets(): Promise<void> {
     this.tcp.closeAll();
     for (const r of this.routes) {
-      if (r.udp4 !== null) await r.udp4.close();
-      if (r.udp6 !== null) await r.udp6.close();
+      for (const l of [r.udp4, r.udp6, r.ownUdp4, r.ownUdp6]) if (l !== null) await l.close();
     }
     await this.admin.close().catch(() => {});
     for (const h of this.routeHttp) if (h !== null) await h.close().catch(() => {});

@@ -762,7 +762,7 @@ export class ProxyEngine implements InboundHandler {
     direction: Direction,
     receivedAt: number,
   ): void {
-    const ok = this.transmit(route, flow, address, family, port, transport, chunks, tx);
+    const ok = this.transmit(route, flow, address, family, port, transport, chunks, tx, true);
     const now = performance.now();
     if (!ok) {
       this.upstreamError(route, 'send');
@@ -797,7 +797,7 @@ export class ProxyEngine implements InboundHandler {
     const direction: Direction = this.isFromUpstream(route, flow) ? 'upstream' : 'downstream';
     const send = (addr: string) => {
       const family = isIP(addr) === 6 ? 6 : 4;
-      const ok = this.transmit(route, flow, addr, family, target.port, target.transport, chunks, null);
+      const ok = this.transmit(route, flow, addr, family, target.port, target.transport, chunks, null, false);
       const now = performance.now();
       if (!ok) {
         this.drop(route, flow, null, false, 'send-failed');
@@ -848,6 +848,7 @@ export class ProxyEngine implements InboundHandler {
     transport: TransportName,
     chunks: Buffer[],
     tx: TransactionRecord | null,
+    isRequest: boolean,
   ): boolean {
     if (transport === 'tcp') {
       const conn = this.tcp.obtain(route.info.index, address, port);
@@ -855,7 +856,8 @@ export class ProxyEngine implements InboundHandler {
       const source: TcpConnection | null = flow.connection;
       return conn.write(chunks, source, tx);
     }
-    const socket: UdpListener | null = route.udpFor(family) ?? this.anyUdp(family);
+    const socket: UdpListener | null =
+      (isRequest ? route.udpForRequests(family) : route.udpFor(family)) ?? this.anyUdp(family);
     if (socket === null) return false;
     socket.send(chunks, port, address, this.onUdpSent);
     return true;

@@ -13,6 +13,12 @@ export class RouteRuntime {
   readonly config: RouteConfig;
   readonly udp4: UdpListener | null;
   readonly udp6: UdpListener | null;
+  /**
+   * With reusePort, a socket of this process alone per family: requests leave from it and its port is
+   * in our Via, so their responses come back to this process and not to another sharing the port.
+   */
+  ownUdp4: UdpListener | null = null;
+  ownUdp6: UdpListener | null = null;
   /** The port of the route's TCP listener, or 0. */
   tcpPort = 0;
   /** The port of the route's first UDP listener, or 0. */
@@ -64,7 +70,8 @@ export class RouteRuntime {
     const hostText = host.includes(':') ? `[${host}]` : host;
     const udpPort = this.advertisedPort || this.udpPort || this.tcpPort;
     const tcpPort = this.advertisedPort || this.tcpPort || this.udpPort;
-    this.viaPrefixUdp = `Via: SIP/2.0/UDP ${hostText}:${udpPort};branch=`;
+    const ownPort = this.ownUdp4?.port ?? this.ownUdp6?.port ?? 0;
+    this.viaPrefixUdp = `Via: SIP/2.0/UDP ${hostText}:${ownPort || udpPort};branch=`;
     this.viaPrefixTcp = `Via: SIP/2.0/TCP ${hostText}:${tcpPort};branch=`;
     this.recordRouteUdp = Buffer.from(`Record-Route: <sip:${hostText}:${udpPort};lr>\r\n`, 'latin1');
     this.recordRouteTcp = Buffer.from(
@@ -78,6 +85,8 @@ export class RouteRuntime {
     }
     if (this.advertisedPort !== 0)
       for (const n of names) this.ownAddresses.add(`${n}:${this.advertisedPort}`);
+    for (const own of [this.ownUdp4, this.ownUdp6])
+      if (own !== null) for (const n of names) this.ownAddresses.add(`${n}:${own.port}`);
   }
 
   isOwn(host: string, port: number, transport: string | null): boolean {
@@ -85,9 +94,14 @@ export class RouteRuntime {
     return this.ownAddresses.has(`${host.toLowerCase()}:${p}`);
   }
 
-  /** The UDP socket to send from toward an address family (falls back to the other family's socket). */
+  /** The UDP socket responses leave from toward an address family: the one requests came to. */
   udpFor(family: 4 | 6): UdpListener | null {
     return family === 6 ? (this.udp6 ?? null) : (this.udp4 ?? null);
+  }
+
+  /** The UDP socket requests leave from: this process's own one with reusePort, else the listener. */
+  udpForRequests(family: 4 | 6): UdpListener | null {
+    return (family === 6 ? this.ownUdp6 : this.ownUdp4) ?? this.udpFor(family);
   }
 }
 

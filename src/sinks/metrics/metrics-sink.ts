@@ -47,6 +47,7 @@ async function udpDropsOf(route: RouteRuntime): Promise<number> {
   const byPort = await readUdpSocketDrops();
   let n = route.udp4 === null ? 0 : (byPort.get(route.udp4.port) ?? 0);
   if (route.udp6 !== null && route.udp6.port !== route.udp4?.port) n += byPort.get(route.udp6.port) ?? 0;
+  for (const own of [route.ownUdp4, route.ownUdp6]) if (own !== null) n += byPort.get(own.port) ?? 0;
   return n;
 }
 
