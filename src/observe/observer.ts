@@ -2,6 +2,7 @@ import type { TransportName } from '../transport/flow.ts';
 import { methodLabel } from '../wire/methods.ts';
 import { isAcceptableTracestate, parseTraceId, parseTraceparent } from '../wire/read-trace-context.ts';
 import { channels } from './channels.ts';
+import { ExpiryQueue } from './expiry-queue.ts';
 import type { LegCorrelator, LegMatch } from './leg-correlator.ts';
 import {
   type CallOutcome,
@@ -54,6 +55,14 @@ export class Observer {
   private readonly opts: ObserverOptions;
   private readonly transactions = new Map<string, TransactionRecord>();
   private readonly calls = new Map<string, CallRecord>();
+  /** Ended transactions, kept COMPLETED_LINGER_MS to recognise retransmissions: removed in this order. */
+  private readonly lingering = new ExpiryQueue<TransactionRecord>();
+  /** 2xx ACKs, kept 64·T1 to recognise their retransmissions. */
+  private readonly forwardedAcks = new ExpiryQueue<TransactionRecord>();
+  private readonly forget = (tx: TransactionRecord) => {
+    if (this.transactions.get(tx.key) === tx) this.transactions.delete(tx.key);
+  };
+  private nextCallSweep = 0;
   private readonly forwarded: ForwardedEvent;
   /** Heap guard: when false no new transactions or calls are created. */
   acceptNew = true;
@@ -325,6 +334,8 @@ export class Observer {
         tx.outcome = 'forwarded';
         tx.endedAt = now;
         tx.expiresAt = now + 64 * this.opts.t1Ms;
+        if (this.forwardedAcks.size >= this.opts.maxTransactions) this.forwardedAcks.dropOldest(this.forget);
+        this.forwardedAcks.push(tx);
         if (tx.call !== null) tx.call.lastSeen = now;
         if (channels.transactionEnd.hasSubscribers) channels.transactionEnd.publish(tx);
       }
@@ -402,6 +413,9 @@ export class Observer {
   private finish(tx: TransactionRecord, now: number): void {
     if (tx.method !== 'ACK') this.pendingPerRoute[tx.route.index]--;
     tx.expiresAt = now + COMPLETED_LINGER_MS;
+    // Bounded like the table: past its size the oldest ended entry goes before its linger is over.
+    if (this.lingering.size >= this.opts.maxTransactions) this.lingering.dropOldest(this.forget);
+    this.lingering.push(tx);
     if (channels.transactionEnd.hasSubscribers) channels.transactionEnd.publish(tx);
     const call = tx.call;
     if (call !== null && call.state !== 'trying' && call.state !== 'early' && call.state !== 'confirmed')
@@ -477,9 +491,16 @@ export class Observer {
    * INVITEs left in a provisional state, lingering entries, idle calls.
    */
   sweep(now: number): void {
+    this.lingering.drain(now, this.forget);
+    this.forwardedAcks.drain(now, this.forget);
+    // Transactions still open, oldest first (the table keeps creation order). None expires sooner
+    // than 64·T1 after its request (a provisional only moves an INVITE's deadline later), so the walk
+    // stops at the first entry younger than that: it costs the old entries, not the whole table.
+    const timerB = 64 * this.opts.t1Ms;
     for (const tx of this.transactions.values()) {
-      if (now < tx.expiresAt) continue;
-      if (tx.outcome === null && tx.finalResponseIn === -1) {
+      if (now < tx.requestIn + timerB) break;
+      if (tx.outcome !== null || now < tx.expiresAt) continue;
+      if (tx.finalResponseIn === -1) {
         tx.outcome = 'timeout';
         tx.statusClass = 'timeout';
         tx.endedAt = tx.expiresAt;
@@ -490,19 +511,23 @@ export class Observer {
           if (channels.callOutcome.hasSubscribers) channels.callOutcome.publish(call);
         }
         this.finish(tx, now);
-      } else if (tx.outcome === null) {
+      } else {
         // Final response came but was never sent back (dropped): end it now.
         tx.outcome = 'completed';
         tx.endedAt = tx.finalResponseIn;
         this.finish(tx, now);
       }
-      if (now >= tx.expiresAt) this.transactions.delete(tx.key);
     }
+    // Idle calls (an hour by default) need no sweep-period precision: walk the call table an eighth
+    // of the idle time apart, at most every 5 s, not on every sweep.
     const idle = this.opts.callIdleMs;
-    for (const call of this.calls.values()) {
-      if (now - call.lastSeen > idle) {
-        call.state = call.state === 'confirmed' ? 'terminated' : 'failed';
-        this.endCall(call, now);
+    if (now >= this.nextCallSweep) {
+      this.nextCallSweep = now + Math.min(5000, idle / 8);
+      for (const call of this.calls.values()) {
+        if (now - call.lastSeen > idle) {
+          call.state = call.state === 'confirmed' ? 'terminated' : 'failed';
+          this.endCall(call, now);
+        }
       }
     }
     this.opts.correlator?.sweep(now);
@@ -520,6 +545,8 @@ export class Observer {
     }
     for (const call of this.calls.values()) this.endCall(call, now);
     this.transactions.clear();
+    this.lingering.clear();
+    this.forwardedAcks.clear();
   }
 
   private evictOneCompleted(): boolean {

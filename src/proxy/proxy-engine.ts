@@ -794,39 +794,61 @@ export class ProxyEngine implements InboundHandler {
     receivedAt: number,
   ): void {
     const address = this.addressOf(route, target.host);
-    const direction: Direction = this.isFromUpstream(route, flow) ? 'upstream' : 'downstream';
-    const send = (addr: string) => {
-      const family = isIP(addr) === 6 ? 6 : 4;
-      const ok = this.transmit(route, flow, addr, family, target.port, target.transport, chunks, null, false);
-      const now = performance.now();
-      if (!ok) {
-        this.drop(route, flow, null, false, 'send-failed');
-        return;
-      }
-      if (tx !== null) this.observer.onResponseSent(tx, status, receivedAt, now);
-      this.observer.publishForwarded(
-        route.info,
-        false,
-        method,
-        status,
-        direction,
-        target.transport,
-        receivedAt,
-        now,
-        tx === null ? null : tx.traceId,
-      );
-    };
     if (address !== null) {
-      send(address);
+      this.sendResponseTo(route, flow, address, target, chunks, tx, method, status, receivedAt);
       return;
     }
+    // The rare path (a Via naming a host): resolve, then send.
     this.resolver.resolve(target.host).then(
       (r) => {
-        if (!this.stopped) send(r.address);
+        if (!this.stopped)
+          this.sendResponseTo(route, flow, r.address, target, chunks, tx, method, status, receivedAt);
       },
       () => {
         if (!this.stopped) this.drop(route, flow, null, false, 'resolve-failed');
       },
+    );
+  }
+
+  private sendResponseTo(
+    route: RouteRuntime,
+    flow: Flow,
+    address: string,
+    target: Target,
+    chunks: Buffer[],
+    tx: TransactionRecord | null,
+    method: string,
+    status: number,
+    receivedAt: number,
+  ): void {
+    const family = isIP(address) === 6 ? 6 : 4;
+    const ok = this.transmit(
+      route,
+      flow,
+      address,
+      family,
+      target.port,
+      target.transport,
+      chunks,
+      null,
+      false,
+    );
+    const now = performance.now();
+    if (!ok) {
+      this.drop(route, flow, null, false, 'send-failed');
+      return;
+    }
+    if (tx !== null) this.observer.onResponseSent(tx, status, receivedAt, now);
+    this.observer.publishForwarded(
+      route.info,
+      false,
+      method,
+      status,
+      this.isFromUpstream(route, flow) ? 'upstream' : 'downstream',
+      target.transport,
+      receivedAt,
+      now,
+      tx === null ? null : tx.traceId,
     );
   }
 
