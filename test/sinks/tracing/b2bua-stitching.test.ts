@@ -1,0 +1,125 @@
+/**
+ * A back-to-back user agent between the two routes starts a new dialog for
+ * every call: new Call-ID, new tags, none of the caller's headers (so no trace
+ * headers). sipspan's leg correlation must still put both legs in one trace:
+ *
+ *   SIPp UAC ─▶ sip-gateway route ─▶ B2BUA stand-in ─▶ sip-signaling route ─▶ UAS
+ *              (leg A: Call-ID a)                      (leg B: Call-ID b)
+ *
+ * Everything real: SIPp, sockets, the app, the tracing sink and its store.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { SpanKind } from '@opentelemetry/api';
+import { Sipspan } from '../../../src/app.ts';
+import { buildConfig } from '../../../src/config/load-config.ts';
+import { samplerFromEnv } from '../../../src/observe/sampler.ts';
+import { ATTR } from '../../../src/sinks/tracing/semconv.ts';
+import { startTracingSink, type TracingSink } from '../../../src/sinks/tracing/tracing-sink.ts';
+import { B2buaStandin } from '../../../src/standins/b2bua-standin.ts';
+import { UasStandin } from '../../../src/standins/uas-standin.ts';
+import { freePort, runSippUac } from '../../support/sipp.ts';
+
+const CALLS = 20;
+
+describe('B2BUA between the hops', () => {
+  test('both legs of every call end up in one trace: the signaling leg hangs under the gateway CLIENT span', async () => {
+    const uas = await new UasStandin({
+      host: '127.0.0.1',
+      port: await freePort(),
+      ringMs: 20,
+      answerMs: 60,
+    }).start();
+    const gatewayPort = await freePort();
+    const signalingPort = await freePort();
+    const b2bua = await new B2buaStandin({
+      host: '127.0.0.1',
+      port: await freePort(),
+      next: { transport: 'udp', host: '127.0.0.1', port: signalingPort },
+    }).start();
+    const env = { OTEL_BSP_SCHEDULE_DELAY: '100' };
+    let sink: TracingSink | null = null;
+    const app = await Sipspan.start(
+      buildConfig({
+        node: 'test-node',
+        admin: '127.0.0.1:0',
+        routes: [
+          {
+            name: 'sip-gateway',
+            listen: [`udp://127.0.0.1:${gatewayPort}`],
+            upstream: `udp://127.0.0.1:${b2bua.port}`,
+          },
+          {
+            name: 'sip-signaling',
+            listen: [`udp://127.0.0.1:${signalingPort}`],
+            upstream: `udp://127.0.0.1:${uas.port}`,
+          },
+        ],
+      }),
+      {
+        sampler: samplerFromEnv(env),
+        sinks: (a) => {
+          sink = startTracingSink(a, { env, store: true });
+          return [sink];
+        },
+      },
+    );
+    try {
+      const r = await runSippUac({
+        target: `127.0.0.1:${gatewayPort}`,
+        port: await freePort(),
+        calls: CALLS,
+        rate: 10,
+        timeoutS: 30,
+      });
+      assert.equal(r.failed, 0, r.stderr);
+      assert.equal(r.successful, CALLS);
+      await new Promise((res) => setTimeout(res, 200));
+      await sink!.flush(2000);
+      const store = sink!.store!;
+
+      assert.equal(store.size, CALLS, `one trace per call, not one per leg: ${store.size} traces`);
+      for (const t of store.recent(CALLS)) {
+        assert.equal(t.callIds.length, 2, `trace ${t.traceId}: the Call-IDs of both legs (${t.callIds})`);
+        const invites = t.spans.filter(
+          (s) =>
+            s.attributes[ATTR.SIP_METHOD] === 'INVITE' &&
+            (s.kind === SpanKind.SERVER || s.kind === SpanKind.CLIENT),
+        );
+        const at = (route: string, kind: SpanKind) =>
+          invites.find((s) => s.attributes[ATTR.ROUTE] === route && s.kind === kind);
+        const gatewayClient = at('sip-gateway', SpanKind.CLIENT);
+        const signalingServer = at('sip-signaling', SpanKind.SERVER);
+        assert.ok(
+          gatewayClient !== undefined && signalingServer !== undefined,
+          `trace ${t.traceId}: both hops`,
+        );
+        assert.equal(
+          signalingServer.parentSpanContext?.spanId,
+          gatewayClient.spanContext().spanId,
+          'the B leg at the second hop is a child of the A leg leaving the first',
+        );
+        assert.ok(
+          typeof signalingServer.attributes[ATTR.STITCHED_BY] === 'string',
+          'the stitched span says how it was matched',
+        );
+        // Both legs hang up in the same trace too.
+        const byes = t.spans.filter(
+          (s) => s.attributes[ATTR.SIP_METHOD] === 'BYE' && s.kind === SpanKind.SERVER,
+        );
+        assert.deepEqual(
+          byes.map((s) => s.attributes[ATTR.ROUTE]).sort(),
+          ['sip-gateway', 'sip-signaling'],
+          `trace ${t.traceId}: the BYE of each leg`,
+        );
+      }
+      process.stdout.write(
+        `# b2bua: ${CALLS} calls, ${store.size} traces, stitched by ${store.recent(1)[0].spans.find((s) => s.attributes[ATTR.STITCHED_BY] !== undefined)?.attributes[ATTR.STITCHED_BY]}\n`,
+      );
+    } finally {
+      await app.stop(1000);
+      await b2bua.stop();
+      await uas.stop();
+    }
+  });
+});
