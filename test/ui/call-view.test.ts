@@ -14,7 +14,6 @@ import { after, before, describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { CallDetail } from '../../src/sinks/capture/call-detail.ts';
 import { type Chain, startChain } from '../sinks/capture/capture-rig.ts';
-import { SpanStoreStandin } from './span-store-standin.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts');
@@ -42,7 +41,6 @@ describe('call view in the browser', () => {
   let context: BrowserContext;
   let page: Page;
   let profile: string;
-  let standin: SpanStoreStandin | null = null;
   const pageErrors: string[] = [];
 
   before(async () => {
@@ -50,8 +48,6 @@ describe('call view in the browser', () => {
     const { chromium } = await import('playwright-core');
     mkdirSync(ARTIFACTS, { recursive: true });
     chain = await startChain();
-    // Without a tracing sink in the tree, a stand-in serves /api/traces/<id> so the page's span path is exercised.
-    if (!chain.hasTracing) standin = new SpanStoreStandin(chain.app.admin);
     const placed = await chain.place(CALLS, 40, 100);
     assert.equal(placed.filter((c) => c.result === 'answered').length, CALLS);
     profile = mkdtempSync(join(tmpdir(), 'sipspan-chromium-'));
@@ -77,7 +73,6 @@ describe('call view in the browser', () => {
 
   after(async () => {
     await context?.close();
-    standin?.close();
     await chain?.stop();
     if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
   });

@@ -14,6 +14,7 @@ import {
   startCaptureSink,
 } from '../../../src/sinks/capture/capture-sink.ts';
 import type { Sink } from '../../../src/sinks/sink.ts';
+import { startTracingSink } from '../../../src/sinks/tracing/tracing-sink.ts';
 import { ForwardStandin } from '../../../src/standins/forward-standin.ts';
 import { LoadGenerator, type PlacedCall } from '../../../src/standins/load-generator.ts';
 import { UasStandin } from '../../../src/standins/uas-standin.ts';
@@ -21,7 +22,7 @@ import { freePort } from '../../support/sipp.ts';
 
 export interface ChainOptions {
   capture?: CaptureSinkOptions;
-  /** Start the tracing sink (span store) when src/sinks/tracing/tracing-sink.ts exists. */
+  /** Start the tracing sink with its span store (default true). */
   tracing?: boolean;
   failRatio?: number;
 }
@@ -36,21 +37,6 @@ export interface Chain {
   gatewayRoutePort: number;
   place(calls: number, rate?: number, holdMs?: number, transport?: 'udp' | 'tcp'): Promise<PlacedCall[]>;
   stop(): Promise<void>;
-}
-
-const TRACING_SINK = new URL('../../../src/sinks/tracing/tracing-sink.ts', import.meta.url);
-
-async function tracingSink(app: Sipspan): Promise<Sink | null> {
-  let mod: { startTracingSink?: (a: Sipspan, o: { store: boolean }) => Sink | Promise<Sink> };
-  try {
-    mod = await import(TRACING_SINK.href);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ERR_MODULE_NOT_FOUND' && String(e.message).includes('tracing-sink.ts')) return null;
-    throw err;
-  }
-  if (typeof mod.startTracingSink !== 'function') return null;
-  return await mod.startTracingSink(app, { store: true });
 }
 
 export async function startChain(opts: ChainOptions = {}): Promise<Chain> {
@@ -102,17 +88,11 @@ export async function startChain(opts: ChainOptions = {}): Promise<Chain> {
     {},
   );
   let capture: CaptureSink | null = null;
-  let hasTracing = false;
+  const hasTracing = opts.tracing !== false;
   const app = await Sipspan.start(config, {
-    sinks: async (a) => {
+    sinks: (a) => {
       const sinks: Sink[] = [];
-      if (opts.tracing !== false) {
-        const t = await tracingSink(a);
-        if (t !== null) {
-          sinks.push(t);
-          hasTracing = true;
-        }
-      }
+      if (hasTracing) sinks.push(startTracingSink(a, { store: true }));
       capture = startCaptureSink(a, opts.capture);
       sinks.push(capture);
       return sinks;
