@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { lastSippStats } from '../../test/support/sipp.ts';
 import {
   freePort,
   hasCommand,
@@ -157,21 +158,11 @@ export class SippDriver implements LoadDriver {
 }
 
 function readLastStats(file: string): Record<string, string> {
-  let text = '';
   try {
-    text = readFileSync(file, 'latin1');
+    return lastSippStats(readFileSync(file, 'latin1'));
   } catch {
     return {};
   }
-  const lines = text.split('\n').filter((l) => l.trim() !== '');
-  if (lines.length < 2) return {};
-  const head = lines[0].split(';');
-  const last = lines[lines.length - 1].split(';');
-  const out: Record<string, string> = {};
-  head.forEach((h, i) => {
-    out[h] = last[i] ?? '';
-  });
-  return out;
 }
 
 const root = join(import.meta.dirname, '..', '..');

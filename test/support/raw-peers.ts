@@ -520,15 +520,23 @@ export class RawReceiver {
   }
 
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    const udp = this.udp;
+    const { udp, server } = this;
     this.udp = null;
-    if (udp !== null) await new Promise<void>((r) => udp.close(() => r()));
-    const server = this.server;
     this.server = null;
-    if (server !== null) await new Promise<void>((r) => server.close(() => r()));
+    await closePeer(this.sockets, udp, server);
   }
+}
+
+/** Close what a UDP-and-TCP peer holds: its accepted connections, then its UDP socket and TCP server. */
+export async function closePeer(
+  sockets: Set<Socket>,
+  udp: UdpSocket | null,
+  server: Server | null,
+): Promise<void> {
+  for (const s of sockets) s.destroy();
+  sockets.clear();
+  if (udp !== null) await new Promise<void>((r) => udp.close(() => r()));
+  if (server !== null) await new Promise<void>((r) => server.close(() => r()));
 }
 
 /** One UDP socket on an ephemeral port: sends raw bytes, records every datagram it gets. */

@@ -184,12 +184,15 @@ export async function runSippUac(opts: {
 }
 
 async function readLastStats(file: string): Promise<Record<string, string>> {
-  let text = '';
   try {
-    text = await readFile(file, 'latin1');
+    return lastSippStats(await readFile(file, 'latin1'));
   } catch {
     return {};
   }
+}
+
+/** The last row of a SIPp statistics file (-trace_stat, `;`-separated), by column name. */
+export function lastSippStats(text: string): Record<string, string> {
   const lines = text.split('\n').filter((l) => l.trim() !== '');
   if (lines.length < 2) return {};
   const head = lines[0].split(';');

@@ -19,6 +19,7 @@ import { type SinkFactory, Sipspan } from '../../../src/app.ts';
 import { buildConfig } from '../../../src/config/load-config.ts';
 import { channels } from '../../../src/observe/channels.ts';
 import type { LimitEvent } from '../../../src/observe/records.ts';
+import { closePeer } from '../../support/raw-peers.ts';
 import { freePort } from '../../support/sipp.ts';
 
 export const HOST = '127.0.0.1';
@@ -163,13 +164,10 @@ export class CountingPeer {
   }
 
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    const udp = this.udp;
+    const { udp, server } = this;
     this.udp = null;
-    if (udp !== null) await new Promise<void>((r) => udp.close(() => r()));
-    const server = this.server;
     this.server = null;
-    if (server !== null) await new Promise<void>((r) => server.close(() => r()));
+    await closePeer(this.sockets, udp, server);
   }
 }
 

@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadCorpus } from '../../support/corpus.ts';
+import { closePeer } from '../../support/raw-peers.ts';
 import { freePort } from '../../support/sipp.ts';
 import {
   ChildSipspan,
@@ -478,13 +479,10 @@ class FuzzUpstream {
   }
 
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    const udp = this.udp;
+    const { udp, server } = this;
     this.udp = null;
-    if (udp !== null) await new Promise<void>((r) => udp.close(() => r()));
-    const server = this.server;
     this.server = null;
-    if (server !== null) await new Promise<void>((r) => server.close(() => r()));
+    await closePeer(this.sockets, udp, server);
   }
 }
 
