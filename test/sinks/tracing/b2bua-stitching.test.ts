@@ -12,13 +12,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SpanKind } from '@opentelemetry/api';
 import { Sipspan } from '../../../src/app.ts';
-import { buildConfig } from '../../../src/config/load-config.ts';
 import { samplerFromEnv } from '../../../src/observe/sampler.ts';
 import { ATTR } from '../../../src/sinks/tracing/semconv.ts';
 import { startTracingSink, type TracingSink } from '../../../src/sinks/tracing/tracing-sink.ts';
 import { B2buaStandin } from '../../../src/standins/b2bua-standin.ts';
 import { UasStandin } from '../../../src/standins/uas-standin.ts';
 import { freePort, runSippUac } from '../../support/sipp.ts';
+import { twoRouteConfig } from '../../support/two-routes.ts';
 
 const CALLS = 20;
 
@@ -40,21 +40,11 @@ describe('B2BUA between the hops', () => {
     const env = { OTEL_BSP_SCHEDULE_DELAY: '100' };
     let sink: TracingSink | null = null;
     const app = await Sipspan.start(
-      buildConfig({
-        node: 'test-node',
-        admin: '127.0.0.1:0',
-        routes: [
-          {
-            name: 'sip-gateway',
-            listen: [`udp://127.0.0.1:${gatewayPort}`],
-            upstream: `udp://127.0.0.1:${b2bua.port}`,
-          },
-          {
-            name: 'sip-signaling',
-            listen: [`udp://127.0.0.1:${signalingPort}`],
-            upstream: `udp://127.0.0.1:${uas.port}`,
-          },
-        ],
+      twoRouteConfig({
+        gateway: gatewayPort,
+        gatewayUpstream: b2bua.port,
+        signaling: signalingPort,
+        signalingUpstream: uas.port,
       }),
       {
         sampler: samplerFromEnv(env),

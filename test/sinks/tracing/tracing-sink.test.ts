@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Sipspan } from '../../../src/app.ts';
-import { buildConfig } from '../../../src/config/load-config.ts';
 import { samplerFromEnv } from '../../../src/observe/sampler.ts';
 import { processStats } from '../../../src/sinks/process-stats.ts';
 import type { SpanStore } from '../../../src/sinks/tracing/span-store.ts';
@@ -16,6 +15,7 @@ import { ForwardStandin } from '../../../src/standins/forward-standin.ts';
 import { UasStandin } from '../../../src/standins/uas-standin.ts';
 import { type ReceivedSpan, TraceReceiver } from '../../support/otlp-receiver.ts';
 import { freePort, runSippUac, type SippResult } from '../../support/sipp.ts';
+import { twoRouteConfig } from '../../support/two-routes.ts';
 
 const ANSWER_MS = 150;
 const SERVER = 2;
@@ -57,21 +57,11 @@ async function runChain(
   const sinkEnv = { OTEL_BSP_SCHEDULE_DELAY: '100', OTEL_BSP_EXPORT_TIMEOUT: '2000', ...env };
   let sink: TracingSink | null = null;
   const app = await Sipspan.start(
-    buildConfig({
-      node: 'test-node',
-      admin: '127.0.0.1:0',
-      routes: [
-        {
-          name: 'sip-gateway',
-          listen: [`udp://127.0.0.1:${gatewayPort}`],
-          upstream: `udp://127.0.0.1:${forward.port}`,
-        },
-        {
-          name: 'sip-signaling',
-          listen: [`udp://127.0.0.1:${signalingPort}`],
-          upstream: `udp://127.0.0.1:${uas.port}`,
-        },
-      ],
+    twoRouteConfig({
+      gateway: gatewayPort,
+      gatewayUpstream: forward.port,
+      signaling: signalingPort,
+      signalingUpstream: uas.port,
     }),
     {
       sampler: samplerFromEnv(sinkEnv),
