@@ -57,8 +57,15 @@ export class Observer {
   private readonly calls = new Map<string, CallRecord>();
   /** Ended transactions, kept COMPLETED_LINGER_MS to recognise retransmissions: removed in this order. */
   private readonly lingering = new ExpiryQueue<TransactionRecord>();
-  /** 2xx ACKs, kept 64·T1 to recognise their retransmissions. */
+  /**
+   * 2xx ACKs, kept to recognise their retransmissions: as long as an ended transaction (T4), or 64·T1
+   * when that is shorter. A UAC repeats the ACK for each 200 the UAS retransmits, which stops once an
+   * ACK gets through; keeping every ACK the full 64·T1 (32 s) held six times as many records at any
+   * rate (at 4,000 calls/s: 128,000, past the table's bound) for the rare ACK repeated after 5 s,
+   * which is then observed as an ACK of its own, still in the call's trace.
+   */
   private readonly forwardedAcks = new ExpiryQueue<TransactionRecord>();
+  private readonly ackLingerMs: number;
   private readonly forget = (tx: TransactionRecord) => {
     if (this.transactions.get(tx.key) === tx) this.transactions.delete(tx.key);
   };
@@ -80,6 +87,7 @@ export class Observer {
 
   constructor(opts: ObserverOptions, routeCount: number) {
     this.opts = opts;
+    this.ackLingerMs = Math.min(64 * opts.t1Ms, COMPLETED_LINGER_MS);
     for (let i = 0; i < routeCount; i++) {
       this.pendingPerRoute.push(0);
       this.activeCallsPerRoute.push(0);
@@ -333,7 +341,7 @@ export class Observer {
       if (tx.outcome === null) {
         tx.outcome = 'forwarded';
         tx.endedAt = now;
-        tx.expiresAt = now + 64 * this.opts.t1Ms;
+        tx.expiresAt = now + this.ackLingerMs;
         if (this.forwardedAcks.size >= this.opts.maxTransactions) this.forwardedAcks.dropOldest(this.forget);
         this.forwardedAcks.push(tx);
         if (tx.call !== null) tx.call.lastSeen = now;
