@@ -13,6 +13,7 @@ import {
   DURATION_BUCKETS,
   FINALS,
   LATENCY_BUCKETS,
+  LIMITS,
   METHOD_LABELS,
   maxSeries,
   PROCESS_METRICS,
@@ -83,6 +84,7 @@ describe('metrics catalog', () => {
     assert.deepEqual([...CALL_OUTCOMES], labelSet('outcome'));
     assert.deepEqual([...FINALS], labelSet('final'));
     assert.deepEqual([...RESULTS], labelSet('result'));
+    assert.deepEqual([...LIMITS], labelSet('limit'));
     for (const example of labelSet('reason').filter((r) => r.includes('-')))
       assert.ok(REASONS.includes(example), `reason ${example}`);
     const kinds = /send failures toward the service \(([^)]*)\)/.exec(contract)![1];
