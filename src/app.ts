@@ -41,6 +41,8 @@ const BUILT_IN_TRACE_HEADERS = new Set(['traceparent', 'tracestate', 'x-trace-id
  */
 export class Sipspan {
   readonly config: Config;
+  /** The configuration as it applies now: the start one with what reloads changed while running. */
+  private effective: Config;
   readonly routes: RouteRuntime[] = [];
   readonly observer: Observer;
   readonly engine: ProxyEngine;
@@ -61,6 +63,7 @@ export class Sipspan {
 
   private constructor(config: Config, opts: StartOptions) {
     this.config = config;
+    this.effective = config;
     const limits = config.limits;
     const framerLimits: StreamFramerLimits = {
       ...DEFAULT_STREAM_LIMITS,
@@ -207,6 +210,33 @@ export class Sipspan {
     return this.bound && !this.draining && this.routes.every((r) => r.upstreamAddress !== '');
   }
 
+  /**
+   * A configuration read again (SIGHUP). What can change while running is
+   * applied: `logs.level` (by the log sink) and `logs.sample_ratio`. Every
+   * other difference is named as needing a restart and left as it was: routes,
+   * listeners and limits belong to sockets and tables already in use.
+   */
+  reload(next: Config): { applied: string[]; needsRestart: string[] } {
+    const changed = changedPaths(this.effective, next);
+    const applied = changed.filter((p) => LIVE_SETTINGS.has(p));
+    const needsRestart = changed.filter((p) => !LIVE_SETTINGS.has(p));
+    this.effective = {
+      ...this.effective,
+      logs: { ...this.effective.logs, level: next.logs.level, sample_ratio: next.logs.sample_ratio },
+    };
+    this.observer.setLogSampleRatio(next.logs.sample_ratio);
+    publishState({
+      state: 'reloaded',
+      detail: { applied, needs_restart: needsRestart, log_level: next.logs.level },
+    });
+    return { applied, needsRestart };
+  }
+
+  /** A configuration read again that is not valid: nothing changes; the problems are logged. */
+  reloadFailed(problems: readonly { path: string; message: string }[]): void {
+    publishState({ state: 'reload-failed', detail: { problems } });
+  }
+
   describe(): Record<string, unknown> {
     return {
       node: this.config.node,
@@ -331,6 +361,30 @@ export class Sipspan {
     await this.admin.close().catch(() => {});
     for (const h of this.routeHttp) if (h !== null) await h.close().catch(() => {});
   }
+}
+
+/** Settings a reload applies while running (dotted paths as changedPaths names them). */
+const LIVE_SETTINGS = new Set(['logs.level', 'logs.sample_ratio']);
+
+/** Dotted paths (`routes[0].upstream.port`) where two parsed configurations differ. */
+export function changedPaths(a: unknown, b: unknown, path = ''): string[] {
+  if (Object.is(a, b)) return [];
+  if (
+    typeof a !== 'object' ||
+    typeof b !== 'object' ||
+    a === null ||
+    b === null ||
+    Array.isArray(a) !== Array.isArray(b)
+  )
+    return [path];
+  if (Array.isArray(a) && Array.isArray(b) && a.length !== b.length) return [path];
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  const out: string[] = [];
+  for (const k of keys) {
+    const next = Array.isArray(a) ? `${path}[${k}]` : path === '' ? k : `${path}.${k}`;
+    out.push(...changedPaths((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], next));
+  }
+  return out;
 }
 
 /** An InboundHandler whose target is set once the engine exists; plain calls, nothing allocated per message. */

@@ -94,6 +94,17 @@ async function run(argv: string[]): Promise<number | null> {
   }
   const app = await Sipspan.start(config, { sinks: startAllSinks, reusePort: values['reuse-port'] ?? false });
   installSignalHandlers(app);
+  const file = values.config;
+  if (file !== undefined) {
+    // SIGHUP: read the file again (with the same flags over it) and apply what can change while running.
+    process.on('SIGHUP', () => {
+      loadConfig(file, overridesFrom(values)).then(
+        (next) => app.reload(next),
+        (err: unknown) =>
+          app.reloadFailed(err instanceof ConfigError ? err.problems : [{ path: '', message: String(err) }]),
+      );
+    });
+  }
   return null;
 }
 

@@ -104,6 +104,11 @@ export class Observer {
     };
   }
 
+  /** logs.sample_ratio changed by a reload: calls from now on are sampled with it. */
+  setLogSampleRatio(ratio: number): void {
+    this.opts.logSampleRatio = ratio;
+  }
+
   get transactionCount(): number {
     return this.transactions.size;
   }

@@ -251,6 +251,15 @@ export interface CapturedEvent {
 }
 
 export interface ProcessStateEvent {
-  state: 'starting' | 'ready' | 'draining' | 'stopped' | 'heap-soft' | 'heap-hard' | 'heap-ok';
+  state:
+    | 'starting'
+    | 'ready'
+    | 'draining'
+    | 'stopped'
+    | 'heap-soft'
+    | 'heap-hard'
+    | 'heap-ok'
+    | 'reloaded'
+    | 'reload-failed';
   detail: Record<string, unknown>;
 }

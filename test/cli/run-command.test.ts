@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LoadGenerator } from '../../src/standins/load-generator.ts';
@@ -81,5 +83,100 @@ test('sipspan run: ready when bound and resolved, forwards calls, and drains on 
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
     await uas.stop();
+  }
+});
+
+test('sipspan run --config: SIGHUP applies a new log level at once, names what needs a restart, and keeps running on an invalid file', async () => {
+  const uas = await new UasStandin({
+    host: '127.0.0.1',
+    port: await freePort(),
+    ringMs: 5,
+    answerMs: 10,
+  }).start();
+  const sipPort = await freePort();
+  const adminPort = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'sipspan-reload-'));
+  const file = join(dir, 'sipspan.yaml');
+  const configText = (level: string, upstreamPort: number) =>
+    [
+      'node: test-node',
+      `admin: 127.0.0.1:${adminPort}`,
+      `logs: { level: ${level} }`,
+      'routes:',
+      '  - name: sip-signaling',
+      `    listen: [udp://127.0.0.1:${sipPort}]`,
+      `    upstream: udp://127.0.0.1:${upstreamPort}`,
+      '',
+    ].join('\n');
+  writeFileSync(file, configText('info', uas.port));
+  const child = spawn(bin, ['run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  let partial = '';
+  child.stdout.on('data', (d: Buffer) => {
+    const parts = (partial + d.toString()).split('\n');
+    partial = parts.pop() ?? '';
+    for (const p of parts) lines.push(JSON.parse(p));
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const call = async () => {
+    const load = new LoadGenerator({
+      target: { transport: 'udp', host: '127.0.0.1', port: sipPort },
+      host: '127.0.0.1',
+      rate: 20,
+      calls: 2,
+      holdMs: 10,
+    });
+    assert.equal((await load.run()).filter((c) => c.result === 'answered').length, 2);
+    await new Promise((r) => setTimeout(r, 200));
+  };
+  const waitLine = async (msg: string) => {
+    const deadline = performance.now() + 5000;
+    while (performance.now() < deadline) {
+      const found = lines.find((l) => l.msg === msg);
+      if (found !== undefined) return found;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.fail(`no "${msg}" line; stderr: ${stderr}`);
+  };
+  try {
+    await waitFor(`http://127.0.0.1:${adminPort}/readyz`, 200, 15_000);
+    await call();
+    assert.ok(
+      lines.some((l) => l.msg === 'transaction'),
+      'transaction lines at info',
+    );
+
+    // A new level and a new upstream: the level applies now, the upstream needs a restart.
+    writeFileSync(file, configText('warn', uas.port + 1));
+    child.kill('SIGHUP');
+    const reloaded = await waitLine('sipspan reloaded');
+    assert.deepEqual(reloaded.applied, ['logs.level']);
+    assert.deepEqual(reloaded.needs_restart, ['routes[0].upstream.port']);
+    const after = lines.length;
+    await call();
+    assert.deepEqual(
+      lines.slice(after).filter((l) => l.msg === 'transaction'),
+      [],
+      'no transaction lines at warn; calls still go to the upstream the process started with',
+    );
+
+    // An invalid file: the problem is logged with its path, nothing changes, the process goes on.
+    writeFileSync(file, configText('warn', uas.port).replace('upstream: udp://', 'upstream: smtp://'));
+    child.kill('SIGHUP');
+    const failed = await waitLine('sipspan reload-failed');
+    assert.equal(failed.level, 'warn');
+    assert.match(JSON.stringify(failed.problems), /routes\[0\]\.upstream/);
+    assert.equal((await fetch(`http://127.0.0.1:${adminPort}/healthz`)).status, 200);
+
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, stderr);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await uas.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

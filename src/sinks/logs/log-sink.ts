@@ -103,8 +103,9 @@ export function redactSecrets(value: unknown): unknown {
  * start and a last line at stop. Every value that came off the wire is escaped
  * and bounded (safe-value.ts); each line is at most 8 KiB (line-fit.ts).
  *
- * Decided at start: transaction lines off (or level above warn) → no
- * subscription; per call, `logSampled` (logs.sample_ratio) decides once.
+ * Decided at start and on a reload that changes the level: transaction lines
+ * off (or level above warn) → no subscription; per call, `logSampled`
+ * (logs.sample_ratio) decides once.
  */
 export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
   const config = app.config;
@@ -114,8 +115,9 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
   const byRoute = app.routes.map((r) => logger.child({ service: r.info.name }));
   const maxValue = cfg.max_value_bytes;
   const redactUsers = cfg.redact_users;
-  const infoOn = logger.isLevelEnabled('info');
-  const warnOn = logger.isLevelEnabled('warn');
+  // Decided at start and again when a reload changes the level (setLevel below).
+  let infoOn = logger.isLevelEnabled('info');
+  let warnOn = logger.isLevelEnabled('warn');
   const drops = new RateLimiter(cfg.drops_per_second);
   const limits = new RateLimiter(cfg.drops_per_second);
   let suppressedTimer: NodeJS.Timeout | null = null;
@@ -210,20 +212,49 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
     (e.route === null ? logger : (byRoute[e.route.index] ?? logger)).warn(line, 'limit reached');
   };
 
+  let subscribed = { transactions: false, warnings: false };
+  /** Subscribe to what the level lets through, and only that. */
+  const subscribe = () => {
+    const want = { transactions: cfg.transactions && warnOn, warnings: warnOn };
+    if (want.transactions !== subscribed.transactions) {
+      if (want.transactions) channels.transactionEnd.subscribe(onTransactionEnd);
+      else channels.transactionEnd.unsubscribe(onTransactionEnd);
+    }
+    if (want.warnings !== subscribed.warnings) {
+      if (want.warnings) {
+        channels.messageRejected.subscribe(onRejected);
+        channels.limitHit.subscribe(onLimit);
+      } else {
+        channels.messageRejected.unsubscribe(onRejected);
+        channels.limitHit.unsubscribe(onLimit);
+      }
+    }
+    subscribed = want;
+  };
+  const setLevel = (level: string) => {
+    logger.level = level;
+    for (const child of byRoute) child.level = level;
+    infoOn = logger.isLevelEnabled('info');
+    warnOn = logger.isLevelEnabled('warn');
+    subscribe();
+  };
+
   const onState = (message: unknown) => {
     const e = message as ProcessStateEvent;
     const line: Record<string, unknown> = { state: e.state };
     for (const [k, v] of Object.entries(e.detail)) if (!RESERVED_KEYS.has(k)) line[k] = v;
-    if (e.state === 'heap-soft' || e.state === 'heap-hard') logger.warn(line, `sipspan ${e.state}`);
+    if (e.state === 'reloaded' && typeof e.detail.log_level === 'string') {
+      // Logged at the new level's mercy would hide the change itself: the line goes out first.
+      logger.info(line, 'sipspan reloaded');
+      setLevel(e.detail.log_level);
+      return;
+    }
+    if (e.state === 'heap-soft' || e.state === 'heap-hard' || e.state === 'reload-failed')
+      logger.warn(line, `sipspan ${e.state}`);
     else logger.info(line, `sipspan ${e.state}`);
   };
 
-  const transactionsOn = cfg.transactions && warnOn;
-  if (transactionsOn) channels.transactionEnd.subscribe(onTransactionEnd);
-  if (warnOn) {
-    channels.messageRejected.subscribe(onRejected);
-    channels.limitHit.subscribe(onLimit);
-  }
+  subscribe();
   channels.processState.subscribe(onState);
 
   // The effective configuration: one line for the process, one per route (each stays within the line bound).
@@ -253,11 +284,8 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
       await writer.flush(deadlineMs);
     },
     async shutdown() {
-      if (transactionsOn) channels.transactionEnd.unsubscribe(onTransactionEnd);
-      if (warnOn) {
-        channels.messageRejected.unsubscribe(onRejected);
-        channels.limitHit.unsubscribe(onLimit);
-      }
+      warnOn = false;
+      subscribe();
       channels.processState.unsubscribe(onState);
       if (suppressedTimer !== null) clearTimeout(suppressedTimer);
       suppressedTimer = null;
