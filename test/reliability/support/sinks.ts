@@ -33,7 +33,7 @@ export interface TracingProbe {
 }
 
 /** The tracing sink with its embedded store (no exporter unless `env` names one). */
-export async function loadTracingProbe(env: NodeJS.ProcessEnv = {}): Promise<TracingProbe | null> {
+export function tracingProbe(env: NodeJS.ProcessEnv = {}): TracingProbe {
   let store: SpanStore | null = null;
   return {
     sinkName: 'tracing',
@@ -84,7 +84,7 @@ async function scrape(app: Sipspan): Promise<string> {
   return text;
 }
 
-export async function loadMetricsProbe(): Promise<MetricsProbe | null> {
+export function metricsProbe(): MetricsProbe {
   return {
     factory: (app) => [startMetricsSink(app)],
     async series(app) {
@@ -117,7 +117,7 @@ export interface LogsProbe {
   cleanup(): Promise<void>;
 }
 
-export async function loadLogsProbe(extra: Record<string, unknown> = {}): Promise<LogsProbe | null> {
+export function logsProbe(extra: Record<string, unknown> = {}): LogsProbe {
   const dir = mkdtempSync(join(tmpdir(), 'sipspan-logs-'));
   const file = join(dir, 'sipspan.log');
   return {
@@ -141,11 +141,11 @@ export async function loadLogsProbe(extra: Record<string, unknown> = {}): Promis
   };
 }
 
-/** One factory starting several (absent ones skipped), in order. */
-export function combineSinks(factories: (SinkFactory | undefined)[]): SinkFactory {
+/** One factory starting several, in order. */
+export function combineSinks(factories: SinkFactory[]): SinkFactory {
   return async (app) => {
     const out = [];
-    for (const f of factories) if (f !== undefined) out.push(...(await f(app)));
+    for (const f of factories) out.push(...(await f(app)));
     return out;
   };
 }
