@@ -370,10 +370,7 @@ export class Observer {
     if (tx === undefined) return null;
     // Ended without a final (timeout, send-failed, answered by sipspan): a late answer is still relayed
     // statelessly (§16.11) but belongs to a transaction that has already been reported once.
-    if (tx.outcome !== null && tx.finalResponseIn === -1) {
-      tx.lateResponses++;
-      return tx;
-    }
+    if (tx.outcome !== null && tx.finalResponseIn === -1) return tx;
     if (tx.firstResponseIn === -1) tx.firstResponseIn = now;
     if (tx.call !== null) tx.call.lastSeen = now;
     if (status < 200) {

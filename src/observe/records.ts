@@ -89,8 +89,6 @@ export class TransactionRecord {
   generatedStatus = 0;
   retransmissions = 0;
   responseRetransmissions = 0;
-  /** Responses that came after the transaction had ended without a final one (relayed, not reported again). */
-  lateResponses = 0;
   /** performance.now() after which the table forgets it. */
   expiresAt: number;
   /** Time spent inside sipspan for the request (receive → send), ms. */

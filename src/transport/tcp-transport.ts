@@ -128,8 +128,8 @@ export class TcpTransport {
   /**
    * An open connection to address:port, or a new outbound one (messages queue
    * until it connects). Null when none may be opened: the connection limit,
-   * or the peer's last connection failed and its backoff has not run out
-   * (reported as a `connect` failure, so requests end at once as not sent).
+   * or the peer's last connection failed and its backoff has not run out.
+   * The caller counts a null as a send failure and ends the request at once.
    */
   obtain(routeIndex: number, address: string, port: number): TcpConnection | null {
     const found = this.find(address, port);
