@@ -21,6 +21,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { cpuTicks } from './lib/procs.ts';
 
 const { values } = parseArgs({
   options: {
@@ -57,12 +58,6 @@ async function stop(p: ChildProcess): Promise<void> {
   p.kill('SIGTERM');
   await Promise.race([done, sleep(3000)]);
   if (p.exitCode === null) p.kill('SIGKILL');
-}
-
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(parts[11]) + Number(parts[12]);
 }
 
 /** One SIPp UAC run of `seconds` at `rate` calls/s; SIPp's own counters. */

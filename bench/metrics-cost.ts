@@ -30,6 +30,7 @@ import { TransactionRecord } from '../src/observe/records.ts';
 import { PROXY_BUCKETS } from '../src/sinks/metrics/catalog.ts';
 import { RouteMetrics } from '../src/sinks/metrics/route-metrics.ts';
 import { freePort } from '../test/support/sipp.ts';
+import { cpuTicks } from './lib/procs.ts';
 
 const { values } = parseArgs({
   options: {
@@ -136,13 +137,6 @@ async function stop(p: ChildProcess | null): Promise<void> {
   const done = new Promise((r) => p.once('exit', r));
   p.kill('SIGKILL');
   await Promise.race([done, sleep(2000)]);
-}
-
-/** utime + stime of a process, in clock ticks (1/100 s). */
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(parts[11]) + Number(parts[12]);
 }
 
 interface Step {

@@ -12,11 +12,11 @@
  * receiver and SIPp (UAC and UAS) on core 0, the sipspan processes on core 1.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { freePort, runSippUac, startSippUas } from '../test/support/sipp.ts';
+import { cpuTicks } from './lib/procs.ts';
 
 const { values } = parseArgs({
   options: {
@@ -93,13 +93,6 @@ interface Mode {
   maxRate: number;
   done: boolean;
   stats: Record<string, number> | null;
-}
-
-/** utime + stime of a process, in clock ticks. */
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const parts = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(parts[11]) + Number(parts[12]);
 }
 
 function nextLine(m: Mode, timeoutMs: number): Promise<string> {

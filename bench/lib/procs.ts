@@ -148,14 +148,19 @@ export function processTree(pid: number): number[] {
 
 const CLOCK_TICKS_PER_S = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim() || '100');
 
-/** utime + stime of a process tree in seconds, every thread included (/proc/<pid>/stat fields 14, 15). */
+/** utime + stime of one process in clock ticks, every thread included (/proc/<pid>/stat fields 14, 15). */
+export function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(parts[11]) + Number(parts[12]);
+}
+
+/** utime + stime of a process tree in seconds. */
 export function cpuSeconds(pid: number): number {
   let ticks = 0;
   for (const p of processTree(pid)) {
     try {
-      const f = readFileSync(`/proc/${p}/stat`, 'latin1');
-      const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(parts[11]) + Number(parts[12]);
+      ticks += cpuTicks(p);
     } catch {
       // exited
     }
