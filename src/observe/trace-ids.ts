@@ -13,10 +13,12 @@ function take(n: number): string {
     randomFillSync(pool);
     offset = 0;
   }
-  const s = pool.toString('hex', offset, offset + n);
+  const start = offset;
   offset += n;
   // All-zero ids are invalid (W3C Trace Context §3.2.2.3); astronomically rare, but cheap to rule out.
-  return s === '0'.repeat(n * 2) ? take(n) : s;
+  let any = 0;
+  for (let i = start; i < offset; i++) any |= pool[i];
+  return any === 0 ? take(n) : pool.toString('hex', start, offset);
 }
 
 export function newTraceId(): string {

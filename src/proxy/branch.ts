@@ -40,20 +40,38 @@ const HASH_OUT: [number, number] = [0, 0];
 export const FNV_SEED_1 = 0x811c9dc5;
 export const FNV_SEED_2 = 0x2545f491;
 
-function hex32(n: number, digits: number): string {
-  let s = '';
-  for (let i = digits - 1; i >= 0; i--) s += HEX[(n >>> (i * 4)) & 15];
-  return s;
+const HEX_CODES = Buffer.from(HEX, 'latin1');
+/**
+ * Our branch is built in place: prefix, then hex digits written as bytes, then one
+ * latin1 slice. Concatenating digit by digit made ~20 short-lived strings per
+ * request (the allocation profile at 4,000 calls/s put the two hashes at ~5% of
+ * all bytes allocated).
+ */
+const BRANCH_BYTES = Buffer.alloc(BRANCH_PREFIX.length + 20);
+BRANCH_PREFIX_BYTES.copy(BRANCH_BYTES, 0);
+
+function writeHex32(out: Buffer, at: number, n: number, digits: number): void {
+  for (let i = digits - 1; i >= 0; i--) out[at + digits - 1 - i] = HEX_CODES[(n >>> (i * 4)) & 15];
 }
+
+const HEX_SCRATCH = Buffer.alloc(16);
 
 export function hashHex(h1: number, h2: number, digits: number): string {
-  if (digits <= 8) return hex32(h1, digits);
-  return hex32(h1, 8) + hex32(h2, digits - 8);
+  writeHex32(HEX_SCRATCH, 0, h1, Math.min(digits, 8));
+  if (digits > 8) writeHex32(HEX_SCRATCH, 8, h2, digits - 8);
+  return HEX_SCRATCH.toString('latin1', 0, digits);
 }
 
-/** Our branch from the two hashes. */
-export function formatBranch(txHex: string, loopHex: string): string {
-  return BRANCH_PREFIX + txHex + loopHex;
+/**
+ * Our branch: the prefix, 12 hex digits of the transaction hash (8 from tx1, 4 from
+ * tx2), then 8 of the loop hash.
+ */
+export function formatBranch(tx1: number, tx2: number, loop: number): string {
+  const at = BRANCH_PREFIX.length;
+  writeHex32(BRANCH_BYTES, at, tx1, 8);
+  writeHex32(BRANCH_BYTES, at + 8, tx2, 4);
+  writeHex32(BRANCH_BYTES, at + 12, loop, 8);
+  return BRANCH_BYTES.toString('latin1');
 }
 
 /** The loop part of one of our branches, or null when the branch is not ours. */

@@ -179,13 +179,14 @@ export class ProxyEngine implements InboundHandler {
       return;
     }
 
-    const loopHex = this.loopHash(msg, facts);
+    const loop = this.loopHash(msg, facts);
     // RFC 3261 §16.3 step 4: a Via of ours whose loop part matches means the request came back unchanged.
-    if (method !== 'ACK' && method !== 'CANCEL' && this.isLoop(route, msg, loopHex)) {
+    if (method !== 'ACK' && method !== 'CANCEL' && this.isLoop(route, msg, loop)) {
       this.replyGenerated(route, flow, facts, direction, 482, 'loop-detected', null, receivedAt);
       return;
     }
-    const branch = formatBranch(this.transactionHash(route, msg, facts), loopHex);
+    this.transactionHash(route, msg, facts);
+    const branch = formatBranch(this.txHash1, this.txHash2, loop);
 
     const edits = this.edits;
     edits.clear();
@@ -480,8 +481,12 @@ export class ProxyEngine implements InboundHandler {
     return keys;
   }
 
+  /** The two lanes of the last transactionHash (fields, not a returned pair: nothing allocated per request). */
+  private txHash1 = 0;
+  private txHash2 = 0;
+
   /** §16.11: identical for retransmissions (and for a CANCEL / non-2xx ACK of an INVITE), distinct per transaction. */
-  private transactionHash(route: RouteRuntime, msg: SipMessage, facts: RequestFacts): string {
+  private transactionHash(route: RouteRuntime, msg: SipMessage, facts: RequestFacts): void {
     const buf = msg.buf;
     let h1 = FNV_SEED_1 ^ route.info.index;
     let h2 = FNV_SEED_2;
@@ -506,28 +511,26 @@ export class ProxyEngine implements InboundHandler {
       h1 >>>= 0;
       h2 >>>= 0;
     }
-    return hashHex(h1, h2, 12);
+    this.txHash1 = h1;
+    this.txHash2 = h2;
   }
 
   /** §16.6 step 8: what a loop keeps and a spiral changes. */
-  private loopHash(msg: SipMessage, facts: RequestFacts): string {
+  private loopHash(msg: SipMessage, facts: RequestFacts): number {
     const buf = msg.buf;
-    let h = hashBytes(buf, msg.uriStart, msg.uriEnd, FNV_SEED_1, FNV_SEED_2);
+    const h = hashBytes(buf, msg.uriStart, msg.uriEnd, FNV_SEED_1, FNV_SEED_2);
     let h1 = h[0] ^ facts.cseq.seq;
-    let h2 = h[1];
     const cid = msg.fieldIndex(HeaderId.CALL_ID);
-    h = hashBytes(buf, msg.fieldValueStart(cid), msg.fieldValueEnd(cid), h1, h2);
-    h1 = h[0];
-    h2 = h[1];
+    h1 = hashBytes(buf, msg.fieldValueStart(cid), msg.fieldValueEnd(cid), h1, h[1])[0];
     // The To tag is left out for ACK and CANCEL: a non-2xx ACK carries the tag of the final response its
     // INVITE did not have, and must leave with the INVITE's branch (§17.1.1.3, §16.11).
-    const toTag = facts.method === 'ACK' || facts.method === 'CANCEL' ? '' : (facts.toTag ?? '');
-    const s = `${facts.fromTag ?? ''}|${toTag}`;
-    for (let i = 0; i < s.length; i++) h1 = Math.imul(h1 ^ s.charCodeAt(i), 0x01000193);
-    return hashHex(h1 >>> 0, h2, 8);
+    const toTag = facts.method === 'ACK' || facts.method === 'CANCEL' ? null : facts.toTag;
+    h1 = hashChars(h1, facts.fromTag);
+    h1 = Math.imul(h1 ^ 0x7c, 0x01000193); // '|'
+    return hashChars(h1, toTag) >>> 0;
   }
 
-  private isLoop(route: RouteRuntime, msg: SipMessage, loopHex: string): boolean {
+  private isLoop(route: RouteRuntime, msg: SipMessage, loop: number): boolean {
     // Cheap filter first: a memmem for our branch marker in the header section.
     const buf = msg.buf;
     if (
@@ -536,6 +539,7 @@ export class ProxyEngine implements InboundHandler {
     ) {
       return false;
     }
+    const loopHex = hashHex(loop, 0, 8);
     for (let i = 0; i < msg.fieldCount; i++) {
       if (msg.fieldId(i) !== HeaderId.VIA) continue;
       let p = msg.fieldValueStart(i);
@@ -709,12 +713,14 @@ export class ProxyEngine implements InboundHandler {
     const address = this.addressOf(route, target.host);
     if (address === null) {
       // A name not in the cache: resolve, then send (the rare path: compose names are resolved at start).
+      // The flow outlives this handler: a copy, as the listener reuses its own for the next datagram.
+      const kept: Flow = { ...flow };
       this.resolver.resolve(target.host).then(
         (r) =>
           !this.stopped &&
           this.sendRequestTo(
             route,
-            flow,
+            kept,
             r.address,
             r.family,
             target.port,
@@ -798,14 +804,15 @@ export class ProxyEngine implements InboundHandler {
       this.sendResponseTo(route, flow, address, target, chunks, tx, method, status, receivedAt);
       return;
     }
-    // The rare path (a Via naming a host): resolve, then send.
+    // The rare path (a Via naming a host): resolve, then send. The flow is copied: see sendRequest.
+    const kept: Flow = { ...flow };
     this.resolver.resolve(target.host).then(
       (r) => {
         if (!this.stopped)
-          this.sendResponseTo(route, flow, r.address, target, chunks, tx, method, status, receivedAt);
+          this.sendResponseTo(route, kept, r.address, target, chunks, tx, method, status, receivedAt);
       },
       () => {
-        if (!this.stopped) this.drop(route, flow, null, false, 'resolve-failed');
+        if (!this.stopped) this.drop(route, kept, null, false, 'resolve-failed');
       },
     );
   }
@@ -1026,6 +1033,13 @@ export class ProxyEngine implements InboundHandler {
       at: performance.now(),
     });
   }
+}
+
+/** FNV-1a lane over a string's char codes (the loop hash's tags: same value as hashing `from|to` joined). */
+function hashChars(h: number, s: string | null): number {
+  if (s === null) return h;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
 }
 
 function uriTarget(host: string, port: number, transport: string | null, secure: boolean): Target {

@@ -1,9 +1,28 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { isIP } from 'node:net';
 import { frameDatagram } from '../wire/frame-datagram.ts';
 import { ScanCode } from '../wire/scan-codes.ts';
+import { SipMessage } from '../wire/sip-message.ts';
 import { DEFAULT_STREAM_LIMITS, type StreamFramerLimits } from '../wire/stream-framer.ts';
 import type { Flow } from './flow.ts';
 import type { InboundHandler } from './inbound-handler.ts';
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
+
+/**
+ * dgram resolves the address of every send, even an IP literal, through
+ * dns.lookup, which answers a literal on the next tick: one deferral and its
+ * closure per message, and the datagram leaves after whatever else is queued.
+ * The engine only ever sends to literals (names are resolved before, by the
+ * resolver), so a literal is answered at once and the send happens in the
+ * handler that forwards it. A name, should one reach here, still goes to DNS.
+ */
+function lookupLiteral(address: string, family: number | LookupOneOptions, callback: LookupCallback): void {
+  const f = isIP(address);
+  if (f !== 0) callback(null, address, f);
+  else dnsLookup(address, family as LookupOneOptions, callback);
+}
 
 /**
  * A UDP socket of a route: receives datagrams and sends from the same address,
@@ -18,6 +37,14 @@ export class UdpListener {
   readonly socket: Socket;
   private readonly handler: InboundHandler;
   private readonly limits: StreamFramerLimits;
+  /**
+   * The flow and the message of the datagram being handled, rewritten for each one:
+   * a datagram is handled to its end before the next is read, so nothing is
+   * allocated for them per message. The handler must copy the flow it keeps
+   * (a send waiting for a name lookup does) and keep nothing of the message.
+   */
+  private readonly flow: Flow;
+  private readonly message = new SipMessage(Buffer.alloc(0), 0, 0, true, 32);
 
   constructor(
     routeIndex: number,
@@ -34,6 +61,14 @@ export class UdpListener {
     this.family = family;
     this.handler = handler;
     this.limits = limits;
+    this.flow = {
+      transport: 'udp',
+      localAddress: host,
+      localPort: port,
+      remoteAddress: '',
+      remotePort: 0,
+      connection: null,
+    };
     this.socket = createSocket({
       type: family === 6 ? 'udp6' : 'udp4',
       reuseAddr: reusePort,
@@ -42,6 +77,7 @@ export class UdpListener {
       ipv6Only: family === 6,
       recvBufferSize: 4 * 1024 * 1024,
       sendBufferSize: 4 * 1024 * 1024,
+      lookup: lookupLiteral,
     });
     this.socket.on('message', (buf: Buffer, rinfo: RemoteInfo) => this.onDatagram(buf, rinfo));
     // ICMP port unreachable and friends surface as 'error' on a connected or sending socket: never fatal.
@@ -62,14 +98,10 @@ export class UdpListener {
 
   private onDatagram(buf: Buffer, rinfo: RemoteInfo): void {
     const now = performance.now();
-    const flow: Flow = {
-      transport: 'udp',
-      localAddress: this.host,
-      localPort: this.port,
-      remoteAddress: rinfo.address,
-      remotePort: rinfo.port,
-      connection: null,
-    };
+    const flow = this.flow;
+    flow.localPort = this.port;
+    flow.remoteAddress = rinfo.address;
+    flow.remotePort = rinfo.port;
     if (buf.length > this.limits.maxMessageBytes) {
       this.handler.onLimit(this.routeIndex, 'max_message_bytes');
       this.handler.onMessage(
@@ -81,7 +113,7 @@ export class UdpListener {
       );
       return;
     }
-    this.handler.onMessage(this.routeIndex, flow, frameDatagram(buf, this.limits), buf, now);
+    this.handler.onMessage(this.routeIndex, flow, frameDatagram(buf, this.limits, this.message), buf, now);
   }
 
   /** Send one message as chunks (one sendmsg with an iovec). Errors are reported to `onError`, never thrown. */

@@ -1,5 +1,6 @@
 import { DEFAULT_SCAN_LIMITS, type ScanLimits, type ScanResult, scanMessage } from './scan.ts';
 import { ScanCode } from './scan-codes.ts';
+import type { SipMessage } from './sip-message.ts';
 
 /**
  * A UDP datagram carries exactly one message (RFC 3261 §18.3).
@@ -8,9 +9,15 @@ import { ScanCode } from './scan-codes.ts';
  * discarded" (RFC 4475 §3.1.1.8 dblreq), and a body shorter than Content-Length
  * is an error (§3.1.2.2 clerr). Without Content-Length the body runs to the end
  * of the datagram.
+ *
+ * `into`: a message to scan into instead of a new one (see SipMessage.reset).
  */
-export function frameDatagram(datagram: Buffer, limits: ScanLimits = DEFAULT_SCAN_LIMITS): ScanResult {
-  const result = scanMessage(datagram, 0, datagram.length, limits);
+export function frameDatagram(
+  datagram: Buffer,
+  limits: ScanLimits = DEFAULT_SCAN_LIMITS,
+  into: SipMessage | null = null,
+): ScanResult {
+  const result = scanMessage(datagram, 0, datagram.length, limits, into);
   const msg = result.message;
   if (msg === null) return result;
   if (result.code !== ScanCode.OK) {

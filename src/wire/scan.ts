@@ -58,6 +58,7 @@ export function scanMessage(
   start: number,
   end: number,
   limits: ScanLimits = DEFAULT_SCAN_LIMITS,
+  into: SipMessage | null = null,
 ): ScanResult {
   // RFC 3261 §7.5: implementations SHOULD ignore CRLFs before the start line.
   let p = start;
@@ -74,7 +75,12 @@ export function scanMessage(
     buf[p + 1] === 0x49 &&
     buf[p + 2] === 0x50 &&
     buf[p + 3] === 0x2f;
-  const msg = new SipMessage(buf, p, end, !isResponse, INITIAL_FIELD_CAPACITY);
+  let msg: SipMessage;
+  if (into === null) msg = new SipMessage(buf, p, end, !isResponse, INITIAL_FIELD_CAPACITY);
+  else {
+    msg = into;
+    msg.reset(buf, p, end, !isResponse);
+  }
   // A broken start line is reported after the header fields are indexed, so a
   // stateless answer (400, 505) can still copy Via, From, To, Call-ID and CSeq.
   const lineCode = isResponse ? scanStatusLine(msg, p, contentEnd) : scanRequestLine(msg, p, contentEnd);

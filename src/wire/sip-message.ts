@@ -60,6 +60,33 @@ export class SipMessage {
     this.fieldTally = new Uint16Array(HEADER_ID_COUNT);
   }
 
+  /**
+   * Describe another message in place: a UDP listener scans every datagram into
+   * one SipMessage of its own, since a datagram is handled to the end before the
+   * next is read. Nothing may keep such a message past its handler.
+   */
+  reset(buf: Buffer, start: number, end: number, isRequest: boolean): void {
+    this.buf = buf;
+    this.start = start;
+    this.end = end;
+    this.isRequest = isRequest;
+    this.methodStart = 0;
+    this.methodEnd = 0;
+    this.uriStart = 0;
+    this.uriEnd = 0;
+    this.statusCode = 0;
+    this.reasonStart = 0;
+    this.reasonEnd = 0;
+    this.startLineEnd = 0;
+    this.headersEnd = 0;
+    this.bodyStart = 0;
+    this.contentLength = -1;
+    this.fieldCount = 0;
+    this.firstField.fill(-1);
+    this.fieldTally.fill(0);
+    this.methodCache = null;
+  }
+
   get method(): string {
     if (this.methodCache === null)
       this.methodCache = this.buf.toString('latin1', this.methodStart, this.methodEnd);
