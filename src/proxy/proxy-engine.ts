@@ -775,7 +775,13 @@ export class ProxyEngine implements InboundHandler {
       if (tx !== null) this.observer.onRequestSendFailed(tx, now);
       return;
     }
-    if (tx !== null) this.observer.onRequestSent(tx, `${address}:${port}`, transport, now);
+    if (tx !== null) {
+      const upstream =
+        address === route.upstreamAddress && port === route.upstream.port
+          ? route.upstreamText()
+          : `${address}:${port}`;
+      this.observer.onRequestSent(tx, upstream, transport, now);
+    }
     this.observer.publishForwarded(
       route.info,
       true,

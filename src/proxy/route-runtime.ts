@@ -27,11 +27,16 @@ export class RouteRuntime {
   advertisedHost: string;
   /** Port written in Via/Record-Route when `advertise` names one (NAT), else 0 = the listener's port. */
   advertisedPort = 0;
-  /** `host:port` strings (lowercase) that mean this route: Route entries naming one of them are ours. */
-  readonly ownAddresses = new Set<string>();
+  /**
+   * Host (lowercase) → ports that mean this route: Route entries and Vias naming one are ours. Looked up
+   * by host, then port, so a check builds no `host:port` string (it runs for every response's top Via).
+   */
+  private readonly ownPorts = new Map<string, Set<number>>();
   /** Upstream endpoint as configured, and its resolved address. */
   readonly upstream: Endpoint;
   upstreamAddress = '';
+  private upstreamTextOf = '';
+  private upstreamTextCache = '';
   upstreamFamily: 4 | 6 = 4;
   /** Precomputed bytes of our Record-Route lines, per transport. */
   recordRouteUdp: Buffer = Buffer.alloc(0);
@@ -80,18 +85,25 @@ export class RouteRuntime {
     );
     const names = new Set<string>([host.toLowerCase()]);
     for (const l of cfg.listen) if (!isUnspecified(l.host)) names.add(l.host.toLowerCase());
-    for (const l of cfg.listen) {
-      for (const n of names) this.ownAddresses.add(`${n}:${l.port}`);
-    }
-    if (this.advertisedPort !== 0)
-      for (const n of names) this.ownAddresses.add(`${n}:${this.advertisedPort}`);
-    for (const own of [this.ownUdp4, this.ownUdp6])
-      if (own !== null) for (const n of names) this.ownAddresses.add(`${n}:${own.port}`);
+    const ports = new Set<number>(cfg.listen.map((l) => l.port));
+    if (this.advertisedPort !== 0) ports.add(this.advertisedPort);
+    for (const own of [this.ownUdp4, this.ownUdp6]) if (own !== null) ports.add(own.port);
+    for (const n of names) this.ownPorts.set(n, ports);
   }
 
   isOwn(host: string, port: number, transport: string | null): boolean {
     const p = port === 0 ? (transport === 'tls' ? 5061 : 5060) : port;
-    return this.ownAddresses.has(`${host.toLowerCase()}:${p}`);
+    const ports = this.ownPorts.get(host) ?? this.ownPorts.get(host.toLowerCase());
+    return ports !== undefined && ports.has(p);
+  }
+
+  /** `address:port` of the upstream as resolved now: every request forwarded to it names it, built once. */
+  upstreamText(): string {
+    if (this.upstreamTextOf !== this.upstreamAddress) {
+      this.upstreamTextOf = this.upstreamAddress;
+      this.upstreamTextCache = `${this.upstreamAddress}:${this.upstream.port}`;
+    }
+    return this.upstreamTextCache;
   }
 
   /** The UDP socket responses leave from toward an address family: the one requests came to. */

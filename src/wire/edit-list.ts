@@ -19,6 +19,8 @@ export class EditList {
    * scan + edit in the bench/wire-scan-edit.ts profile).
    */
   private count = 0;
+  /** apply()'s sort order, reused: nothing of it outlives the call. */
+  private readonly order: number[] = [];
 
   get size(): number {
     return this.count;
@@ -53,7 +55,7 @@ export class EditList {
   apply(buf: Buffer, start: number, end: number): Buffer[] {
     const n = this.count;
     // Few edits per message (typically 3–6): an insertion sort of indices beats Array.prototype.sort here.
-    const order = new Array<number>(n);
+    const order = this.order;
     for (let i = 0; i < n; i++) {
       let j = i - 1;
       const a = this.at[i];
