@@ -94,7 +94,7 @@ export class RouteRuntime {
   isOwn(host: string, port: number, transport: string | null): boolean {
     const p = port === 0 ? (transport === 'tls' ? 5061 : 5060) : port;
     const ports = this.ownPorts.get(host) ?? this.ownPorts.get(host.toLowerCase());
-    return ports !== undefined && ports.has(p);
+    return ports?.has(p) === true;
   }
 
   /** `address:port` of the upstream as resolved now: every request forwarded to it names it, built once. */
