@@ -107,6 +107,12 @@ export class ProxyEngine implements InboundHandler {
     this.traceparentHeader = options.traceHeaders.traceparent;
     this.tracestateHeader = options.traceHeaders.tracestate;
     this.traceIdHeader = options.traceHeaders.traceId;
+    for (const route of routes) {
+      this.udpSent.push(
+        (err) => err !== null && this.onUdpSendError(route, err, true),
+        (err) => err !== null && this.onUdpSendError(route, err, false),
+      );
+    }
   }
 
   set shedding(on: boolean) {
@@ -894,7 +900,7 @@ export class ProxyEngine implements InboundHandler {
     const socket: UdpListener | null =
       (isRequest ? route.udpForRequests(family) : route.udpFor(family)) ?? this.anyUdp(family);
     if (socket === null) return false;
-    socket.send(chunks, port, address, this.onUdpSent);
+    socket.send(chunks, port, address, this.udpSent[route.info.index * 2 + (isRequest ? 0 : 1)]);
     return true;
   }
 
@@ -906,11 +912,36 @@ export class ProxyEngine implements InboundHandler {
     return null;
   }
 
-  /** One bound callback for every UDP send: errors (ICMP unreachable, EMSGSIZE) are counted, never thrown. */
-  private readonly onUdpSent = (err: Error | null): void => {
-    if (err !== null) this.udpSendErrors++;
-  };
-  udpSendErrors = 0;
+  /**
+   * Callbacks for UDP sends, made once per route and direction (requests at 2·i, responses at 2·i + 1):
+   * nothing is allocated per send. The kernel refuses a datagram (no route to the host, a firewall,
+   * EMSGSIZE) at the send or just after, never through the sender: a request's failure is counted as
+   * `upstream_unreachable` / `upstream_send`, a response's as a `send-failed` drop. The transaction is
+   * not told (that would take a closure per send): it ends at Timer B like any unanswered request.
+   */
+  private readonly udpSent: ((err: Error | null) => void)[] = [];
+
+  private onUdpSendError(route: RouteRuntime, err: Error, isRequest: boolean): void {
+    if (this.stopped) return;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (isRequest) {
+      this.upstreamError(route, code === 'ENETUNREACH' || code === 'EHOSTUNREACH' ? 'unreachable' : 'send');
+      return;
+    }
+    const e = err as Error & { address?: string; port?: number };
+    this.observer.publishRejected({
+      route: route.info,
+      isRequest: false,
+      status: 0,
+      reason: 'send-failed',
+      transport: 'udp',
+      remote: e.address === undefined ? '' : `${e.address}:${e.port ?? 0}`,
+      method: null,
+      callId: null,
+      cseq: -1,
+      at: performance.now(),
+    });
+  }
 
   private upstreamError(route: RouteRuntime, kind: string): void {
     this.observer.publishLimit(route.info, `upstream_${kind}`);
@@ -1009,7 +1040,8 @@ export class ProxyEngine implements InboundHandler {
     }
     const family = isIP(flow.remoteAddress) === 6 ? 6 : 4;
     const socket = route.udpFor(family) ?? this.anyUdp(family);
-    if (socket !== null) socket.send(chunks, flow.remotePort, flow.remoteAddress, this.onUdpSent);
+    if (socket !== null)
+      socket.send(chunks, flow.remotePort, flow.remoteAddress, this.udpSent[route.info.index * 2 + 1]);
   }
 
   private drop(
