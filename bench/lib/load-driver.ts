@@ -39,7 +39,19 @@ export interface LoadDriver {
   readonly name: string;
   readonly version: string;
   startUas(port: number, transport: Transport, core: string): Promise<Started>;
-  runUac(target: number, rate: number, calls: number, transport: Transport, core: string): Promise<UacResult>;
+  /**
+   * `socketPerCall`: each call from a socket of its own (SIPp `-t un`), so a port
+   * shared by several processes (reusePort) spreads the calls; the kernel hashes
+   * the source address and port. Only SIPp does this.
+   */
+  runUac(
+    target: number,
+    rate: number,
+    calls: number,
+    transport: Transport,
+    core: string,
+    socketPerCall?: boolean,
+  ): Promise<UacResult>;
 }
 
 /** SIPp's 64 KB default socket buffers drop the bursts a proxy's event loop hands back (measured). */
@@ -102,9 +114,11 @@ export class SippDriver implements LoadDriver {
     calls: number,
     transport: Transport,
     core: string,
+    socketPerCall = false,
   ): Promise<UacResult> {
     const dir = mkdtempSync(join(tmpdir(), 'sipspan-bench-uac-'));
     const seconds = calls / rate;
+    const mode = transport === 'udp' ? (socketPerCall ? 'un' : 'u1') : socketPerCall ? 'tn' : 't1';
     const args = [
       '-sn',
       'uac',
@@ -114,7 +128,9 @@ export class SippDriver implements LoadDriver {
       '-p',
       String(await freePort()),
       '-t',
-      transport === 'udp' ? 'u1' : 't1',
+      mode,
+      // One socket per call needs more open at once than SIPp's default budget allows here.
+      ...(socketPerCall ? ['-max_socket', '5000'] : []),
       '-r',
       String(rate),
       '-m',

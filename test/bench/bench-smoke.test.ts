@@ -69,3 +69,34 @@ test('npm run bench -- --short runs the short paths and writes a complete report
     rmSync(out, { recursive: true, force: true });
   }
 });
+
+test('bench/processes.ts measures one process against two sharing a port, calls spread over both', () => {
+  const r = spawnSync(
+    process.execPath,
+    [join(root, 'bench', 'processes.ts'), '--rates', '200', '--seconds', '2', '--max', '200'],
+    { encoding: 'utf8', timeout: 85_000, killSignal: 'SIGTERM' },
+  );
+  assert.equal(r.status, 0, `exit ${r.status} ${r.signal ?? ''}\n${r.stderr.slice(-3000)}`);
+  const out = JSON.parse(r.stdout) as {
+    report: {
+      processes: number;
+      highestRate: number;
+      fixed: { ok: number; failed: number; cpuUsPerCall: number; sharePct: number[] }[];
+    }[];
+  };
+  assert.deepEqual(
+    out.report.map((x) => x.processes),
+    [1, 2],
+  );
+  for (const x of out.report) {
+    const p = x.fixed[0];
+    assert.equal(p.failed, 0, `${x.processes} process(es): ${JSON.stringify(p)}`);
+    assert.equal(p.ok, 400);
+    assert.ok(p.cpuUsPerCall > 0, `${x.processes} process(es): no CPU figure`);
+    assert.equal(p.sharePct.length, x.processes);
+    assert.equal(x.highestRate, 200);
+  }
+  // SIPp places each call from its own socket: the kernel spreads them, so both processes work.
+  for (const share of out.report[1].fixed[0].sharePct)
+    assert.ok(share > 10, `CPU split ${out.report[1].fixed[0].sharePct}`);
+});
