@@ -196,9 +196,8 @@ export class Sipspan {
       this.routes.map(async (route) => {
         try {
           const r = await this.resolver.resolve(route.upstream.host);
-          route.upstreamAddress = r.address;
-          route.upstreamFamily = r.family;
-          this.observer.routeUpstreams[route.info.index] = `${r.address}:${route.upstream.port}`;
+          route.upstreamResolved(r.address, r.family);
+          this.observer.routeUpstreams[route.info.index] = route.upstreamText;
         } catch {
           this.observer.publishLimit(route.info, 'upstream_resolve');
         }

@@ -108,10 +108,8 @@ export class ProxyEngine implements InboundHandler {
     this.tracestateHeader = options.traceHeaders.tracestate;
     this.traceIdHeader = options.traceHeaders.traceId;
     for (const route of routes) {
-      this.udpSent.push(
-        (err) => err !== null && this.onUdpSendError(route, err, true),
-        (err) => err !== null && this.onUdpSendError(route, err, false),
-      );
+      this.requestSent.push((err) => err !== null && this.onUdpSendError(route, err, true));
+      this.responseSent.push((err) => err !== null && this.onUdpSendError(route, err, false));
     }
   }
 
@@ -784,7 +782,7 @@ export class ProxyEngine implements InboundHandler {
     if (tx !== null) {
       const upstream =
         address === route.upstreamAddress && port === route.upstream.port
-          ? route.upstreamText()
+          ? route.upstreamText
           : `${address}:${port}`;
       this.observer.onRequestSent(tx, upstream, transport, now);
     }
@@ -900,7 +898,8 @@ export class ProxyEngine implements InboundHandler {
     const socket: UdpListener | null =
       (isRequest ? route.udpForRequests(family) : route.udpFor(family)) ?? this.anyUdp(family);
     if (socket === null) return false;
-    socket.send(chunks, port, address, this.udpSent[route.info.index * 2 + (isRequest ? 0 : 1)]);
+    const i = route.info.index;
+    socket.send(chunks, port, address, isRequest ? this.requestSent[i] : this.responseSent[i]);
     return true;
   }
 
@@ -913,13 +912,14 @@ export class ProxyEngine implements InboundHandler {
   }
 
   /**
-   * Callbacks for UDP sends, made once per route and direction (requests at 2·i, responses at 2·i + 1):
-   * nothing is allocated per send. The kernel refuses a datagram (no route to the host, a firewall,
+   * Callbacks for UDP sends, made once per route (by route index) and direction: nothing is allocated
+   * per send. The kernel refuses a datagram (no route to the host, a firewall,
    * EMSGSIZE) at the send or just after, never through the sender: a request's failure is counted as
    * `upstream_unreachable` / `upstream_send`, a response's as a `send-failed` drop. The transaction is
    * not told (that would take a closure per send): it ends at Timer B like any unanswered request.
    */
-  private readonly udpSent: ((err: Error | null) => void)[] = [];
+  private readonly requestSent: ((err: Error | null) => void)[] = [];
+  private readonly responseSent: ((err: Error | null) => void)[] = [];
 
   private onUdpSendError(route: RouteRuntime, err: Error, isRequest: boolean): void {
     if (this.stopped) return;
@@ -1041,7 +1041,7 @@ export class ProxyEngine implements InboundHandler {
     const family = isIP(flow.remoteAddress) === 6 ? 6 : 4;
     const socket = route.udpFor(family) ?? this.anyUdp(family);
     if (socket !== null)
-      socket.send(chunks, flow.remotePort, flow.remoteAddress, this.udpSent[route.info.index * 2 + 1]);
+      socket.send(chunks, flow.remotePort, flow.remoteAddress, this.responseSent[route.info.index]);
   }
 
   private drop(

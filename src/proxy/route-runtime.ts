@@ -35,8 +35,8 @@ export class RouteRuntime {
   /** Upstream endpoint as configured, and its resolved address. */
   readonly upstream: Endpoint;
   upstreamAddress = '';
-  private upstreamTextOf = '';
-  private upstreamTextCache = '';
+  /** `address:port` of the resolved upstream: every request forwarded to it names it (built once). */
+  upstreamText = '';
   upstreamFamily: 4 | 6 = 4;
   /** Precomputed bytes of our Record-Route lines, per transport. */
   recordRouteUdp: Buffer = Buffer.alloc(0);
@@ -97,13 +97,11 @@ export class RouteRuntime {
     return ports?.has(p) === true;
   }
 
-  /** `address:port` of the upstream as resolved now: every request forwarded to it names it, built once. */
-  upstreamText(): string {
-    if (this.upstreamTextOf !== this.upstreamAddress) {
-      this.upstreamTextOf = this.upstreamAddress;
-      this.upstreamTextCache = `${this.upstreamAddress}:${this.upstream.port}`;
-    }
-    return this.upstreamTextCache;
+  /** The upstream's name resolved (at start, and again on retries). */
+  upstreamResolved(address: string, family: 4 | 6): void {
+    this.upstreamAddress = address;
+    this.upstreamFamily = family;
+    this.upstreamText = `${address}:${this.upstream.port}`;
   }
 
   /** The UDP socket responses leave from toward an address family: the one requests came to. */
