@@ -16,12 +16,12 @@
  * per call is utime + stime of the box from /proc over a fixed-rate run.
  * Progress on stderr, the table on stdout.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuTicks } from './lib/procs.ts';
+import { lastSippStats } from '../test/support/sipp.ts';
+import { cpuTicks, hasCommand, type Started, start, stop } from './lib/procs.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,7 +37,7 @@ const root = join(import.meta.dirname, '..');
 const nodeBin = process.execPath;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const hasTaskset = spawnSync('sh', ['-c', 'command -v taskset']).status === 0;
+const hasTaskset = hasCommand('taskset');
 const CORE_LOAD = '0';
 const CORE_BOX = '1';
 const work = mkdtempSync(join(tmpdir(), 'sipspan-logs-cost-'));
@@ -45,20 +45,6 @@ const logFile = join(work, 'transactions.log');
 
 let nextPort = 32000 + Math.floor(Math.random() * 1000) * 4;
 const port = () => nextPort++;
-
-function pinned(core: string, cmd: string, args: string[], cwd?: string): ChildProcess {
-  return hasTaskset
-    ? spawn('taskset', ['-c', core, cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], cwd })
-    : spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd });
-}
-
-async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null) return;
-  const done = new Promise((r) => p.once('exit', r));
-  p.kill('SIGTERM');
-  await Promise.race([done, sleep(3000)]);
-  if (p.exitCode === null) p.kill('SIGKILL');
-}
 
 /** One SIPp UAC run of `seconds` at `rate` calls/s; SIPp's own counters. */
 async function runUac(
@@ -105,24 +91,18 @@ async function runUacOnce(
     '-timeout',
     `${seconds + 15}s`,
   ];
-  const p = pinned(CORE_LOAD, 'sipp', args, dir);
-  let stderr = '';
-  p.stderr?.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-500);
-  });
-  const killer = setTimeout(() => p.kill('SIGKILL'), (seconds + 25) * 1000);
-  await new Promise((r) => p.once('exit', r));
+  const p = start('sipp', args, { core: CORE_LOAD, cwd: dir });
+  const killer = setTimeout(() => void stop(p, 'SIGKILL', 100), (seconds + 25) * 1000);
+  await p.done;
   clearTimeout(killer);
   try {
-    const stat = readFileSync(join(dir, 'stat.csv'), 'latin1').trim().split('\n');
-    const head = stat[0].split(';');
-    const last = stat[stat.length - 1].split(';');
-    const get = (k: string) => Number(last[head.indexOf(k)] ?? 0);
-    const ok = get('SuccessfulCall(C)');
+    const stats = lastSippStats(readFileSync(join(dir, 'stat.csv'), 'latin1'));
+    if (stats['SuccessfulCall(C)'] === undefined) throw new Error('no statistics row');
+    const ok = Number(stats['SuccessfulCall(C)']);
     // Calls SIPp never finished count as failed too.
-    return { ok, failed: Math.max(get('FailedCall(C)'), calls - ok) };
+    return { ok, failed: Math.max(Number(stats['FailedCall(C)'] ?? 0), calls - ok) };
   } catch {
-    log(`  sipp left no statistics: ${stderr.trim().split('\n').pop() ?? ''}`);
+    log(`  sipp left no statistics: ${p.output().trim().split('\n').pop() ?? ''}`);
     return null;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -131,7 +111,7 @@ async function runUacOnce(
 
 interface Box {
   name: string;
-  proc: ChildProcess;
+  proc: Started;
   port: number;
   good: number;
   bad: number;
@@ -140,42 +120,38 @@ interface Box {
 
 async function startBox(name: string, sinks: 'none' | 'logs', uasPort: number): Promise<Box> {
   const listen = port();
-  const proc = pinned(CORE_BOX, nodeBin, [
-    join(root, 'bench', 'sink-cost.ts'),
-    '--sinks',
-    sinks,
-    '--listen',
-    String(listen),
-    '--upstream',
-    String(uasPort),
-    '--log-file',
-    logFile,
-  ]);
+  const proc = start(
+    nodeBin,
+    [
+      join(root, 'bench', 'sink-cost.ts'),
+      '--sinks',
+      sinks,
+      '--listen',
+      String(listen),
+      '--upstream',
+      String(uasPort),
+      '--log-file',
+      logFile,
+    ],
+    { core: CORE_BOX },
+  );
   await sleep(1500);
-  if (proc.exitCode !== null) throw new Error(`${name} exited ${proc.exitCode}`);
+  if (proc.exited()) throw new Error(`${name} exited: ${proc.output().slice(-500)}`);
   return { name, proc, port: listen, good: 0, bad: 0, cpuUsPerCall: Number.NaN };
 }
 
 async function main(): Promise<void> {
-  if (spawnSync('sh', ['-c', 'command -v sipp']).status !== 0) {
+  if (!hasCommand('sipp')) {
     log('logs-cost: sipp is not installed');
     process.exit(2);
   }
   if (!hasTaskset) log('logs-cost: taskset not found, running unpinned');
   const uasPort = port();
-  const uas = pinned(CORE_LOAD, 'sipp', [
-    '-sn',
-    'uas',
-    '-i',
-    '127.0.0.1',
-    '-p',
-    String(uasPort),
-    '-t',
-    'u1',
-    '-nostdin',
-    '-buff_size',
-    '4194304',
-  ]);
+  const uas = start(
+    'sipp',
+    ['-sn', 'uas', '-i', '127.0.0.1', '-p', String(uasPort), '-t', 'u1', '-nostdin', '-buff_size', '4194304'],
+    { core: CORE_LOAD },
+  );
   await sleep(500);
   const boxes = [
     await startBox('logs off', 'none', uasPort),
@@ -188,7 +164,7 @@ async function main(): Promise<void> {
     const samples: number[][] = boxes.map(() => []);
     for (let round = 0; round < 3; round++) {
       for (const [i, b] of boxes.entries()) {
-        const pid = b.proc.pid ?? -1;
+        const pid = b.proc.pid;
         const t0 = cpuTicks(pid);
         const r = await runUac(b.port, cpuRate, 4);
         const us = ((cpuTicks(pid) - t0) * 10_000) / Math.max(1, r.ok);
@@ -221,8 +197,8 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const b of boxes) await stop(b.proc);
-    await stop(uas);
+    for (const b of boxes) await stop(b.proc, 'SIGTERM', 3000);
+    await stop(uas, 'SIGTERM', 3000);
   }
   let lines = 0;
   let bytes = 0;

@@ -19,7 +19,6 @@
  *     message (counter + proxy-time histogram) and one ended transaction,
  *     against prom-client's bound children doing the same counter + histogram.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,8 +28,8 @@ import type { ForwardedEvent } from '../src/observe/records.ts';
 import { TransactionRecord } from '../src/observe/records.ts';
 import { PROXY_BUCKETS } from '../src/sinks/metrics/catalog.ts';
 import { RouteMetrics } from '../src/sinks/metrics/route-metrics.ts';
-import { freePort } from '../test/support/sipp.ts';
-import { cpuTicks } from './lib/procs.ts';
+import { freePort, lastSippStats } from '../test/support/sipp.ts';
+import { cpuTicks, type Started, start, stop } from './lib/procs.ts';
 
 const { values } = parseArgs({
   options: {
@@ -128,17 +127,6 @@ function micro(): void {
   }
 }
 
-function pinned(core: string, cmd: string, args: string[], cwd?: string): ChildProcess {
-  return spawn('taskset', ['-c', core, cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], cwd });
-}
-
-async function stop(p: ChildProcess | null): Promise<void> {
-  if (p === null || p.exitCode !== null) return;
-  const done = new Promise((r) => p.once('exit', r));
-  p.kill('SIGKILL');
-  await Promise.race([done, sleep(2000)]);
-}
-
 interface Step {
   ok: number;
   failed: number;
@@ -178,28 +166,22 @@ async function runUac(
     const before = cpuTicks(pid);
     const dropsBefore = udpDrops(target);
     const uasDropsBefore = udpDrops(uas);
-    const p = pinned(CORE_LOAD, 'sipp', args, dir);
-    let stderr = '';
-    p.stderr?.on('data', (d: Buffer) => {
-      if (stderr.length < 4000) stderr += d.toString();
-    });
+    const p = start('sipp', args, { core: CORE_LOAD, cwd: dir });
     // SIPp's own -timeout does not always fire when it is saturated: a wall-clock bound as well.
-    const killer = setTimeout(() => p.kill('SIGKILL'), (seconds + 30) * 1000);
-    await new Promise((r) => p.once('exit', r));
+    const killer = setTimeout(() => void stop(p, 'SIGKILL', 100), (seconds + 30) * 1000);
+    await p.done;
     clearTimeout(killer);
     const ticks = cpuTicks(pid) - before;
     const socketDrops = udpDrops(target) - dropsBefore;
     const uasDrops = udpDrops(uas) - uasDropsBefore;
-    let stat: string[] = [];
+    let stats: Record<string, string> = {};
     try {
-      stat = readFileSync(join(dir, 'stat.csv'), 'latin1').trim().split('\n');
+      stats = lastSippStats(readFileSync(join(dir, 'stat.csv'), 'latin1'));
     } catch {}
-    const head = (stat[0] ?? '').split(';');
-    const last = (stat.at(-1) ?? '').split(';');
-    const get = (k: string) => Number(last[head.indexOf(k)] ?? 0);
+    const get = (k: string) => Number(stats[k] ?? 0);
     if (get('OutgoingCall(C)') === 0) {
       // SIPp quit before its first call: no measurement, try again.
-      log(`  sipp sent nothing (attempt ${attempt}): ${stderr.trim().split('\n').slice(-2).join(' | ')}`);
+      log(`  sipp sent nothing (attempt ${attempt}): ${p.output().trim().split('\n').slice(-2).join(' | ')}`);
       if (attempt < 3) continue;
       return {
         ok: 0,
@@ -227,20 +209,13 @@ async function macro(): Promise<void> {
   const rates = values.rates!.split(',').map(Number);
   const seconds = Number(values.seconds);
   const uasPort = await freePort();
-  const uas = pinned(CORE_LOAD, 'sipp', [
-    '-sn',
-    'uas',
-    '-i',
-    '127.0.0.1',
-    '-p',
-    String(uasPort),
-    '-nostdin',
-    '-buff_size',
-    '4194304',
-  ]);
+  const uas = start(
+    'sipp',
+    ['-sn', 'uas', '-i', '127.0.0.1', '-p', String(uasPort), '-nostdin', '-buff_size', '4194304'],
+    { core: CORE_LOAD },
+  );
   const repeat = Number(values.repeat);
-  const sides: { name: string; proc: ChildProcess; port: number; metricsPort: number; steps: Step[][] }[] =
-    [];
+  const sides: { name: string; proc: Started; port: number; metricsPort: number; steps: Step[][] }[] = [];
   let scraper: NodeJS.Timeout | null = null;
   try {
     for (const name of ['none', 'metrics']) {
@@ -248,7 +223,13 @@ async function macro(): Promise<void> {
       const metricsPort = await freePort();
       const args = [join(root, 'bench', 'sink-cost.ts'), '--sinks', name, '--listen', String(port)];
       args.push('--upstream', String(uasPort), '--metrics', String(metricsPort));
-      sides.push({ name, proc: pinned(CORE_BOX, node, args), port, metricsPort, steps: rates.map(() => []) });
+      sides.push({
+        name,
+        proc: start(node, args, { core: CORE_BOX }),
+        port,
+        metricsPort,
+        steps: rates.map(() => []),
+      });
     }
     await sleep(1500);
     // Prometheus scrapes every 15 s by default; every second here, so scrape cost is in the numbers. Only
@@ -263,13 +244,13 @@ async function macro(): Promise<void> {
         .then((r) => r.text())
         .catch(() => {});
     }, 1000);
-    for (const side of sides) await runUac(side.port, uasPort, 1000, 2, side.proc.pid!); // warm-up (JIT, buffers)
+    for (const side of sides) await runUac(side.port, uasPort, 1000, 2, side.proc.pid); // warm-up (JIT, buffers)
     for (let rep = 0; rep < repeat; rep++) {
       for (const [i, rate] of rates.entries()) {
         const order = (rep + i) % 2 === 0 ? sides : [...sides].reverse();
         for (const side of order) {
           scraping = side === withMetrics;
-          const step = await runUac(side.port, uasPort, rate, seconds, side.proc.pid!);
+          const step = await runUac(side.port, uasPort, rate, seconds, side.proc.pid);
           side.steps[i].push(step);
           log(
             `${side.name.padEnd(8)} ${String(rate).padStart(5)}/s: ok ${step.ok} failed ${step.failed} retrans ${step.retransmissions} drops ${step.socketDrops}/${step.uasDrops} cpu ${step.cpuUsPerCall.toFixed(0)} µs/call`,
@@ -280,8 +261,8 @@ async function macro(): Promise<void> {
     }
   } finally {
     if (scraper !== null) clearInterval(scraper);
-    for (const s of sides) await stop(s.proc);
-    await stop(uas);
+    for (const s of sides) await stop(s.proc, 'SIGKILL', 2000);
+    await stop(uas, 'SIGKILL', 2000);
   }
   const median = (xs: number[]) => {
     const v = xs.filter(Number.isFinite).sort((a, b) => a - b);

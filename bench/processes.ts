@@ -25,18 +25,9 @@ import { mkdtemp } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { adminReady, ready } from './lib/boxes.ts';
 import { SippDriver } from './lib/load-driver.ts';
-import {
-  cpuTicks,
-  freePort,
-  killAll,
-  pinSelf,
-  type Started,
-  sleep,
-  start,
-  stop,
-  waitFor,
-} from './lib/procs.ts';
+import { cpuTicks, freePort, killAll, pinSelf, type Started, sleep, start, stop } from './lib/procs.ts';
 
 const { values } = parseArgs({
   options: {
@@ -96,18 +87,9 @@ async function startProcesses(n: number, port: number, uasPort: number, dir: str
       core: cores[i % cores.length],
       env,
     });
-    const up = await waitFor(async () => {
-      if (p.exited()) return true;
-      try {
-        return (await fetch(`http://127.0.0.1:${admin}/readyz`)).status === 200;
-      } catch {
-        return false;
-      }
-    }, 20_000);
-    if (!up || p.exited()) throw new Error(`sipspan ${i} did not start: ${p.output().slice(-600)}`);
+    await ready(p, () => adminReady(admin), `sipspan ${i}`);
     procs.push(p);
   }
-  await sleep(300);
   return procs;
 }
 

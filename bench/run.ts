@@ -281,7 +281,9 @@ async function measurePath(spec: PathSpec, ctx: Context): Promise<PathResult> {
     let overloaded = false;
     const settle = async () => {
       if (overloaded && AFTER_OVERLOAD_MS > 0) {
-        log(`  the last run failed calls: waiting ${AFTER_OVERLOAD_MS / 1000} s for their transactions to end`);
+        log(
+          `  the last run failed calls: waiting ${AFTER_OVERLOAD_MS / 1000} s for their transactions to end`,
+        );
         await sleep(AFTER_OVERLOAD_MS);
       }
       overloaded = false;

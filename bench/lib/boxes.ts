@@ -132,17 +132,7 @@ async function startSipspan(
     env.OTEL_TRACES_SAMPLER = 'always_off';
   }
   const proc = start(join(root, 'bin', 'sipspan'), ['run', '--config', config], { core: ctx.core, env });
-  await ready(
-    proc,
-    async () => {
-      try {
-        return (await fetch(`http://127.0.0.1:${admin}/readyz`)).status === 200;
-      } catch {
-        return false;
-      }
-    },
-    'sipspan',
-  );
+  await ready(proc, () => adminReady(admin), 'sipspan');
   return {
     proc,
     port: ports[0],
@@ -177,7 +167,12 @@ async function startKamailio(uasPort: number, ctx: BoxContext, file: string): Pr
   return { proc, port, legPorts: [port, uasPort], metricsPorts: [], adminPort: null, logFile: null, hops: 1 };
 }
 
-async function ready(proc: Started, check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+/** Wait until a started box answers `check` (20 s at most), then let it settle; throws with its output. */
+export async function ready(
+  proc: Started,
+  check: () => boolean | Promise<boolean>,
+  what: string,
+): Promise<void> {
   const ok = await waitFor(async () => proc.exited() || (await check()), 20_000);
   if (!ok || proc.exited()) {
     await stop(proc, 'SIGKILL', 100);
@@ -185,6 +180,15 @@ async function ready(proc: Started, check: () => boolean | Promise<boolean>, wha
   }
   // Let the process settle (JIT of start-up code, sinks' first timers) before measuring.
   await new Promise((r) => setTimeout(r, 300));
+}
+
+/** sipspan's admin listener says it is ready (routes bound, upstreams resolved). */
+export async function adminReady(adminPort: number): Promise<boolean> {
+  try {
+    return (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status === 200;
+  } catch {
+    return false;
+  }
 }
 
 export function fileBytes(path: string | null): number | null {
