@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { type InstrumentationScope, parseKeyPairsIntoRecord } from '@opentelemetry/core';
 import { OTLPTraceExporter as OtlpGrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import { ConsoleSpanExporter, type SpanExporter } from '@opentelemetry/sdk-trace';
@@ -14,6 +13,7 @@ import { ConfigError } from '../../config/config-error.ts';
 import { channels } from '../../observe/channels.ts';
 import type { TransactionRecord } from '../../observe/records.ts';
 import type { Sink } from '../sink.ts';
+import { OtlpProtoTraceExporter } from './otlp-proto-exporter.ts';
 import { RESOURCE } from './semconv.ts';
 import { batcherOptionsFromEnv, SpanBatcher } from './span-batcher.ts';
 import { buildSpans, type RetransmissionTimes } from './span-builder.ts';
@@ -156,7 +156,7 @@ export function exportersFromEnv(env: NodeJS.ProcessEnv): { name: string; export
         const opts = otlpHttpOptions(env);
         out.push({
           name: `otlp/${protocol}`,
-          exporter: protocol === 'http/json' ? new OtlpJsonExporter(opts) : new OtlpProtoExporter(opts),
+          exporter: protocol === 'http/json' ? new OtlpJsonExporter(opts) : new OtlpProtoTraceExporter(opts),
         });
       }
     } else

@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { TransactionRecord } from '../../../src/observe/records.ts';
+import { OtlpProtoTraceExporter } from '../../../src/sinks/tracing/otlp-proto-exporter.ts';
 import { buildSpans } from '../../../src/sinks/tracing/span-builder.ts';
 import { exportersFromEnv, resourceFromEnv } from '../../../src/sinks/tracing/tracing-sink.ts';
 import { TraceReceiver } from '../../support/otlp-receiver.ts';
@@ -101,11 +101,11 @@ describe('exporters from the environment', () => {
     await e.exporter.shutdown();
   });
 
-  test('the OTLP exporters read OTEL_EXPORTER_OTLP_ENDPOINT from process.env themselves', async () => {
+  test('the OTLP/protobuf exporter reads OTEL_EXPORTER_OTLP_ENDPOINT from process.env itself', async () => {
     const saved = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
     process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url;
     try {
-      const exporter = new OtlpProtoExporter();
+      const exporter = new OtlpProtoTraceExporter();
       const n = receiver.requests.length;
       assert.equal(await exportOnce(exporter), 0);
       assert.equal(receiver.requests[n].path, '/v1/traces');
