@@ -14,6 +14,7 @@ import { openLogTarget } from './destination.ts';
 import { fitLine } from './line-fit.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { safeValue } from './safe-value.ts';
+import { IsoClock, transactionLine } from './transaction-line.ts';
 
 export interface LogSinkOptions {
   /** Overrides config.logs.destination: `stdout`, `stderr`, a file path, or a stream (tests). */
@@ -52,9 +53,6 @@ const LOGGER_FLUSH_MS = 2000;
 /** Suppressed counts no later line carried are reported this long after the first suppression. */
 const SUPPRESSED_REPORT_MS = 2000;
 const REASON_BYTES = 64;
-
-/** ms with µs resolution: enough for a proxy that adds tens of µs, and short lines. */
-const ms = (v: number) => Math.round(v * 1000) / 1000;
 
 /**
  * A pino logger with the contract's shape: newline-delimited JSON, `time` in
@@ -123,41 +121,24 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
   let suppressedTimer: NodeJS.Timeout | null = null;
   let stopLogged = false;
 
+  // The transaction line is written straight (transaction-line.ts) with each route logger's own bindings.
+  const bindings = byRoute.map((child) =>
+    String((child as unknown as Record<symbol, unknown>)[pino.symbols.chindingsSym]),
+  );
+  const clock = new IsoClock();
+  const lineOptions = { maxValue, redactUsers };
+
   const onTransactionEnd = (message: unknown) => {
     const tx = message as TransactionRecord;
     const call = tx.call;
     if (call !== null && !call.logSampled) return;
     const isWarn = tx.outcome === 'timeout' || tx.outcome === 'send-failed';
     if (!isWarn && !infoOn) return;
-    const log = byRoute[tx.route.index] ?? logger;
-    const end = tx.finalResponseOut !== -1 ? tx.finalResponseOut : tx.endedAt;
-    const rtt = tx.upstreamRttMs;
-    const line: Record<string, unknown> = {
-      trace_id: tx.traceId,
-      span_id: tx.serverSpanId,
-      call_id: safeValue(tx.callId, maxValue),
-      method: safeValue(tx.method, maxValue),
-      cseq: tx.cseq,
-      status: tx.status,
-      status_class: tx.statusClass,
-      outcome: tx.outcome,
-      transport: tx.transport,
-      // Socket addresses (never wire text): no escaping needed.
-      downstream: tx.downstream,
-      upstream: tx.upstream === '' ? null : tx.upstream,
-      upstream_rtt_ms: rtt >= 0 ? ms(rtt) : null,
-      duration_ms: end >= tx.requestIn ? ms(end - tx.requestIn) : null,
-      proxy_ms: ms(tx.requestProxyMs + tx.responseProxyMs),
-      retransmissions: tx.retransmissions,
-    };
-    if (tx.generatedStatus !== 0) line.generated = true;
-    if (tx.stitchedBy !== null) line.stitched_by = tx.stitchedBy;
-    if (tx.isInitialInvite && call !== null) {
-      line.from_user = userField(call.fromUser, redactUsers, maxValue);
-      line.to_user = userField(call.toUser, redactUsers, maxValue);
-    }
-    if (isWarn) log.warn(line, 'transaction');
-    else log.info(line, 'transaction');
+    const routeBindings = bindings[tx.route.index];
+    if (routeBindings === undefined) return;
+    writer.write(
+      fitLine(transactionLine(tx, isWarn ? 'warn' : 'info', clock.now(), routeBindings, lineOptions)),
+    );
   };
 
   const armSuppressedReport = () => {
@@ -292,10 +273,4 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
       writer.close();
     },
   };
-}
-
-/** logs.redact_users: a user part is shown as `***` (absent stays null). */
-function userField(user: string | null, redact: boolean, maxValue: number): string | null {
-  if (user === null) return null;
-  return redact ? '***' : safeValue(user, maxValue);
 }
