@@ -60,9 +60,9 @@ export interface ProxyOptions {
 
 /** Where a message goes. */
 interface Target {
-  transport: TransportName;
-  host: string;
-  port: number;
+  readonly transport: TransportName;
+  readonly host: string;
+  readonly port: number;
 }
 
 /**
@@ -219,7 +219,7 @@ export class ProxyEngine implements InboundHandler {
       facts.toTag,
       direction,
       flow.transport,
-      `${flow.remoteAddress}:${flow.remotePort}`,
+      this.remoteText(flow),
       receivedAt,
       inbound,
       cfg.trust_trace_headers,
@@ -361,8 +361,19 @@ export class ProxyEngine implements InboundHandler {
     return this.upstreamTarget(route);
   }
 
+  /** The configured upstream itself (never written to): no object per request. */
   private upstreamTarget(route: RouteRuntime): Target {
-    return { transport: route.upstream.transport, host: route.upstream.host, port: route.upstream.port };
+    return route.upstream;
+  }
+
+  /** `address:port` of a request's source; most come from a few peers, so the last one's text is kept. */
+  private remoteText(flow: Flow): string {
+    if (flow.remotePort !== this.lastRemotePort || flow.remoteAddress !== this.lastRemoteAddress) {
+      this.lastRemoteAddress = flow.remoteAddress;
+      this.lastRemotePort = flow.remotePort;
+      this.lastRemoteText = `${flow.remoteAddress}:${flow.remotePort}`;
+    }
+    return this.lastRemoteText;
   }
 
   private isFromUpstream(route: RouteRuntime, flow: Flow): boolean {
@@ -486,6 +497,9 @@ export class ProxyEngine implements InboundHandler {
   }
 
   /** The two lanes of the last transactionHash (fields, not a returned pair: nothing allocated per request). */
+  private lastRemoteAddress = '';
+  private lastRemotePort = -1;
+  private lastRemoteText = '';
   private txHash1 = 0;
   private txHash2 = 0;
 

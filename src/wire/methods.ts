@@ -25,6 +25,24 @@ export const OTHER_METHOD = 'other';
 export type MethodLabel = KnownMethod | typeof OTHER_METHOD;
 
 const KNOWN_SET: ReadonlySet<string> = new Set(KNOWN_METHODS);
+const KNOWN_BYTES = KNOWN_METHODS.map((m) => Buffer.from(m, 'latin1'));
+
+/**
+ * The method token buf[start, end) as a string: a known method is the shared
+ * constant (no string per message, and map keys built from it hash a string
+ * V8 has seen before), anything else is read as latin1.
+ */
+export function readMethod(buf: Buffer, start: number, end: number): string {
+  const n = end - start;
+  for (let k = 0; k < KNOWN_BYTES.length; k++) {
+    const known = KNOWN_BYTES[k];
+    if (known.length !== n) continue;
+    let i = 0;
+    while (i < n && buf[start + i] === known[i]) i++;
+    if (i === n) return KNOWN_METHODS[k];
+  }
+  return buf.toString('latin1', start, end);
+}
 
 /** The metric label for a method token (case-sensitive: RFC 3261 §7.1 methods are case-sensitive). */
 export function methodLabel(method: string): MethodLabel {

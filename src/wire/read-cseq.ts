@@ -1,5 +1,6 @@
 import { IS_TOKEN } from './chars.ts';
 import { skipLws, trimLwsRight } from './lws.ts';
+import { readMethod } from './methods.ts';
 
 export interface CSeqValue {
   seq: number;
@@ -29,7 +30,7 @@ export function readCSeq(buf: Buffer, start: number, end: number): CSeqValue | n
   const m = p;
   while (p < e && IS_TOKEN[buf[p]] === 1) p++;
   if (p === m || p !== e) return null;
-  return { seq, method: buf.toString('latin1', m, p) };
+  return { seq, method: readMethod(buf, m, p) };
 }
 
 /** Max-Forwards = 1*DIGIT, 0–255 (RFC 3261 §20.22; RFC 4475 §3.1.2.4: 300 is out of range). -1 when invalid. */

@@ -1,4 +1,5 @@
 import { HEADER_ID_COUNT, type HeaderId } from './header-names.ts';
+import { readMethod } from './methods.ts';
 
 /**
  * One SIP message as a Buffer plus offsets. Nothing is copied or decoded until
@@ -88,8 +89,7 @@ export class SipMessage {
   }
 
   get method(): string {
-    if (this.methodCache === null)
-      this.methodCache = this.buf.toString('latin1', this.methodStart, this.methodEnd);
+    if (this.methodCache === null) this.methodCache = readMethod(this.buf, this.methodStart, this.methodEnd);
     return this.methodCache;
   }
 
