@@ -197,7 +197,6 @@ export class Sipspan {
         try {
           const r = await this.resolver.resolve(route.upstream.host);
           route.upstreamResolved(r.address, r.family);
-          this.observer.routeUpstreams[route.info.index] = route.upstreamText;
         } catch {
           this.observer.publishLimit(route.info, 'upstream_resolve');
         }

@@ -1,3 +1,5 @@
+import type { TransactionRecord } from './records.ts';
+
 /**
  * B2BUA leg correlation. A back-to-back user agent starts a new leg with a
  * new Call-ID and may drop unknown headers (traceparent among them). When both
@@ -12,17 +14,15 @@
  *
  * Bounded: at most `maxEntries`, each forgotten after `windowMs`.
  */
-export interface LegEntry {
-  routeIndex: number;
-  traceId: string;
-  clientSpanId: string;
-  sampled: boolean;
-  at: number;
-  /** `address:port` the remembered INVITE was forwarded to (the B2BUA, when there is one); '' if unknown. */
-  upstream: string;
-  /** True while the remembered INVITE has no final response: a B2BUA starts its B leg while leg A is pending. */
-  isPending: () => boolean;
-}
+/**
+ * A remembered leg is its initial INVITE's transaction record itself, read when
+ * a later INVITE asks: no entry object or closure per INVITE (a record is kept
+ * for the window either way).
+ */
+export type LegEntry = Pick<
+  TransactionRecord,
+  'route' | 'traceId' | 'clientSpanId' | 'sampled' | 'requestIn' | 'upstream' | 'finalResponseIn' | 'outcome'
+>;
 
 export interface LegMatch {
   entry: LegEntry;
@@ -65,9 +65,12 @@ export class LegCorrelator {
       const e = this.byKey.get(k);
       if (
         e !== undefined &&
-        e.routeIndex !== routeIndex &&
-        now - e.at <= this.windowMs &&
-        e.isPending() &&
+        e.route.index !== routeIndex &&
+        now - e.requestIn <= this.windowMs &&
+        // Still pending: a B2BUA starts its B leg while leg A waits for its answer.
+        e.finalResponseIn === -1 &&
+        e.outcome === null &&
+        // From where leg A was forwarded to (the B2BUA), when that is known yet.
         (e.upstream === '' || e.upstream === downstream)
       ) {
         return { entry: e, by: k.slice(0, k.indexOf(':')) };
@@ -79,7 +82,7 @@ export class LegCorrelator {
   sweep(now: number): void {
     // Insertion order is arrival order: stop at the first entry still inside the window.
     for (const [k, e] of this.byKey) {
-      if (now - e.at <= this.windowMs) break;
+      if (now - e.requestIn <= this.windowMs) break;
       this.byKey.delete(k);
     }
   }

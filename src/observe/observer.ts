@@ -81,8 +81,6 @@ export class Observer {
   refusedTransactions = 0;
   refusedCalls = 0;
   private readonly pendingPerRoute: number[] = [];
-  /** Each route's upstream as `address:port` (set once resolved): where its INVITEs go. */
-  readonly routeUpstreams: string[] = [];
   private readonly activeCallsPerRoute: number[] = [];
 
   constructor(opts: ObserverOptions, routeCount: number) {
@@ -240,18 +238,8 @@ export class Observer {
       tx.call = call;
       if (method === 'BYE' && call.byeAt === -1) call.byeAt = now;
     }
-    if (tx.isInitialInvite && legKeys !== null && legKeys.length > 0 && this.opts.correlator !== null) {
-      const remembered = tx;
-      this.opts.correlator.remember(legKeys, {
-        routeIndex: route.index,
-        traceId: tx.traceId,
-        clientSpanId: tx.clientSpanId,
-        sampled: tx.sampled,
-        at: now,
-        upstream: this.routeUpstreams[route.index] ?? '',
-        isPending: () => remembered.finalResponseIn === -1 && remembered.outcome === null,
-      });
-    }
+    if (tx.isInitialInvite && legKeys !== null && legKeys.length > 0 && this.opts.correlator !== null)
+      this.opts.correlator.remember(legKeys, tx);
 
     this.transactions.set(key, tx);
     if (!isAck) this.pendingPerRoute[route.index]++;
