@@ -6,27 +6,19 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { LegCorrelator } from '../../src/observe/leg-correlator.ts';
-import { TransactionRecord } from '../../src/observe/records.ts';
+import type { TransactionRecord } from '../../src/observe/records.ts';
+import { transactionRecord } from '../support/records.ts';
 
 const KEYS = ['session-id:ab12', 'users:alice|bob'];
 
 function invite(routeIndex: number, requestIn: number): TransactionRecord {
-  const tx = new TransactionRecord(
-    `z9hG4bK-${routeIndex}-${requestIn}|INVITE`,
-    { index: routeIndex, name: `route-${routeIndex}` },
-    'INVITE',
-    'INVITE',
-    `call-${routeIndex}`,
-    1,
-    `z9hG4bK-${routeIndex}-${requestIn}`,
-    'downstream',
-    'udp',
-    '192.0.2.1:5060',
-    'ft',
-    null,
+  const tx = transactionRecord({
+    route: { index: routeIndex, name: `route-${routeIndex}` },
+    callId: `call-${routeIndex}`,
+    branch: `z9hG4bK-${routeIndex}-${requestIn}`,
+    downstream: '192.0.2.1:5060',
     requestIn,
-    requestIn + 32_000,
-  );
+  });
   tx.traceId = '0af7651916cd43dd8448eb211c80319c';
   tx.clientSpanId = 'b7ad6b7169203331';
   return tx;

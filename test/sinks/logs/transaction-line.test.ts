@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
-import { CallRecord, TransactionRecord } from '../../../src/observe/records.ts';
+import { CallRecord, type TransactionRecord } from '../../../src/observe/records.ts';
 import { safeValue } from '../../../src/sinks/logs/safe-value.ts';
 import { IsoClock, jsonString, ms, transactionLine } from '../../../src/sinks/logs/transaction-line.ts';
+import { transactionRecord } from '../../support/records.ts';
 
 const TIME = '2026-12-04T21:00:00.123Z';
 const route = { index: 0, name: 'sip-gateway' };
@@ -69,22 +70,7 @@ function fields(tx: TransactionRecord, redactUsers: boolean): Record<string, unk
 }
 
 function record(over: { callId?: string; method?: string; toTag?: string | null } = {}): TransactionRecord {
-  const tx = new TransactionRecord(
-    'k',
-    route,
-    over.method ?? 'INVITE',
-    'INVITE',
-    over.callId ?? 'a84b4c76e66710@pc33.atlanta.com',
-    314159,
-    'z9hG4bK-1',
-    'downstream',
-    'udp',
-    '[2001:db8::1]:5060',
-    'ft',
-    over.toTag === undefined ? null : over.toTag,
-    100,
-    10_000,
-  );
+  const tx = transactionRecord({ ...over, route, cseq: 314159, downstream: '[2001:db8::1]:5060' });
   tx.traceId = '0af7651916cd43dd8448eb211c80319c';
   tx.serverSpanId = 'b7ad6b7169203331';
   return tx;

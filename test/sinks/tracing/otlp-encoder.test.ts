@@ -18,10 +18,10 @@ import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
 import fc from 'fast-check';
-import { TransactionRecord } from '../../../src/observe/records.ts';
+import type { TransactionRecord } from '../../../src/observe/records.ts';
 import { OtlpTraceEncoder } from '../../../src/sinks/tracing/otlp-encoder.ts';
 import { buildSpans, FinishedSpan } from '../../../src/sinks/tracing/span-builder.ts';
-import { methodLabel } from '../../../src/wire/methods.ts';
+import { transactionRecord } from '../../support/records.ts';
 
 const resource = resourceFromAttributes({
   'service.name': 'sipspan',
@@ -39,22 +39,11 @@ function assertSameBytes(spans: ReadableSpan[], encoder = new OtlpTraceEncoder()
 }
 
 function invite(): TransactionRecord {
-  const t = new TransactionRecord(
-    'z9hG4bK-x|INVITE',
-    { index: 0, name: 'sip-signaling' },
-    'INVITE',
-    methodLabel('INVITE'),
-    'a84b4c76e66710@pc33.atlanta.com',
-    314159,
-    'z9hG4bK-x',
-    'downstream',
-    'udp',
-    '192.0.2.10:5060',
-    'from-tag',
-    null,
-    1000.25,
-    33_000,
-  );
+  const t = transactionRecord({
+    callId: 'a84b4c76e66710@pc33.atlanta.com',
+    cseq: 314159,
+    requestIn: 1000.25,
+  });
   t.traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
   t.serverSpanId = 'a1a1a1a1a1a1a1a1';
   t.clientSpanId = 'c2c2c2c2c2c2c2c2';
