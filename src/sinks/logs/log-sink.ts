@@ -122,9 +122,11 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
   let stopLogged = false;
 
   // The transaction line is written straight (transaction-line.ts) with each route logger's own bindings.
-  const bindings = byRoute.map((child) =>
-    String((child as unknown as Record<symbol, unknown>)[pino.symbols.chindingsSym]),
-  );
+  const bindingsOf = (l: Logger) =>
+    String((l as unknown as Record<symbol, unknown>)[pino.symbols.chindingsSym]);
+  const bindings = byRoute.map(bindingsOf);
+  // A route the sink was not started with (never, short of a bug) still gets its line, without `service`.
+  const processBindings = bindingsOf(logger);
   const clock = new IsoClock();
   const lineOptions = { maxValue, redactUsers };
 
@@ -134,8 +136,7 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
     if (call !== null && !call.logSampled) return;
     const isWarn = tx.outcome === 'timeout' || tx.outcome === 'send-failed';
     if (!isWarn && !infoOn) return;
-    const routeBindings = bindings[tx.route.index];
-    if (routeBindings === undefined) return;
+    const routeBindings = bindings[tx.route.index] ?? processBindings;
     writer.write(
       fitLine(transactionLine(tx, isWarn ? 'warn' : 'info', clock.now(), routeBindings, lineOptions)),
     );

@@ -159,6 +159,20 @@ describe('log sink lines', { concurrency: false }, () => {
     assert.ok(!('from_user' in late), 'users only on initial INVITE lines');
   });
 
+  test('a transaction of a route the sink does not know still gets its line, with node and no service', async () => {
+    const out = collector();
+    const { app } = await startApp({}, out.stream);
+    try {
+      channels.transactionEnd.publish(transaction({ index: 9, name: 'unknown' }));
+    } finally {
+      await app.stop(500);
+    }
+    const tx = out.parsed().filter((l) => l.msg === 'transaction');
+    assert.equal(tx.length, 1);
+    assert.equal(tx[0].node, 'node-t');
+    assert.ok(!('service' in tx[0]));
+  });
+
   test('redact_users shows user parts as ***; an unsampled call and transactions off give no line', async () => {
     const out = collector();
     const { app, route } = await startApp({ redact_users: true }, out.stream);
