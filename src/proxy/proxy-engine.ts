@@ -366,7 +366,12 @@ export class ProxyEngine implements InboundHandler {
     return route.upstream;
   }
 
-  /** `address:port` of a request's source; most come from a few peers, so the last one's text is kept. */
+  /** The last source remoteText saw, and its text. */
+  private lastRemoteAddress = '';
+  private lastRemotePort = -1;
+  private lastRemoteText = '';
+
+  /** `address:port` of a message's source; most come from a few peers, so the last one's text is kept. */
   private remoteText(flow: Flow): string {
     if (flow.remotePort !== this.lastRemotePort || flow.remoteAddress !== this.lastRemoteAddress) {
       this.lastRemoteAddress = flow.remoteAddress;
@@ -497,9 +502,6 @@ export class ProxyEngine implements InboundHandler {
   }
 
   /** The two lanes of the last transactionHash (fields, not a returned pair: nothing allocated per request). */
-  private lastRemoteAddress = '';
-  private lastRemotePort = -1;
-  private lastRemoteText = '';
   private txHash1 = 0;
   private txHash2 = 0;
 
@@ -688,7 +690,7 @@ export class ProxyEngine implements InboundHandler {
     target: Target,
     receivedAt: number,
   ): void {
-    const source = `${flow.remoteAddress}:${flow.remotePort}`;
+    const source = this.remoteText(flow);
     const local = `${flow.localAddress}:${flow.localPort}`;
     const to = `${target.host}:${target.port}`;
     channels.messageCaptured.publish({
@@ -991,7 +993,7 @@ export class ProxyEngine implements InboundHandler {
       status,
       reason,
       transport: flow.transport,
-      remote: `${flow.remoteAddress}:${flow.remotePort}`,
+      remote: this.remoteText(flow),
       method: msg.methodEnd > msg.methodStart ? msg.method : null,
       callId: msg.value(HeaderId.CALL_ID),
       cseq: -1,
@@ -1023,7 +1025,7 @@ export class ProxyEngine implements InboundHandler {
       facts.toTag,
       direction,
       flow.transport,
-      `${flow.remoteAddress}:${flow.remotePort}`,
+      this.remoteText(flow),
       receivedAt,
       null,
       false,
@@ -1039,7 +1041,7 @@ export class ProxyEngine implements InboundHandler {
       status,
       reason,
       transport: flow.transport,
-      remote: `${flow.remoteAddress}:${flow.remotePort}`,
+      remote: this.remoteText(flow),
       method: facts.method,
       callId: facts.callId,
       cseq: facts.cseq.seq,
@@ -1078,7 +1080,7 @@ export class ProxyEngine implements InboundHandler {
       status: 0,
       reason: closed ? `closed-${reason}` : reason,
       transport: flow.transport,
-      remote: `${flow.remoteAddress}:${flow.remotePort}`,
+      remote: this.remoteText(flow),
       method,
       callId,
       cseq: -1,
