@@ -100,7 +100,7 @@ function micro(): void {
   tx.traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
   tx.requestOut = 0.05;
   tx.firstResponseIn = 0.4;
-  tx.marks.push({ status: 180, at: 0.4 });
+  tx.addMark(180, 0.4);
   tx.finalResponseIn = 2.5;
   tx.status = 200;
   tx.statusClass = '2xx';

@@ -40,7 +40,6 @@ export interface ObserverOptions {
 
 /** How long a transaction with a final response is kept to recognise retransmissions (RFC 3261 T4). */
 const COMPLETED_LINGER_MS = 5000;
-const MAX_MARKS = 16;
 
 /**
  * The observing tables: transactions and calls at each hop. sipspan forwards
@@ -176,7 +175,7 @@ export class Observer {
       invite = this.transactions.get(`${branch}|INVITE`);
       if (invite !== undefined) {
         invite.cancelledAt = now;
-        if (invite.marks.length < MAX_MARKS) invite.marks.push({ status: -1, at: now });
+        invite.addMark(-1, now);
         if (invite.call !== null) invite.call.cancelled = true;
       }
     }
@@ -188,18 +187,21 @@ export class Observer {
       return null;
     }
 
+    const callKey = `${route.index}|${callId}`;
+    let call = this.calls.get(callKey) ?? null;
+    // An in-dialog request keeps the call's strings: its own copies would only be more to carry.
     const tx = new TransactionRecord(
       key,
       route,
       method,
       methodLabel(method),
-      callId,
+      call === null ? callId : call.callId,
       cseq,
       branch,
       direction,
       transport,
       downstream,
-      fromTag,
+      call !== null && fromTag === call.fromTag ? call.fromTag : fromTag,
       toTag,
       now,
       now + 64 * this.opts.t1Ms,
@@ -207,8 +209,6 @@ export class Observer {
     tx.serverSpanId = newSpanId();
     tx.clientSpanId = newSpanId();
 
-    const callKey = `${route.index}|${callId}`;
-    let call = this.calls.get(callKey) ?? null;
     this.decideTraceContext(tx, inbound, trusted, call, legKeys, now, invite ?? null);
 
     if (call === null && tx.isInitialInvite) {
@@ -363,7 +363,7 @@ export class Observer {
     if (tx.call !== null) tx.call.lastSeen = now;
     if (status < 200) {
       if (tx.finalResponseIn === -1) {
-        if (tx.marks.length < MAX_MARKS) tx.marks.push({ status, at: now });
+        tx.addMark(status, now);
         if (tx.method === 'INVITE') tx.expiresAt = now + this.opts.inviteProvisionalMs;
         const call = tx.call;
         if (call !== null && tx.isInitialInvite && status > 100 && call.firstProvisionalAt === -1) {

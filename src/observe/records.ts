@@ -29,6 +29,9 @@ export interface ResponseMark {
   at: number;
 }
 
+const NO_MARKS: readonly ResponseMark[] = Object.freeze([]);
+const MAX_MARKS = 16;
+
 /**
  * One request and its responses at one hop (RFC 3261 §17), keyed by the branch
  * sipspan put in its Via. Owned by the transaction table; sinks read it.
@@ -78,8 +81,11 @@ export class TransactionRecord {
   finalResponseIn = -1;
   finalResponseOut = -1;
   endedAt = -1;
-  /** Provisional responses and CANCEL as they happened (bounded). */
-  readonly marks: ResponseMark[] = [];
+  /**
+   * Provisional responses and CANCEL as they happened (bounded). Most non-INVITE transactions
+   * never get one, so until the first they share one empty list.
+   */
+  marks: readonly ResponseMark[] = NO_MARKS;
   cancelledAt = -1;
 
   status = 0;
@@ -127,6 +133,12 @@ export class TransactionRecord {
     this.isInitialInvite = method === 'INVITE' && toTag === null;
     this.requestIn = requestIn;
     this.expiresAt = expiresAt;
+  }
+
+  /** Note a provisional response (status) or a CANCEL (-1); past MAX_MARKS the rest are not kept. */
+  addMark(status: number, at: number): void {
+    if (this.marks === NO_MARKS) this.marks = [{ status, at }];
+    else if (this.marks.length < MAX_MARKS) (this.marks as ResponseMark[]).push({ status, at });
   }
 
   get isFinal(): boolean {

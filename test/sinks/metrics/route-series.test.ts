@@ -108,7 +108,7 @@ function transaction(method: string, o: TxShape = {}): TransactionRecord {
   tx.sampled = o.sampled ?? true;
   tx.requestOut = o.requestOut ?? 1000;
   if (o.firstResponseIn !== undefined) tx.firstResponseIn = o.firstResponseIn;
-  for (const m of o.marks ?? []) tx.marks.push(m);
+  for (const m of o.marks ?? []) tx.addMark(m.status, m.at);
   if (o.cancelledAt !== undefined) tx.cancelledAt = o.cancelledAt;
   if (o.outcome === 'timeout') {
     tx.outcome = 'timeout';

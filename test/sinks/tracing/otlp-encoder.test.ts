@@ -53,8 +53,8 @@ function invite(): TransactionRecord {
   t.upstream = '[2001:db8::5]:5070';
   t.upstreamTransport = 'udp';
   t.requestOut = 1000.5;
-  t.marks.push({ status: 180, at: 1040 });
-  t.marks.push({ status: -1, at: 1100 });
+  t.addMark(180, 1040);
+  t.addMark(-1, 1100);
   t.finalResponseIn = 1150.5;
   t.finalResponseOut = 1150.75;
   t.endedAt = 1150.75;

@@ -51,7 +51,7 @@ function answered(): TransactionRecord {
   const t = tx();
   t.requestOut = 1000.5;
   t.firstResponseIn = 1040;
-  t.marks.push({ status: 180, at: 1040 });
+  t.addMark(180, 1040);
   t.finalResponseIn = 1150.5;
   t.finalResponseOut = 1150.75;
   t.endedAt = 1150.75;
@@ -221,7 +221,7 @@ describe('span builder', () => {
 
   test('provisional responses are CLIENT events, CANCEL and retransmissions SERVER events', () => {
     const t = answered();
-    t.marks.push({ status: -1, at: 1100 });
+    t.addMark(-1, 1100);
     t.retransmissions = 2;
     t.responseRetransmissions = 1;
     const [server, client] = buildSpans(t, resource, scope, {
