@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { Sipspan } from '../../../src/app.ts';
 import { buildConfig } from '../../../src/config/load-config.ts';
 import { channels } from '../../../src/observe/channels.ts';
-import { CallRecord, type RouteInfo, TransactionRecord } from '../../../src/observe/records.ts';
+import { CallRecord, type RouteInfo } from '../../../src/observe/records.ts';
 import { MAX_LINE_BYTES } from '../../../src/sinks/logs/line-fit.ts';
 import {
   createLogger,
@@ -17,6 +17,7 @@ import {
   startLogSink,
   TRANSACTION_FIELDS,
 } from '../../../src/sinks/logs/log-sink.ts';
+import { transactionRecord } from '../../support/records.ts';
 import { freePort } from '../../support/sipp.ts';
 
 type Line = Record<string, unknown>;
@@ -70,22 +71,12 @@ function transaction(
   over: { method?: string; callId?: string; call?: CallRecord | null } = {},
 ) {
   const method = over.method ?? 'INVITE';
-  const tx = new TransactionRecord(
-    'k',
+  const tx = transactionRecord({
     route,
     method,
-    'INVITE',
-    over.callId ?? 'abc@host',
-    1,
-    'z9hG4bK-1',
-    'downstream',
-    'udp',
-    '127.0.0.1:5070',
-    'ft',
-    null,
-    100,
-    10_000,
-  );
+    callId: over.callId ?? 'abc@host',
+    downstream: '127.0.0.1:5070',
+  });
   tx.traceId = '0af7651916cd43dd8448eb211c80319c';
   tx.serverSpanId = 'b7ad6b7169203331';
   tx.upstream = '127.0.0.1:9';

@@ -16,7 +16,7 @@ import {
   type LimitEvent,
   type RejectedEvent,
   type RouteInfo,
-  TransactionRecord,
+  type TransactionRecord,
 } from '../../../src/observe/records.ts';
 import {
   CALL_OUTCOMES,
@@ -35,6 +35,7 @@ import { startMetricsSink, wantsOpenMetrics } from '../../../src/sinks/metrics/m
 import type { Sink } from '../../../src/sinks/sink.ts';
 import type { MethodLabel } from '../../../src/wire/methods.ts';
 import { methodLabel } from '../../../src/wire/methods.ts';
+import { transactionRecord } from '../../support/records.ts';
 import { freePort } from '../../support/sipp.ts';
 import {
   checkOpenMetrics,
@@ -88,22 +89,16 @@ interface TxShape {
 /** A transaction record as the observer publishes it on sipspan:transaction:end. */
 function transaction(method: string, o: TxShape = {}): TransactionRecord {
   seq++;
-  const tx = new TransactionRecord(
-    `z9hG4bK-t${seq}|${method}`,
-    o.route ?? GATEWAY,
+  const tx = transactionRecord({
+    route: o.route ?? GATEWAY,
     method,
-    methodLabel(method),
-    o.callId ?? `call-${seq}`,
-    1,
-    `z9hG4bK-t${seq}`,
-    'downstream',
-    'udp',
-    '127.0.0.1:5060',
-    'from-tag',
-    o.toTag === undefined ? null : o.toTag,
-    1000,
-    1000 + 32_000,
-  );
+    callId: o.callId ?? `call-${seq}`,
+    branch: `z9hG4bK-t${seq}`,
+    downstream: '127.0.0.1:5060',
+    fromTag: 'from-tag',
+    toTag: o.toTag,
+    requestIn: 1000,
+  });
   tx.traceId = TRACE;
   tx.sampled = o.sampled ?? true;
   tx.requestOut = o.requestOut ?? 1000;

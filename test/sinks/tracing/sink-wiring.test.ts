@@ -8,9 +8,10 @@ import { describe, test } from 'node:test';
 import { HttpListener } from '../../../src/admin/http-listener.ts';
 import type { Sipspan } from '../../../src/app.ts';
 import { channels } from '../../../src/observe/channels.ts';
-import { CallRecord, TransactionRecord } from '../../../src/observe/records.ts';
+import { CallRecord, type TransactionRecord } from '../../../src/observe/records.ts';
 import { EVENT } from '../../../src/sinks/tracing/semconv.ts';
 import { startTracingSink } from '../../../src/sinks/tracing/tracing-sink.ts';
+import { transactionRecord } from '../../support/records.ts';
 
 function fakeApp(redactUsers = false): Sipspan {
   return {
@@ -27,22 +28,12 @@ let n = 0;
 function invite(sampled = true): TransactionRecord {
   n++;
   const route = { index: 0, name: 'sip-gateway' };
-  const t = new TransactionRecord(
-    `b${n}|INVITE`,
+  const t = transactionRecord({
     route,
-    'INVITE',
-    'INVITE',
-    `call-${n}`,
-    1,
-    `b${n}`,
-    'downstream',
-    'udp',
-    '127.0.0.1:5060',
-    'ft',
-    null,
-    100,
-    32_100,
-  );
+    callId: `call-${n}`,
+    branch: `b${n}`,
+    downstream: '127.0.0.1:5060',
+  });
   t.traceId = n.toString(16).padStart(32, 'a');
   t.serverSpanId = n.toString(16).padStart(16, 'b');
   t.clientSpanId = n.toString(16).padStart(16, 'c');

@@ -9,10 +9,10 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { hrTimeToNanoseconds } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import * as semconv from '@opentelemetry/semantic-conventions';
-import { TransactionRecord } from '../../../src/observe/records.ts';
+import type { TransactionRecord } from '../../../src/observe/records.ts';
 import { ATTR, EVENT, RESOURCE } from '../../../src/sinks/tracing/semconv.ts';
 import { buildSpans, toEpochMs, toHrTime } from '../../../src/sinks/tracing/span-builder.ts';
-import { methodLabel } from '../../../src/wire/methods.ts';
+import { transactionRecord } from '../../support/records.ts';
 
 const resource = resourceFromAttributes({ 'service.name': 'sipspan' });
 const scope = { name: 'sipspan' };
@@ -20,22 +20,14 @@ const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT = '00f067aa0ba902b7';
 
 function tx(method = 'INVITE', requestIn = 1000.25): TransactionRecord {
-  const t = new TransactionRecord(
-    `z9hG4bK-x|${method}`,
-    { index: 1, name: 'sip-signaling' },
+  const t = transactionRecord({
+    route: { index: 1, name: 'sip-signaling' },
     method,
-    methodLabel(method),
-    'call-1@example',
-    1,
-    'z9hG4bK-x',
-    'downstream',
-    'udp',
-    '192.0.2.10:5060',
-    'from-tag',
-    null,
+    callId: 'call-1@example',
+    branch: 'z9hG4bK-x',
+    fromTag: 'from-tag',
     requestIn,
-    requestIn + 32_000,
-  );
+  });
   t.traceId = TRACE;
   t.serverSpanId = 'a1a1a1a1a1a1a1a1';
   t.clientSpanId = 'c2c2c2c2c2c2c2c2';

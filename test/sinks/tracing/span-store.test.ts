@@ -7,12 +7,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { HttpListener } from '../../../src/admin/http-listener.ts';
-import { TransactionRecord } from '../../../src/observe/records.ts';
 import { buildSpans, type FinishedSpan } from '../../../src/sinks/tracing/span-builder.ts';
 import { otlpJson, SpanStore, spanJson, summarize } from '../../../src/sinks/tracing/span-store.ts';
 import { installTraceApi } from '../../../src/sinks/tracing/trace-api.ts';
-import { methodLabel } from '../../../src/wire/methods.ts';
 import { decodeOtlpJson } from '../../support/otlp-receiver.ts';
+import { transactionRecord } from '../../support/records.ts';
 
 const resource = resourceFromAttributes({ 'service.name': 'sipspan', 'sipspan.node': 'n1' });
 const scope = { name: 'sipspan', version: '0.1.0' };
@@ -27,22 +26,14 @@ function spansOf(
 ): FinishedSpan[] {
   const method = opts.method ?? 'INVITE';
   const at = opts.at ?? 1000 + traceN;
-  const t = new TransactionRecord(
-    `b${seq}|${method}`,
-    { index: 0, name: opts.route ?? 'sip-gateway' },
+  const t = transactionRecord({
+    route: { index: 0, name: opts.route ?? 'sip-gateway' },
     method,
-    methodLabel(method),
-    `call-${traceN}`,
-    1,
-    `b${seq}`,
-    'downstream',
-    'udp',
-    '127.0.0.1:5060',
-    'ft',
-    null,
-    at,
-    at + 32_000,
-  );
+    callId: `call-${traceN}`,
+    branch: `b${seq}`,
+    downstream: '127.0.0.1:5060',
+    requestIn: at,
+  });
   seq++;
   t.traceId = hex(traceN + 1, 32);
   t.serverSpanId = hex(seq * 2, 16);

@@ -7,29 +7,21 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
-import { TransactionRecord } from '../../../src/observe/records.ts';
 import { OtlpProtoTraceExporter } from '../../../src/sinks/tracing/otlp-proto-exporter.ts';
 import { buildSpans } from '../../../src/sinks/tracing/span-builder.ts';
 import { exportersFromEnv, resourceFromEnv } from '../../../src/sinks/tracing/tracing-sink.ts';
 import { TraceReceiver } from '../../support/otlp-receiver.ts';
+import { transactionRecord } from '../../support/records.ts';
 
 function oneTransaction() {
-  const t = new TransactionRecord(
-    'b|OPTIONS',
-    { index: 0, name: 'sip-gateway' },
-    'OPTIONS',
-    'OPTIONS',
-    'c@x',
-    1,
-    'b',
-    'downstream',
-    'udp',
-    '127.0.0.1:5060',
-    'ft',
-    null,
-    10,
-    1000,
-  );
+  const t = transactionRecord({
+    route: { index: 0, name: 'sip-gateway' },
+    method: 'OPTIONS',
+    callId: 'c@x',
+    branch: 'b',
+    downstream: '127.0.0.1:5060',
+    requestIn: 10,
+  });
   t.traceId = '0af7651916cd43dd8448eb211c80319c';
   t.serverSpanId = 'b7ad6b7169203331';
   t.clientSpanId = 'b7ad6b7169203332';
