@@ -1,4 +1,4 @@
-import { ExportResultCode } from '@opentelemetry/core';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { processStats } from '../process-stats.ts';
 
@@ -30,6 +30,34 @@ export function batcherOptionsFromEnv(env: NodeJS.ProcessEnv): BatcherOptions {
   };
 }
 
+/** What the queue holds for a span: the span, or its bytes when the exporter encodes spans as they are queued. */
+export type QueuedSpan = ReadableSpan | Uint8Array;
+
+/**
+ * An exporter that encodes each span when it is queued (OtlpProtoTraceExporter),
+ * so that sending a batch only joins bytes: the encoding is spread over the
+ * messages that ended transactions instead of holding the loop once per batch.
+ */
+export interface EncodingExporter {
+  encodeSpan(span: ReadableSpan): QueuedSpan;
+  export(items: QueuedSpan[], done: (result: ExportResult) => void): void;
+  shutdown(): Promise<void>;
+}
+
+function isEncoding(exporter: SpanExporter | EncodingExporter): exporter is EncodingExporter {
+  return typeof (exporter as Partial<EncodingExporter>).encodeSpan === 'function';
+}
+
+/** Any other exporter: the queue holds the spans themselves. */
+function spansAsQueued(exporter: SpanExporter): EncodingExporter {
+  return {
+    encodeSpan: (span) => span,
+    // Only spans are ever queued for it (encodeSpan above).
+    export: (items, done) => exporter.export(items as ReadableSpan[], done),
+    shutdown: () => exporter.shutdown(),
+  };
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)).unref());
 
 /**
@@ -48,9 +76,9 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  *                                                  failed or exportTimeoutMs: spanExportFailures++, spansDropped += n
  */
 export class SpanBatcher implements SpanProcessor {
-  private readonly exporter: SpanExporter;
+  private readonly exporter: EncodingExporter;
   private readonly opts: BatcherOptions;
-  private queue: ReadableSpan[] = [];
+  private queue: QueuedSpan[] = [];
   private timer: NodeJS.Timeout | null = null;
   private inFlight: Promise<void> | null = null;
   private stopped = false;
@@ -59,8 +87,8 @@ export class SpanBatcher implements SpanProcessor {
     this.kick();
   };
 
-  constructor(exporter: SpanExporter, opts: BatcherOptions) {
-    this.exporter = exporter;
+  constructor(exporter: SpanExporter | EncodingExporter, opts: BatcherOptions) {
+    this.exporter = isEncoding(exporter) ? exporter : spansAsQueued(exporter);
     this.opts = opts;
   }
 
@@ -84,7 +112,7 @@ export class SpanBatcher implements SpanProcessor {
       processStats.spansDropped++;
       return;
     }
-    this.queue.push(span);
+    this.queue.push(this.exporter.encodeSpan(span));
     if (this.queue.length >= this.opts.maxExportBatchSize) this.kick();
     else this.arm();
   }
@@ -101,7 +129,7 @@ export class SpanBatcher implements SpanProcessor {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    let batch: ReadableSpan[];
+    let batch: QueuedSpan[];
     if (this.queue.length <= this.opts.maxExportBatchSize) {
       batch = this.queue;
       this.queue = [];
@@ -114,7 +142,7 @@ export class SpanBatcher implements SpanProcessor {
   }
 
   /** One export call; resolves (never rejects) on the callback, a throw, or exportTimeoutMs. */
-  private exportBatch(batch: ReadableSpan[]): Promise<void> {
+  private exportBatch(batch: QueuedSpan[]): Promise<void> {
     return new Promise<void>((resolve) => {
       let done = false;
       const settle = (ok: boolean) => {

@@ -30,12 +30,25 @@ const resource = resourceFromAttributes({
 });
 const scope = { name: 'sipspan', version: '0.1.0' };
 
-function assertSameBytes(spans: ReadableSpan[], encoder = new OtlpTraceEncoder()): void {
-  const ours = encoder.encode(spans);
-  assert.ok(ours !== null, 'encoded here');
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+
+/** Both ways in write the SDK's bytes: the batch at once, and span by span as they end, joined when sent. */
+function assertSameBytes(
+  spans: ReadableSpan[],
+  encoder = new OtlpTraceEncoder(),
+  spanEncoder = new OtlpTraceEncoder(),
+): void {
   const sdk = ProtobufTraceSerializer.serializeRequest(spans);
   assert.ok(sdk !== undefined);
-  assert.equal(Buffer.from(ours).toString('hex'), Buffer.from(sdk).toString('hex'));
+  const whole = encoder.encode(spans);
+  assert.ok(whole !== null, 'encoded here');
+  assert.equal(hex(whole), hex(sdk));
+  const each = spans.map((s) => spanEncoder.encodeSpan(s));
+  assert.ok(
+    each.every((b) => b !== null),
+    'every span encoded here',
+  );
+  assert.equal(hex(spanEncoder.request(each as Buffer[])), hex(sdk));
 }
 
 function invite(): TransactionRecord {
@@ -120,10 +133,11 @@ describe('OTLP encoder', () => {
 
   test('one encoder reused for many batches keeps every batch exact', () => {
     const encoder = new OtlpTraceEncoder();
+    const spanEncoder = new OtlpTraceEncoder();
     for (let i = 1; i < 40; i += 7) {
       const batch: ReadableSpan[] = [];
       for (let j = 0; j < i; j++) batch.push(...buildSpans(invite(), resource, scope, null));
-      assertSameBytes(batch, encoder);
+      assertSameBytes(batch, encoder, spanEncoder);
     }
   });
 
@@ -246,5 +260,18 @@ describe('OTLP encoder', () => {
     assert.equal(encoder.encode([span({}), other]), null);
     // The encoder still encodes the next batch.
     assertSameBytes([span({ attributes: { ok: 1 } })], encoder);
+
+    // Span by span: the resource and scope are the first span's; another one's span is not encoded.
+    const spanEncoder = new OtlpTraceEncoder();
+    assert.equal(spanEncoder.encodeSpan(span({ attributes: { list: ['a', 'b'] } })), null);
+    const first = spanEncoder.encodeSpan(span({}));
+    assert.ok(first !== null);
+    assert.equal(spanEncoder.encodeSpan(other), null);
+    // Encoding a batch of another resource whole does not change what encoded spans are sent under.
+    assert.ok(spanEncoder.encode([other]) !== null);
+    assert.equal(
+      hex(spanEncoder.request([first])),
+      hex(ProtobufTraceSerializer.serializeRequest([span({})]) as Uint8Array),
+    );
   });
 });

@@ -1,0 +1,101 @@
+/**
+ * The OTLP/protobuf exporter behind the batcher: spans are encoded as they
+ * are queued and joined when their batch is sent, and what the encoder leaves
+ * to the SDK serializer (an array value, another resource) travels in the
+ * same request. A real OTLP/HTTP receiver decodes every span.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { processStats } from '../../../src/sinks/process-stats.ts';
+import { OtlpProtoTraceExporter } from '../../../src/sinks/tracing/otlp-proto-exporter.ts';
+import { SpanBatcher } from '../../../src/sinks/tracing/span-batcher.ts';
+import { buildSpans, FinishedSpan } from '../../../src/sinks/tracing/span-builder.ts';
+import { TraceReceiver } from '../../support/otlp-receiver.ts';
+import { transactionRecord } from '../../support/records.ts';
+
+const resource = resourceFromAttributes({ 'service.name': 'sipspan', 'sipspan.node': 'node-1' });
+const scope = { name: 'sipspan', version: '0.1.0' };
+const hex = (n: number, width: number) => n.toString(16).padStart(width, '0');
+
+function transactionSpans(n: number): ReadableSpan[] {
+  const t = transactionRecord({ method: n % 2 === 0 ? 'INVITE' : 'BYE', branch: `z9hG4bK-${n}` });
+  t.traceId = hex(n + 1, 32);
+  t.serverSpanId = hex(2 * n + 1, 16);
+  t.clientSpanId = hex(2 * n + 2, 16);
+  t.requestOut = 100.5;
+  t.finalResponseIn = 130;
+  t.finalResponseOut = 130.25;
+  t.endedAt = 130.25;
+  t.status = 200;
+  t.statusClass = '2xx';
+  t.outcome = 'completed';
+  return buildSpans(t, resource, scope, null);
+}
+
+function oddSpan(name: string, spanId: string, attributes: FinishedSpan['attributes'], res = resource) {
+  return new FinishedSpan(
+    name,
+    SpanKind.SERVER,
+    { traceId: 'ffffffffffffffffffffffffffffff01', spanId, traceFlags: TraceFlags.SAMPLED },
+    undefined,
+    10,
+    20,
+    { code: SpanStatusCode.UNSET },
+    attributes,
+    [],
+    [],
+    res,
+    scope,
+  );
+}
+
+describe('OTLP/protobuf exporter', () => {
+  const receiver = new TraceReceiver();
+  before(() => receiver.start());
+  after(() => receiver.stop());
+
+  test('spans encoded as they are queued arrive whole, with those the SDK serializer writes', async () => {
+    const exporter = new OtlpProtoTraceExporter({ url: `${receiver.url}/v1/traces` });
+    const batcher = new SpanBatcher(exporter, {
+      maxQueueSize: 1000,
+      maxExportBatchSize: 7,
+      scheduledDelayMs: 10,
+      exportTimeoutMs: 5000,
+    });
+    const sent: ReadableSpan[] = [];
+    for (let i = 0; i < 20; i++) sent.push(...transactionSpans(i));
+    sent.splice(5, 0, oddSpan('OPTIONS', 'aaaaaaaaaaaaaaa1', { 'sip.list': ['a', 'b'] }));
+    sent.splice(
+      9,
+      0,
+      oddSpan('MESSAGE', 'aaaaaaaaaaaaaaa2', {}, resourceFromAttributes({ 'service.name': 'other' })),
+    );
+    const before = processStats.spansExported;
+    const firstRequest = receiver.requests.length;
+    for (const s of sent) batcher.add(s);
+    await batcher.flush(5000);
+    await receiver.waitForSpans(sent.length, 5000);
+
+    assert.equal(processStats.spansExported - before, sent.length);
+    const requests = receiver.requests.slice(firstRequest);
+    assert.ok(requests.every((r) => r.spans <= 7));
+    assert.equal(
+      requests.reduce((n, r) => n + r.spans, 0),
+      sent.length,
+    );
+    const got = new Map(receiver.spans.map((s) => [s.spanId, s]));
+    for (const s of sent) {
+      const r = got.get(s.spanContext().spanId);
+      assert.ok(r !== undefined, `span ${s.name} arrived`);
+      assert.equal(r.name, s.name);
+      assert.equal(r.traceId, s.spanContext().traceId);
+      assert.deepEqual(Object.keys(r.attributes).sort(), Object.keys(s.attributes).sort());
+      assert.equal(r.resource['service.name'], s.resource.attributes['service.name']);
+    }
+    assert.deepEqual(got.get('aaaaaaaaaaaaaaa1')?.attributes['sip.list'], ['a', 'b']);
+    await batcher.shutdown(1000);
+  });
+});
