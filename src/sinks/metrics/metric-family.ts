@@ -9,7 +9,7 @@ import type { MetricSpec } from './catalog.ts';
  *   index(method=BYE, status_class=2xx) = 2 * |STATUS_CLASSES| + 1
  *
  *   event ──▶ family.inc(index) / observe(index, v)     (array writes only)
- *   scrape ─▶ registry.metrics() ─▶ view.get() ─▶ samples()   (objects built here)
+ *   scrape ─▶ renderInSteps(registry) ─▶ view.get() ─▶ samples()   (objects built here)
  *
  * Why not prom-client's own children: `counter.labels(...).inc()` and
  * `histogram.labels(...).observe(v)` still build a label hash string, validate

@@ -13,6 +13,7 @@ import type {
 import type { RouteRuntime } from '../../proxy/route-runtime.ts';
 import type { Sink } from '../sink.ts';
 import { createProcessRegistry } from './process-registry.ts';
+import { renderInSteps } from './render-in-steps.ts';
 import { RouteMetrics } from './route-metrics.ts';
 import { readUdpSocketDrops } from './udp-socket-drops.ts';
 
@@ -139,6 +140,6 @@ export function startMetricsSink(app: Sipspan): Sink {
 }
 
 async function serve(res: ServerResponse, registry: Registry<RegistryContentType>): Promise<void> {
-  const body = await registry.metrics();
+  const body = await renderInSteps(registry);
   sendText(res, 200, body, registry.contentType);
 }
