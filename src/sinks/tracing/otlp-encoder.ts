@@ -13,12 +13,10 @@ import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
  * the resource and scope are encoded once; attribute keys, a fixed set, are
  * encoded once each; ids go from hex to bytes in place.
  *
- * Two ways in:
- * - encodeSpan() when a span ends, request() when its batch is sent. The
- *   work is spread over the spans as they come, so sending a batch of 512
- *   only joins bytes; written whole, such a batch held the event loop ~1.2 ms,
- *   and every message that arrived meanwhile waited for it.
- * - encode(spans) for a whole batch at once.
+ * A batch can be written at once (encode) or in slices (begin, add, finish):
+ * the exporter writes a batch of 512 spans 64 at a time, one event-loop turn
+ * each, because written at once it held the loop ~1.2 ms and every message
+ * that arrived meanwhile waited.
  *
  * The bytes equal the SDK serializer's for the same spans (same field order,
  * same defaults written, minimal varints); a test pins that. What the spans
@@ -80,83 +78,72 @@ export class OtlpTraceEncoder {
   private pos = 0;
   private readonly keys = new Map<string, Buffer>();
   private headerFor: Header | null = null;
-  /** The resource and scope of every span encodeSpan() has encoded: the first one's. */
-  private spanHeader: Header | null = null;
+  /** The request being written: its header and where its two open messages start. */
+  private current: { header: Header; resourceSpans: number; scopeSpans: number } | null = null;
 
   /** The request for `spans`, a fresh buffer the caller owns; null when the batch needs the SDK serializer. */
   encode(spans: readonly ReadableSpan[]): Uint8Array | null {
     if (spans.length === 0) return new Uint8Array(0);
-    const resource = spans[0].resource;
-    const scope = spans[0].instrumentationScope;
-    for (let i = 1; i < spans.length; i++)
-      if (spans[i].resource !== resource || spans[i].instrumentationScope !== scope) return null;
+    if (!this.begin(spans[0]) || !this.add(spans, 0, spans.length)) return null;
+    return this.finish();
+  }
+
+  /**
+   * Start a request for spans of `first`'s resource and scope; add() them in
+   * slices, then finish(). False when the resource is not encoded here.
+   */
+  begin(first: ReadableSpan): boolean {
     this.pos = 0;
+    this.current = null;
     try {
-      const header = this.header(resource, scope);
+      const header = this.header(first.resource, first.instrumentationScope);
       this.byte(tag(1, LEN)); // ExportTraceServiceRequest.resource_spans
       const resourceSpans = this.open(RESERVE_BATCH);
       this.bytes(header.bytes); // ResourceSpans.resource, then the tag of scope_spans
       const scopeSpans = this.open(RESERVE_BATCH);
       this.bytes(header.scopeBytes);
-      for (let i = 0; i < spans.length; i++) {
-        this.byte(tag(2, LEN)); // ScopeSpans.spans
-        this.span(spans[i]);
-      }
-      this.bytes(header.scopeTail);
-      this.close(scopeSpans, RESERVE_BATCH);
-      this.bytes(header.resourceTail);
-      this.close(resourceSpans, RESERVE_BATCH);
+      this.current = { header, resourceSpans, scopeSpans };
+      return true;
     } catch (err) {
-      if (err === UNSUPPORTED) return null;
+      if (err === UNSUPPORTED) return false;
       throw err;
     }
-    return Buffer.from(this.buf.subarray(0, this.pos));
   }
 
   /**
-   * One span as a ScopeSpans.spans field, for request(). Null when it is not
-   * encoded here: an attribute value of another kind, or a resource or scope
-   * other than the first encoded span's (sipspan has one of each).
+   * Add spans[from, to) to the request begun. False when one is not encoded
+   * here (another resource or scope, an attribute value of another kind): the
+   * request is then abandoned.
    */
-  encodeSpan(span: ReadableSpan): Buffer | null {
+  add(spans: readonly ReadableSpan[], from: number, to: number): boolean {
+    const current = this.current;
+    if (current === null) return false;
+    const { resource, scope } = current.header;
     try {
-      const first = this.spanHeader;
-      if (first === null) this.spanHeader = this.header(span.resource, span.instrumentationScope);
-      else if (span.resource !== first.resource || span.instrumentationScope !== first.scope) return null;
-      this.pos = 0;
-      this.byte(tag(2, LEN)); // ScopeSpans.spans
-      this.span(span);
+      for (let i = from; i < to; i++) {
+        const span = spans[i];
+        if (span.resource !== resource || span.instrumentationScope !== scope) throw UNSUPPORTED;
+        this.byte(tag(2, LEN)); // ScopeSpans.spans
+        this.span(span);
+      }
+      return true;
     } catch (err) {
-      if (err === UNSUPPORTED) return null;
+      this.current = null;
+      if (err === UNSUPPORTED) return false;
       throw err;
     }
-    // One copy out of the reused buffer (a slice of Node's pool for a span's few hundred bytes).
-    const out = Buffer.allocUnsafe(this.pos);
-    this.buf.copy(out, 0, 0, this.pos);
-    return out;
   }
 
-  /** The request for spans from encodeSpan(): their bytes joined under the resource and scope. */
-  request(spans: readonly Uint8Array[]): Buffer {
-    const header = this.spanHeader;
-    if (header === null || spans.length === 0) return Buffer.alloc(0);
-    let scopeSpansLen = header.scopeBytes.length + header.scopeTail.length;
-    for (let i = 0; i < spans.length; i++) scopeSpansLen += spans[i].length;
-    const resourceSpansLen =
-      header.bytes.length + varintSize(scopeSpansLen) + scopeSpansLen + header.resourceTail.length;
-    const out = Buffer.allocUnsafe(1 + varintSize(resourceSpansLen) + resourceSpansLen);
-    out[0] = tag(1, LEN); // ExportTraceServiceRequest.resource_spans
-    let p = writeVarint(out, 1, resourceSpansLen);
-    p += header.bytes.copy(out, p); // ResourceSpans.resource, then the tag of scope_spans
-    p = writeVarint(out, p, scopeSpansLen);
-    p += header.scopeBytes.copy(out, p);
-    for (let i = 0; i < spans.length; i++) {
-      out.set(spans[i], p);
-      p += spans[i].length;
-    }
-    p += header.scopeTail.copy(out, p);
-    header.resourceTail.copy(out, p);
-    return out;
+  /** The request begun, a fresh buffer the caller owns. */
+  finish(): Uint8Array {
+    const current = this.current;
+    if (current === null) throw new Error('finish() without a request begun');
+    this.current = null;
+    this.bytes(current.header.scopeTail);
+    this.close(current.scopeSpans, RESERVE_BATCH);
+    this.bytes(current.header.resourceTail);
+    this.close(current.resourceSpans, RESERVE_BATCH);
+    return Buffer.from(this.buf.subarray(0, this.pos));
   }
 
   /** Resource and scope, encoded once per pair (sipspan has one of each). */
@@ -435,7 +422,13 @@ export class OtlpTraceEncoder {
 
   /** An unsigned 32-bit varint at p; returns the position after it. */
   private varintAt(p: number, v: number): number {
-    return writeVarint(this.buf, p, v);
+    const buf = this.buf;
+    while (v > 0x7f) {
+      buf[p++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    buf[p++] = v;
+    return p;
   }
 
   private byte(b: number): void {
@@ -457,16 +450,6 @@ export class OtlpTraceEncoder {
     this.buf.copy(grown, 0, 0, this.pos);
     this.buf = grown;
   }
-}
-
-/** An unsigned 32-bit varint into buf at p; returns the position after it. */
-function writeVarint(buf: Buffer, p: number, v: number): number {
-  while (v > 0x7f) {
-    buf[p++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  buf[p++] = v;
-  return p;
 }
 
 /** One hex digit's value; what is not hex decodes as the SDK's hexToBinary decodes it (c - 55). */

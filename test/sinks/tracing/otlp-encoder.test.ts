@@ -32,23 +32,21 @@ const scope = { name: 'sipspan', version: '0.1.0' };
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
-/** Both ways in write the SDK's bytes: the batch at once, and span by span as they end, joined when sent. */
+/** Both ways in write the SDK's bytes: the batch at once, and in slices of three spans. */
 function assertSameBytes(
   spans: ReadableSpan[],
   encoder = new OtlpTraceEncoder(),
-  spanEncoder = new OtlpTraceEncoder(),
+  sliced = new OtlpTraceEncoder(),
 ): void {
   const sdk = ProtobufTraceSerializer.serializeRequest(spans);
   assert.ok(sdk !== undefined);
   const whole = encoder.encode(spans);
   assert.ok(whole !== null, 'encoded here');
   assert.equal(hex(whole), hex(sdk));
-  const each = spans.map((s) => spanEncoder.encodeSpan(s));
-  assert.ok(
-    each.every((b) => b !== null),
-    'every span encoded here',
-  );
-  assert.equal(hex(spanEncoder.request(each as Buffer[])), hex(sdk));
+  if (spans.length === 0) return;
+  assert.ok(sliced.begin(spans[0]));
+  for (let i = 0; i < spans.length; i += 3) assert.ok(sliced.add(spans, i, Math.min(spans.length, i + 3)));
+  assert.equal(hex(sliced.finish()), hex(sdk));
 }
 
 function invite(): TransactionRecord {
@@ -133,11 +131,11 @@ describe('OTLP encoder', () => {
 
   test('one encoder reused for many batches keeps every batch exact', () => {
     const encoder = new OtlpTraceEncoder();
-    const spanEncoder = new OtlpTraceEncoder();
+    const sliced = new OtlpTraceEncoder();
     for (let i = 1; i < 40; i += 7) {
       const batch: ReadableSpan[] = [];
       for (let j = 0; j < i; j++) batch.push(...buildSpans(invite(), resource, scope, null));
-      assertSameBytes(batch, encoder, spanEncoder);
+      assertSameBytes(batch, encoder, sliced);
     }
   });
 
@@ -261,17 +259,15 @@ describe('OTLP encoder', () => {
     // The encoder still encodes the next batch.
     assertSameBytes([span({ attributes: { ok: 1 } })], encoder);
 
-    // Span by span: the resource and scope are the first span's; another one's span is not encoded.
-    const spanEncoder = new OtlpTraceEncoder();
-    assert.equal(spanEncoder.encodeSpan(span({ attributes: { list: ['a', 'b'] } })), null);
-    const first = spanEncoder.encodeSpan(span({}));
-    assert.ok(first !== null);
-    assert.equal(spanEncoder.encodeSpan(other), null);
-    // Encoding a batch of another resource whole does not change what encoded spans are sent under.
-    assert.ok(spanEncoder.encode([other]) !== null);
-    assert.equal(
-      hex(spanEncoder.request([first])),
-      hex(ProtobufTraceSerializer.serializeRequest([span({})]) as Uint8Array),
-    );
+    // In slices: a span of another resource, or with an array value, abandons the request.
+    const sliced = new OtlpTraceEncoder();
+    assert.ok(sliced.begin(span({})));
+    assert.ok(sliced.add([span({})], 0, 1));
+    assert.equal(sliced.add([other], 0, 1), false);
+    assert.throws(() => sliced.finish());
+    assert.ok(sliced.begin(span({})));
+    assert.equal(sliced.add([span({}), span({ attributes: { list: ['a'] } })], 0, 2), false);
+    // The next request is exact again.
+    assertSameBytes([span({}), span({ attributes: { ok: 1 } })], encoder, sliced);
   });
 });

@@ -1,11 +1,12 @@
 /**
- * The OTLP/protobuf exporter behind the batcher: spans are encoded as they
- * are queued and joined when their batch is sent, and what the encoder leaves
- * to the SDK serializer (an array value, another resource) travels in the
- * same request. A real OTLP/HTTP receiver decodes every span.
+ * The OTLP/protobuf exporter behind the batcher: each batch's body is written
+ * in slices before it is sent, and a batch holding what the encoder leaves to
+ * the SDK serializer (an array value, another resource) is sent whole by the
+ * SDK serializer. A real OTLP/HTTP receiver decodes every span.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
@@ -57,19 +58,20 @@ describe('OTLP/protobuf exporter', () => {
   before(() => receiver.start());
   after(() => receiver.stop());
 
-  test('spans encoded as they are queued arrive whole, with those the SDK serializer writes', async () => {
+  test('batches prepared in slices, and those the SDK serializer writes, arrive whole', async () => {
     const exporter = new OtlpProtoTraceExporter({ url: `${receiver.url}/v1/traces` });
     const batcher = new SpanBatcher(exporter, {
       maxQueueSize: 1000,
-      maxExportBatchSize: 7,
+      maxExportBatchSize: 150,
       scheduledDelayMs: 10,
       exportTimeoutMs: 5000,
     });
     const sent: ReadableSpan[] = [];
-    for (let i = 0; i < 20; i++) sent.push(...transactionSpans(i));
-    sent.splice(5, 0, oddSpan('OPTIONS', 'aaaaaaaaaaaaaaa1', { 'sip.list': ['a', 'b'] }));
+    // 150 spans that go in three slices, then a batch with what the SDK serializer writes.
+    for (let i = 0; i < 100; i++) sent.push(...transactionSpans(i));
+    sent.splice(160, 0, oddSpan('OPTIONS', 'aaaaaaaaaaaaaaa1', { 'sip.list': ['a', 'b'] }));
     sent.splice(
-      9,
+      170,
       0,
       oddSpan('MESSAGE', 'aaaaaaaaaaaaaaa2', {}, resourceFromAttributes({ 'service.name': 'other' })),
     );
@@ -81,7 +83,10 @@ describe('OTLP/protobuf exporter', () => {
 
     assert.equal(processStats.spansExported - before, sent.length);
     const requests = receiver.requests.slice(firstRequest);
-    assert.ok(requests.every((r) => r.spans <= 7));
+    assert.deepEqual(
+      requests.map((r) => r.spans),
+      [150, sent.length - 150],
+    );
     assert.equal(
       requests.reduce((n, r) => n + r.spans, 0),
       sent.length,
@@ -97,5 +102,34 @@ describe('OTLP/protobuf exporter', () => {
     }
     assert.deepEqual(got.get('aaaaaaaaaaaaaaa1')?.attributes['sip.list'], ['a', 'b']);
     await batcher.shutdown(1000);
+  });
+
+  test('a batch is prepared a slice per event-loop turn, and export() sends that body', async () => {
+    const exporter = new OtlpProtoTraceExporter({ url: `${receiver.url}/v1/traces` });
+    const spans: ReadableSpan[] = [];
+    for (let i = 200; i < 300; i++) spans.push(...transactionSpans(i));
+    let turns = 0;
+    let preparing = true;
+    const count = (async () => {
+      while (preparing) {
+        turns++;
+        await nextTurn();
+      }
+    })();
+    await exporter.prepare(spans);
+    preparing = false;
+    await count;
+    assert.ok(turns >= 3, `${turns} turns for 200 spans`);
+    // The body sent is the one prepared: the spans themselves are not read again.
+    const first = spans[0];
+    spans[0] = oddSpan('NOT-SENT', 'bbbbbbbbbbbbbbb1', {});
+    const n = receiver.spans.length;
+    const code = await new Promise<number>((resolve) => exporter.export(spans, (r) => resolve(r.code)));
+    assert.equal(code, 0);
+    await receiver.waitForSpans(n + 200, 5000);
+    const ids = new Set(receiver.spans.slice(n).map((s) => s.spanId));
+    assert.ok(ids.has(first.spanContext().spanId));
+    assert.ok(!ids.has('bbbbbbbbbbbbbbb1'));
+    await exporter.shutdown();
   });
 });
