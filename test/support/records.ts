@@ -1,3 +1,4 @@
+import { statusClassOf } from '../../src/observe/observer.ts';
 import { type Direction, type RouteInfo, TransactionRecord } from '../../src/observe/records.ts';
 import type { TransportName } from '../../src/transport/flow.ts';
 import { methodLabel } from '../../src/wire/methods.ts';
@@ -37,4 +38,25 @@ export function transactionRecord(o: RecordOptions = {}): TransactionRecord {
     requestIn,
     requestIn + 32_000,
   );
+}
+
+export interface CompletionTimes {
+  requestOut: number;
+  /** The first response from upstream; the final one when omitted. */
+  firstResponseIn?: number;
+  finalResponseIn: number;
+  finalResponseOut: number;
+}
+
+/** The record as the observer leaves it when the final response was relayed back: a completed transaction. */
+export function completed(tx: TransactionRecord, times: CompletionTimes, status = 200): TransactionRecord {
+  tx.requestOut = times.requestOut;
+  tx.firstResponseIn = times.firstResponseIn ?? times.finalResponseIn;
+  tx.finalResponseIn = times.finalResponseIn;
+  tx.finalResponseOut = times.finalResponseOut;
+  tx.endedAt = times.finalResponseOut;
+  tx.status = status;
+  tx.statusClass = statusClassOf(status);
+  tx.outcome = 'completed';
+  return tx;
 }

@@ -9,7 +9,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ForwardedEvent } from '../../../src/observe/records.ts';
 import { renderInSteps } from '../../../src/sinks/metrics/render-in-steps.ts';
 import { RouteMetrics } from '../../../src/sinks/metrics/route-metrics.ts';
-import { transactionRecord } from '../../support/records.ts';
+import { completed, transactionRecord } from '../../support/records.ts';
 
 function routeWithTraffic(): RouteMetrics {
   const r = new RouteMetrics('sip-gateway', 'node-1', {
@@ -31,16 +31,8 @@ function routeWithTraffic(): RouteMetrics {
   for (let i = 0; i < 50; i++) r.forwarded({ ...e, proxySeconds: 0.00001 * i });
   r.forwarded({ ...e, isRequest: false, status: 200, proxySeconds: 0.0002 });
   for (const method of ['INVITE', 'BYE', 'OPTIONS']) {
-    const tx = transactionRecord({ method });
-    tx.requestOut = 100.2;
-    tx.firstResponseIn = 104;
-    tx.finalResponseIn = 110;
-    tx.finalResponseOut = 110.1;
-    tx.endedAt = 110.1;
-    tx.status = 200;
-    tx.statusClass = '2xx';
-    tx.outcome = 'completed';
-    r.transactionEnded(tx);
+    const times = { requestOut: 100.2, firstResponseIn: 104, finalResponseIn: 110, finalResponseOut: 110.1 };
+    r.transactionEnded(completed(transactionRecord({ method }), times));
   }
   return r;
 }

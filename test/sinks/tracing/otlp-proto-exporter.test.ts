@@ -15,7 +15,7 @@ import { OtlpProtoTraceExporter } from '../../../src/sinks/tracing/otlp-proto-ex
 import { SpanBatcher } from '../../../src/sinks/tracing/span-batcher.ts';
 import { buildSpans, FinishedSpan } from '../../../src/sinks/tracing/span-builder.ts';
 import { TraceReceiver } from '../../support/otlp-receiver.ts';
-import { transactionRecord } from '../../support/records.ts';
+import { completed, transactionRecord } from '../../support/records.ts';
 
 const resource = resourceFromAttributes({ 'service.name': 'sipspan', 'sipspan.node': 'node-1' });
 const scope = { name: 'sipspan', version: '0.1.0' };
@@ -26,13 +26,7 @@ function transactionSpans(n: number): ReadableSpan[] {
   t.traceId = hex(n + 1, 32);
   t.serverSpanId = hex(2 * n + 1, 16);
   t.clientSpanId = hex(2 * n + 2, 16);
-  t.requestOut = 100.5;
-  t.finalResponseIn = 130;
-  t.finalResponseOut = 130.25;
-  t.endedAt = 130.25;
-  t.status = 200;
-  t.statusClass = '2xx';
-  t.outcome = 'completed';
+  completed(t, { requestOut: 100.5, finalResponseIn: 130, finalResponseOut: 130.25 });
   return buildSpans(t, resource, scope, null);
 }
 
