@@ -354,15 +354,11 @@ export class ProxyEngine implements InboundHandler {
       const uri = readSipUri(buf, msg.uriStart, msg.uriEnd);
       if (uri === null) return null;
       if (uri.maddr !== null) return uriTarget(uri.maddr, uri.port, uri.transport, uri.secure);
-      if (route.isOwn(uri.host, uri.port, uri.transport)) return this.upstreamTarget(route);
+      if (route.isOwn(uri.host, uri.port, uri.transport)) return route.upstream;
       return uriTarget(uri.host, uri.port, uri.transport, uri.secure);
     }
     void facts;
-    return this.upstreamTarget(route);
-  }
-
-  /** The configured upstream itself (never written to): no object per request. */
-  private upstreamTarget(route: RouteRuntime): Target {
+    // The configured endpoint itself (never written to): no object per request.
     return route.upstream;
   }
 

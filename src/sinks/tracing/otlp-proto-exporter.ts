@@ -20,6 +20,12 @@ const COMPONENT_TYPE = 'otlp_http_span_exporter';
 /** Spans encoded per event-loop turn when a batch is prepared: ~0.15 ms of encoding. */
 const SPANS_PER_TURN = 64;
 
+/** The body prepare() wrote, and the batch array it is for. */
+interface Prepared {
+  spans: ReadableSpan[] | null;
+  body: Uint8Array | null;
+}
+
 /**
  * OTLP over HTTP with protobuf bodies: the SDK's exporter (endpoint, headers,
  * timeout, compression, certificates from the OTEL_EXPORTER_OTLP_* variables;
@@ -37,11 +43,11 @@ export class OtlpProtoTraceExporter
   implements SpanExporter, PreparingExporter
 {
   private readonly sliced = new OtlpTraceEncoder();
-  private readonly prepared: { spans: ReadableSpan[] | null; body: Uint8Array | null };
+  private readonly prepared: Prepared;
 
   constructor(config: OTLPExporterNodeConfigBase = {}) {
     const encoder = new OtlpTraceEncoder();
-    const prepared: { spans: ReadableSpan[] | null; body: Uint8Array | null } = { spans: null, body: null };
+    const prepared: Prepared = { spans: null, body: null };
     const serializer: ISerializer<ReadableSpan[], IExportTraceServiceResponse> = {
       serializeRequest: (spans) => {
         if (prepared.spans === spans && prepared.body !== null) {
