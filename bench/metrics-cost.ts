@@ -24,10 +24,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Counter, Histogram, Registry } from 'prom-client';
-import type { ForwardedEvent } from '../src/observe/records.ts';
 import { TransactionRecord } from '../src/observe/records.ts';
 import { PROXY_BUCKETS } from '../src/sinks/metrics/catalog.ts';
 import { RouteMetrics } from '../src/sinks/metrics/route-metrics.ts';
+import { forwardedEvent } from '../test/support/records.ts';
 import { freePort, lastSippStats } from '../test/support/sipp.ts';
 import { cpuTicks, type Started, start, stop } from './lib/procs.ts';
 
@@ -55,16 +55,7 @@ function micro(): void {
     udpReceiveDrops: () => Promise.resolve(0),
   });
   const methods = ['INVITE', 'ACK', 'BYE', 'OPTIONS'] as const;
-  const e: ForwardedEvent = {
-    route: { index: 0, name: 'bench' },
-    isRequest: true,
-    methodLabel: 'INVITE',
-    status: 0,
-    direction: 'downstream',
-    transport: 'udp',
-    proxySeconds: 0.00003,
-    traceId: null,
-  };
+  const e = forwardedEvent({ route: { index: 0, name: 'bench' } });
   const registry = new Registry();
   const counter = new Counter({
     name: 'c_total',

@@ -1,5 +1,10 @@
 import { statusClassOf } from '../../src/observe/observer.ts';
-import { type Direction, type RouteInfo, TransactionRecord } from '../../src/observe/records.ts';
+import {
+  type Direction,
+  type ForwardedEvent,
+  type RouteInfo,
+  TransactionRecord,
+} from '../../src/observe/records.ts';
 import type { TransportName } from '../../src/transport/flow.ts';
 import { methodLabel } from '../../src/wire/methods.ts';
 
@@ -59,4 +64,19 @@ export function completed(tx: TransactionRecord, times: CompletionTimes, status 
   tx.statusClass = statusClassOf(status);
   tx.outcome = 'completed';
   return tx;
+}
+
+/** The scratch event the observer publishes per message sent on: an INVITE downstream over UDP, unless told. */
+export function forwardedEvent(over: Partial<ForwardedEvent> = {}): ForwardedEvent {
+  return {
+    route: { index: 0, name: 'sip-gateway' },
+    isRequest: true,
+    methodLabel: 'INVITE',
+    status: 0,
+    direction: 'downstream',
+    transport: 'udp',
+    proxySeconds: 0.00003,
+    traceId: null,
+    ...over,
+  };
 }

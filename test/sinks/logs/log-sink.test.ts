@@ -17,7 +17,7 @@ import {
   startLogSink,
   TRANSACTION_FIELDS,
 } from '../../../src/sinks/logs/log-sink.ts';
-import { transactionRecord } from '../../support/records.ts';
+import { completed, transactionRecord } from '../../support/records.ts';
 import { freePort } from '../../support/sipp.ts';
 
 type Line = Record<string, unknown>;
@@ -80,15 +80,9 @@ function transaction(
   tx.traceId = '0af7651916cd43dd8448eb211c80319c';
   tx.serverSpanId = 'b7ad6b7169203331';
   tx.upstream = '127.0.0.1:9';
-  tx.requestOut = 100.05;
   tx.requestProxyMs = 0.05;
-  tx.firstResponseIn = 101;
-  tx.finalResponseIn = 102;
-  tx.finalResponseOut = 102.03;
   tx.responseProxyMs = 0.03;
-  tx.status = 200;
-  tx.statusClass = '2xx';
-  tx.outcome = 'completed';
+  completed(tx, { requestOut: 100.05, firstResponseIn: 101, finalResponseIn: 102, finalResponseOut: 102.03 });
   tx.call = over.call ?? null;
   return tx;
 }

@@ -10,7 +10,7 @@ import pino from 'pino';
 import { CallRecord, type TransactionRecord } from '../../../src/observe/records.ts';
 import { safeValue } from '../../../src/sinks/logs/safe-value.ts';
 import { IsoClock, jsonString, ms, transactionLine } from '../../../src/sinks/logs/transaction-line.ts';
-import { transactionRecord } from '../../support/records.ts';
+import { completed, transactionRecord } from '../../support/records.ts';
 
 const TIME = '2026-12-04T21:00:00.123Z';
 const route = { index: 0, name: 'sip-gateway' };
@@ -78,16 +78,14 @@ function record(over: { callId?: string; method?: string; toTag?: string | null 
 
 function answered(tx: TransactionRecord): TransactionRecord {
   tx.upstream = '127.0.0.1:5070';
-  tx.requestOut = 100.05;
   tx.requestProxyMs = 0.0512;
-  tx.firstResponseIn = 101.123456;
-  tx.finalResponseIn = 102;
-  tx.finalResponseOut = 102.0301;
   tx.responseProxyMs = 0.03;
-  tx.status = 200;
-  tx.statusClass = '2xx';
-  tx.outcome = 'completed';
-  return tx;
+  return completed(tx, {
+    requestOut: 100.05,
+    firstResponseIn: 101.123456,
+    finalResponseIn: 102,
+    finalResponseOut: 102.0301,
+  });
 }
 
 function call(fromUser: string | null, toUser: string | null): CallRecord {

@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { ForwardedEvent } from '../../../src/observe/records.ts';
 import { renderInSteps } from '../../../src/sinks/metrics/render-in-steps.ts';
 import { RouteMetrics } from '../../../src/sinks/metrics/route-metrics.ts';
-import { completed, transactionRecord } from '../../support/records.ts';
+import { completed, forwardedEvent, transactionRecord } from '../../support/records.ts';
 
 function routeWithTraffic(): RouteMetrics {
   const r = new RouteMetrics('sip-gateway', 'node-1', {
@@ -18,18 +17,8 @@ function routeWithTraffic(): RouteMetrics {
     tcpConnections: () => 1,
     udpReceiveDrops: async () => 0,
   });
-  const e: ForwardedEvent = {
-    route: { index: 0, name: 'sip-gateway' },
-    isRequest: true,
-    methodLabel: 'INVITE',
-    status: 0,
-    direction: 'downstream',
-    transport: 'udp',
-    proxySeconds: 0.00004,
-    traceId: null,
-  };
-  for (let i = 0; i < 50; i++) r.forwarded({ ...e, proxySeconds: 0.00001 * i });
-  r.forwarded({ ...e, isRequest: false, status: 200, proxySeconds: 0.0002 });
+  for (let i = 0; i < 50; i++) r.forwarded(forwardedEvent({ proxySeconds: 0.00001 * i }));
+  r.forwarded(forwardedEvent({ isRequest: false, status: 200, proxySeconds: 0.0002 }));
   for (const method of ['INVITE', 'BYE', 'OPTIONS']) {
     const times = { requestOut: 100.2, firstResponseIn: 104, finalResponseIn: 110, finalResponseOut: 110.1 };
     r.transactionEnded(completed(transactionRecord({ method }), times));

@@ -12,7 +12,6 @@ import { channels } from '../../../src/observe/channels.ts';
 import { statusClassOf } from '../../../src/observe/observer.ts';
 import {
   CallRecord,
-  type ForwardedEvent,
   type LimitEvent,
   type RejectedEvent,
   type RouteInfo,
@@ -35,7 +34,7 @@ import { startMetricsSink, wantsOpenMetrics } from '../../../src/sinks/metrics/m
 import type { Sink } from '../../../src/sinks/sink.ts';
 import type { MethodLabel } from '../../../src/wire/methods.ts';
 import { methodLabel } from '../../../src/wire/methods.ts';
-import { transactionRecord } from '../../support/records.ts';
+import { forwardedEvent, transactionRecord } from '../../support/records.ts';
 import { freePort } from '../../support/sipp.ts';
 import {
   checkOpenMetrics,
@@ -54,20 +53,6 @@ const DARK: RouteInfo = { index: 2, name: 'sip-dark' };
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 
 let seq = 0;
-
-function forwarded(over: Partial<ForwardedEvent>): ForwardedEvent {
-  return {
-    route: GATEWAY,
-    isRequest: true,
-    methodLabel: 'INVITE',
-    status: 0,
-    direction: 'downstream',
-    transport: 'udp',
-    proxySeconds: 0.00003,
-    traceId: null,
-    ...over,
-  };
-}
 
 interface TxShape {
   route?: RouteInfo;
@@ -225,12 +210,12 @@ describe('metrics sink: series moved by each event', { concurrency: false }, () 
   test('a forwarded request and response count on their route only, with their proxy time', async () => {
     const other = (await scrape(signalingPort)).text;
     const d = await changes(gatewayPort, () => {
-      channels.messageForwarded.publish(forwarded({ methodLabel: 'INVITE', proxySeconds: 0.00004 }));
-      channels.messageForwarded.publish(forwarded({ methodLabel: 'BYE', direction: 'upstream' }));
+      channels.messageForwarded.publish(forwardedEvent({ methodLabel: 'INVITE', proxySeconds: 0.00004 }));
+      channels.messageForwarded.publish(forwardedEvent({ methodLabel: 'BYE', direction: 'upstream' }));
       channels.messageForwarded.publish(
-        forwarded({ isRequest: false, methodLabel: 'INVITE', status: 180, proxySeconds: 0.0002 }),
+        forwardedEvent({ isRequest: false, methodLabel: 'INVITE', status: 180, proxySeconds: 0.0002 }),
       );
-      channels.messageForwarded.publish(forwarded({ route: DARK, methodLabel: 'INVITE' }));
+      channels.messageForwarded.publish(forwardedEvent({ route: DARK, methodLabel: 'INVITE' }));
     });
     assert.equal(d('sip_requests_total', { method: 'INVITE', direction: 'downstream' }), 1);
     assert.equal(d('sip_requests_total', { method: 'BYE', direction: 'upstream' }), 1);
@@ -245,10 +230,10 @@ describe('metrics sink: series moved by each event', { concurrency: false }, () 
 
   test('an unknown method counts as `other`; an out-of-range status counts in no class', async () => {
     const d = await changes(gatewayPort, () => {
-      channels.messageForwarded.publish(forwarded({ methodLabel: methodLabel('RE%47IST%45R') }));
-      channels.messageForwarded.publish(forwarded({ methodLabel: 'NOT-A-LABEL' as MethodLabel }));
+      channels.messageForwarded.publish(forwardedEvent({ methodLabel: methodLabel('RE%47IST%45R') }));
+      channels.messageForwarded.publish(forwardedEvent({ methodLabel: 'NOT-A-LABEL' as MethodLabel }));
       for (const status of [0, 99, 700, 4294967301, -200, Number.NaN])
-        channels.messageForwarded.publish(forwarded({ isRequest: false, status }));
+        channels.messageForwarded.publish(forwardedEvent({ isRequest: false, status }));
     });
     assert.equal(d('sip_requests_total', { method: 'other' }), 2);
     assert.equal(d('sip_responses_total'), 0);
@@ -582,10 +567,10 @@ describe('metrics sink: series moved by each event', { concurrency: false }, () 
     for (const route of [GATEWAY, SIGNALING]) {
       for (const method of METHOD_LABELS) {
         for (const direction of DIRECTIONS)
-          channels.messageForwarded.publish(forwarded({ route, methodLabel: method, direction }));
+          channels.messageForwarded.publish(forwardedEvent({ route, methodLabel: method, direction }));
         for (let c = 1; c <= 6; c++)
           channels.messageForwarded.publish(
-            forwarded({ route, methodLabel: method, isRequest: false, status: c * 100 }),
+            forwardedEvent({ route, methodLabel: method, isRequest: false, status: c * 100 }),
           );
         const name = method === 'other' ? 'FOO' : method;
         for (const status of [100, 200, 300, 400, 500, 600])
@@ -636,12 +621,17 @@ describe('metrics sink: series moved by each event', { concurrency: false }, () 
       switch (i % 6) {
         case 0:
           channels.messageForwarded.publish(
-            forwarded({ route, methodLabel: methodLabel(token), direction: pick(DIRECTIONS) }),
+            forwardedEvent({ route, methodLabel: methodLabel(token), direction: pick(DIRECTIONS) }),
           );
           break;
         case 1:
           channels.messageForwarded.publish(
-            forwarded({ route, methodLabel: token as MethodLabel, isRequest: false, status: statuses() }),
+            forwardedEvent({
+              route,
+              methodLabel: token as MethodLabel,
+              isRequest: false,
+              status: statuses(),
+            }),
           );
           break;
         case 2: {
