@@ -16,8 +16,8 @@ import type { TransactionRecord } from './records.ts';
  */
 /**
  * A remembered leg is its initial INVITE's transaction record itself, read when
- * a later INVITE asks: no entry object or closure per INVITE (a record is kept
- * for the window either way).
+ * a later INVITE asks: no entry object or closure per INVITE. It is forgotten
+ * when the INVITE ends (forget), or at the end of the window while it rings.
  */
 export type LegEntry = Pick<
   TransactionRecord,
@@ -53,6 +53,11 @@ export class LegCorrelator {
       this.byKey.delete(k);
       this.byKey.set(k, entry);
     }
+  }
+
+  /** The INVITE ended: no later leg can join it (find() wants it pending), so its keys go now. */
+  forget(keys: readonly string[], entry: LegEntry): void {
+    for (const k of keys) if (this.byKey.get(k) === entry) this.byKey.delete(k);
   }
 
   /**

@@ -8,10 +8,13 @@ import {
   type CallOutcome,
   CallRecord,
   type Direction,
+  EndedTransaction,
   type ForwardedEvent,
+  type ObservedTransaction,
   type RejectedEvent,
   type RouteInfo,
   type StatusClass,
+  type TransactionOutcome,
   TransactionRecord,
 } from './records.ts';
 import type { Sampler } from './sampler.ts';
@@ -52,10 +55,11 @@ const COMPLETED_LINGER_MS = 5000;
  */
 export class Observer {
   private readonly opts: ObserverOptions;
-  private readonly transactions = new Map<string, TransactionRecord>();
+  /** Open transactions (full records) and ended ones lingering (EndedTransaction), in creation order. */
+  private readonly transactions = new Map<string, ObservedTransaction>();
   private readonly calls = new Map<string, CallRecord>();
   /** Ended transactions, kept COMPLETED_LINGER_MS to recognise retransmissions: removed in this order. */
-  private readonly lingering = new ExpiryQueue<TransactionRecord>();
+  private readonly lingering = new ExpiryQueue<EndedTransaction>();
   /**
    * 2xx ACKs, kept to recognise their retransmissions: as long as an ended transaction (T4), or 64·T1
    * when that is shorter. A UAC repeats the ACK for each 200 the UAS retransmits, which stops once an
@@ -63,10 +67,10 @@ export class Observer {
    * rate (at 4,000 calls/s: 128,000, past the table's bound) for the rare ACK repeated after 5 s,
    * which is then observed as an ACK of its own, still in the call's trace.
    */
-  private readonly forwardedAcks = new ExpiryQueue<TransactionRecord>();
+  private readonly forwardedAcks = new ExpiryQueue<EndedTransaction>();
   private readonly ackLingerMs: number;
-  private readonly forget = (tx: TransactionRecord) => {
-    if (this.transactions.get(tx.key) === tx) this.transactions.delete(tx.key);
+  private readonly forget = (ended: EndedTransaction) => {
+    if (this.transactions.get(ended.key) === ended) this.transactions.delete(ended.key);
   };
   private nextCallSweep = 0;
   private readonly forwarded: ForwardedEvent;
@@ -75,7 +79,7 @@ export class Observer {
   /** Set by onRequest: the request was a retransmission of a known transaction. */
   lastWasRetransmission = false;
   /** Set by onRequest: the request was a non-2xx ACK or a CANCEL matched to an INVITE transaction. */
-  lastMatchedInvite: TransactionRecord | null = null;
+  lastMatchedInvite: ObservedTransaction | null = null;
   /** Per-route counts of what the tables refused, read by the metrics sink. */
   refusedTransactions = 0;
   refusedCalls = 0;
@@ -150,7 +154,7 @@ export class Observer {
     legKeys: readonly string[] | null,
     fromUser: string | null,
     toUser: string | null,
-  ): TransactionRecord | null {
+  ): ObservedTransaction | null {
     this.lastWasRetransmission = false;
     this.lastMatchedInvite = null;
     const isAck = method === 'ACK';
@@ -169,11 +173,11 @@ export class Observer {
       return known;
     }
 
-    let invite: TransactionRecord | undefined;
+    let invite: ObservedTransaction | undefined;
     if (method === 'CANCEL') {
       // RFC 3261 §9.2: a CANCEL carries the branch of the INVITE it cancels.
       invite = this.transactions.get(`${branch}|INVITE`);
-      if (invite !== undefined) {
+      if (invite instanceof TransactionRecord) {
         invite.cancelledAt = now;
         invite.addMark(-1, now);
         if (invite.call !== null) invite.call.cancelled = true;
@@ -238,8 +242,10 @@ export class Observer {
       tx.call = call;
       if (method === 'BYE' && call.byeAt === -1) call.byeAt = now;
     }
-    if (tx.isInitialInvite && legKeys !== null && legKeys.length > 0 && this.opts.correlator !== null)
+    if (tx.isInitialInvite && legKeys !== null && legKeys.length > 0 && this.opts.correlator !== null) {
+      tx.legKeys = legKeys;
       this.opts.correlator.remember(legKeys, tx);
+    }
 
     this.transactions.set(key, tx);
     if (!isAck) this.pendingPerRoute[route.index]++;
@@ -260,7 +266,7 @@ export class Observer {
     call: CallRecord | null,
     legKeys: readonly string[] | null,
     now: number,
-    invite: TransactionRecord | null,
+    invite: ObservedTransaction | null,
   ): void {
     const sampler = this.opts.sampler;
     if (inbound !== null && inbound.traceparent !== null) {
@@ -322,7 +328,8 @@ export class Observer {
     tx.traceOrigin = 'new';
   }
 
-  onRequestSent(tx: TransactionRecord, upstream: string, transport: TransportName, now: number): void {
+  onRequestSent(tx: ObservedTransaction, upstream: string, transport: TransportName, now: number): void {
+    if (tx instanceof EndedTransaction) return; // a retransmission after the end: reported already
     if (tx.requestOut === -1) {
       tx.requestOut = now;
       tx.requestProxyMs = now - tx.requestIn;
@@ -334,9 +341,8 @@ export class Observer {
       if (tx.outcome === null) {
         tx.outcome = 'forwarded';
         tx.endedAt = now;
-        tx.expiresAt = now + this.ackLingerMs;
         if (this.forwardedAcks.size >= this.opts.maxTransactions) this.forwardedAcks.dropOldest(this.forget);
-        this.forwardedAcks.push(tx);
+        this.forwardedAcks.push(this.endEntry(tx, 'forwarded', now + this.ackLingerMs));
         if (tx.call !== null) tx.call.lastSeen = now;
         if (channels.transactionEnd.hasSubscribers) channels.transactionEnd.publish(tx);
       }
@@ -344,8 +350,8 @@ export class Observer {
   }
 
   /** The request could not be sent (no route to the target, queue full): the transaction ends here. */
-  onRequestSendFailed(tx: TransactionRecord, now: number): void {
-    if (tx.outcome !== null || tx.finalResponseIn !== -1) return;
+  onRequestSendFailed(tx: ObservedTransaction, now: number): void {
+    if (tx instanceof EndedTransaction || tx.outcome !== null || tx.finalResponseIn !== -1) return;
     tx.outcome = 'send-failed';
     tx.statusClass = 'timeout';
     tx.endedAt = now;
@@ -353,9 +359,18 @@ export class Observer {
   }
 
   /** A response from the far side of a transaction; null when no transaction is known for it. */
-  onResponse(branch: string, cseqMethod: string, status: number, now: number): TransactionRecord | null {
+  onResponse(branch: string, cseqMethod: string, status: number, now: number): ObservedTransaction | null {
     const tx = this.transactions.get(`${branch}|${cseqMethod}`);
     if (tx === undefined) return null;
+    if (tx instanceof EndedTransaction) {
+      // A final response again (the far side did not see ours arrive, or a 2xx before its ACK): counted.
+      // Anything else after the end is relayed statelessly (§16.11) and was reported with the transaction.
+      if (tx.hadFinalResponse && status >= 200) {
+        tx.responseRetransmissions++;
+        if (channels.transactionRetransmission.hasSubscribers) channels.transactionRetransmission.publish(tx);
+      }
+      return tx;
+    }
     // Ended without a final (timeout, send-failed, answered by sipspan): a late answer is still relayed
     // statelessly (§16.11) but belongs to a transaction that has already been reported once.
     if (tx.outcome !== null && tx.finalResponseIn === -1) return tx;
@@ -386,7 +401,8 @@ export class Observer {
   }
 
   /** The response was sent back toward the request's sender. A final one ends the transaction. */
-  onResponseSent(tx: TransactionRecord, status: number, receivedAt: number, now: number): void {
+  onResponseSent(tx: ObservedTransaction, status: number, receivedAt: number, now: number): void {
+    if (tx instanceof EndedTransaction) return;
     if (status >= 200 && tx.outcome === null && tx.finalResponseOut === -1 && tx.finalResponseIn !== -1) {
       tx.finalResponseOut = now;
       tx.responseProxyMs = now - receivedAt;
@@ -397,7 +413,8 @@ export class Observer {
   }
 
   /** sipspan answered a request itself (483, 482, 420, 503): a transaction that ends at once. */
-  onGenerated(tx: TransactionRecord, status: number, now: number): void {
+  onGenerated(tx: ObservedTransaction, status: number, now: number): void {
+    if (tx instanceof EndedTransaction) return; // answered once already
     tx.generatedStatus = status;
     tx.status = status;
     tx.statusClass = statusClassOf(status);
@@ -410,10 +427,9 @@ export class Observer {
 
   private finish(tx: TransactionRecord, now: number): void {
     if (tx.method !== 'ACK') this.pendingPerRoute[tx.route.index]--;
-    tx.expiresAt = now + COMPLETED_LINGER_MS;
     // Bounded like the table: past its size the oldest ended entry goes before its linger is over.
     if (this.lingering.size >= this.opts.maxTransactions) this.lingering.dropOldest(this.forget);
-    this.lingering.push(tx);
+    this.lingering.push(this.endEntry(tx, tx.outcome ?? 'completed', now + COMPLETED_LINGER_MS));
     if (channels.transactionEnd.hasSubscribers) channels.transactionEnd.publish(tx);
     const call = tx.call;
     if (call !== null && call.state !== 'trying' && call.state !== 'early' && call.state !== 'confirmed')
@@ -424,6 +440,18 @@ export class Observer {
       call.state = 'terminated';
       this.endCall(call, now);
     }
+  }
+
+  /**
+   * The ended transaction's entry takes the record's place in the table (same key, same position) for
+   * its linger; the record itself is let go once the sinks have read it. An initial INVITE no B2BUA
+   * leg can join any more (it is no longer pending) leaves the correlator too.
+   */
+  private endEntry(tx: TransactionRecord, outcome: TransactionOutcome, expiresAt: number): EndedTransaction {
+    const ended = new EndedTransaction(tx, outcome, expiresAt);
+    if (this.transactions.get(tx.key) === tx) this.transactions.set(tx.key, ended);
+    if (tx.legKeys !== null && this.opts.correlator !== null) this.opts.correlator.forget(tx.legKeys, tx);
+    return ended;
   }
 
   private onFinalForCall(tx: TransactionRecord, status: number, now: number): void {
@@ -497,7 +525,7 @@ export class Observer {
     const timerB = 64 * this.opts.t1Ms;
     for (const tx of this.transactions.values()) {
       if (now < tx.requestIn + timerB) break;
-      if (tx.outcome !== null || now < tx.expiresAt) continue;
+      if (tx instanceof EndedTransaction || tx.outcome !== null || now < tx.expiresAt) continue;
       if (tx.finalResponseIn === -1) {
         tx.outcome = 'timeout';
         tx.statusClass = 'timeout';
@@ -534,7 +562,7 @@ export class Observer {
   /** On shutdown: end every pending transaction as it stands, so sinks can flush them. */
   endAll(now: number): void {
     for (const tx of this.transactions.values()) {
-      if (tx.outcome === null && tx.finalResponseIn === -1) {
+      if (tx instanceof TransactionRecord && tx.outcome === null && tx.finalResponseIn === -1) {
         tx.outcome = 'timeout';
         tx.statusClass = 'timeout';
         tx.endedAt = now;

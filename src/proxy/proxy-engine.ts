@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { channels } from '../observe/channels.ts';
 import { sdpOrigin } from '../observe/leg-correlator.ts';
 import type { InboundTrace, Observer } from '../observe/observer.ts';
-import type { Direction, TransactionRecord } from '../observe/records.ts';
+import type { Direction, ObservedTransaction } from '../observe/records.ts';
 import type { Flow, TransportName } from '../transport/flow.ts';
 import type { InboundHandler } from '../transport/inbound-handler.ts';
 import type { TcpConnection } from '../transport/tcp-connection.ts';
@@ -155,7 +155,7 @@ export class ProxyEngine implements InboundHandler {
     // RFC 3261 §18.4: a transport failure is reported to the transaction at once, not left to Timer B.
     const now = performance.now();
     for (let i = 0; i < unsent.length; i++)
-      this.observer.onRequestSendFailed(unsent[i] as TransactionRecord, now);
+      this.observer.onRequestSendFailed(unsent[i] as ObservedTransaction, now);
   }
 
   // ───────────────────────────── requests ─────────────────────────────
@@ -721,7 +721,7 @@ export class ProxyEngine implements InboundHandler {
     target: Target,
     transport: TransportName,
     chunks: Buffer[],
-    tx: TransactionRecord | null,
+    tx: ObservedTransaction | null,
     method: string,
     direction: Direction,
     receivedAt: number,
@@ -779,7 +779,7 @@ export class ProxyEngine implements InboundHandler {
     port: number,
     transport: TransportName,
     chunks: Buffer[],
-    tx: TransactionRecord | null,
+    tx: ObservedTransaction | null,
     method: string,
     direction: Direction,
     receivedAt: number,
@@ -816,7 +816,7 @@ export class ProxyEngine implements InboundHandler {
     flow: Flow,
     target: Target,
     chunks: Buffer[],
-    tx: TransactionRecord | null,
+    tx: ObservedTransaction | null,
     method: string,
     status: number,
     receivedAt: number,
@@ -845,7 +845,7 @@ export class ProxyEngine implements InboundHandler {
     address: string,
     target: Target,
     chunks: Buffer[],
-    tx: TransactionRecord | null,
+    tx: ObservedTransaction | null,
     method: string,
     status: number,
     receivedAt: number,
@@ -898,7 +898,7 @@ export class ProxyEngine implements InboundHandler {
     port: number,
     transport: TransportName,
     chunks: Buffer[],
-    tx: TransactionRecord | null,
+    tx: ObservedTransaction | null,
     isRequest: boolean,
   ): boolean {
     if (transport === 'tcp') {
@@ -969,7 +969,7 @@ export class ProxyEngine implements InboundHandler {
     status: number,
     reason: string,
     extra: string | null,
-    _tx: TransactionRecord | null,
+    _tx: ObservedTransaction | null,
     receivedAt: number,
   ): void {
     if (msg.isRequest && msg.methodEnd > msg.methodStart && msg.method === 'ACK') {

@@ -1,10 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { channels } from '../../src/observe/channels.ts';
 import { LegCorrelator } from '../../src/observe/leg-correlator.ts';
 import { type InboundTrace, Observer } from '../../src/observe/observer.ts';
-import type { CallRecord, TransactionRecord } from '../../src/observe/records.ts';
+import {
+  type CallRecord,
+  EndedTransaction,
+  type ObservedTransaction,
+  TransactionRecord,
+} from '../../src/observe/records.ts';
 import { samplerFromEnv } from '../../src/observe/sampler.ts';
+
+setFlagsFromString('--expose_gc');
+const gc = runInNewContext('gc') as () => void;
 
 const A = { index: 0, name: 'sip-gateway' };
 const B = { index: 1, name: 'sip-signaling' };
@@ -26,7 +36,7 @@ function observer(overrides: Partial<ConstructorParameters<typeof Observer>[0]> 
   );
 }
 
-function request(
+function send(
   o: Observer,
   opts: {
     route?: typeof A;
@@ -39,7 +49,7 @@ function request(
     trusted?: boolean;
     legKeys?: string[] | null;
   } = {},
-): TransactionRecord | null {
+): ObservedTransaction | null {
   return o.onRequest(
     opts.route ?? A,
     opts.method ?? 'INVITE',
@@ -58,6 +68,13 @@ function request(
     'alice',
     'bob',
   );
+}
+
+/** A request that opens a transaction (or finds an open one): the full record. */
+function request(o: Observer, opts: Parameters<typeof send>[1] = {}): TransactionRecord | null {
+  const r = send(o, opts);
+  assert.ok(r === null || r instanceof TransactionRecord, 'an open transaction');
+  return r;
 }
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -279,5 +296,100 @@ describe('transactions and calls', () => {
     o.acceptNew = false;
     assert.equal(request(o), null);
     assert.equal(o.transactionCount, 0);
+  });
+});
+
+describe('ended transactions', () => {
+  /** An INVITE answered with `status` and the answer sent back: the transaction has ended. */
+  function endedInvite(o: Observer, branch: string, status: number, callId = 'call-1') {
+    const tx = request(o, { branch, callId })!;
+    o.onRequestSent(tx, '127.0.0.1:5070', 'udp', 1);
+    o.onResponse(branch, 'INVITE', status, 2);
+    o.onResponseSent(tx, status, 2, 3);
+    assert.equal(tx.outcome, 'completed');
+    return tx;
+  }
+
+  test('a retransmission after the end finds the ended entry: same trace context, counted, nothing reported again', () => {
+    const o = observer();
+    const tx = endedInvite(o, 'e1', 486);
+    const again = send(o, { branch: 'e1', now: 100 });
+    assert.ok(again instanceof EndedTransaction);
+    assert.equal(o.lastWasRetransmission, true);
+    assert.equal(again.traceId, tx.traceId);
+    assert.equal(again.clientSpanId, tx.clientSpanId);
+    assert.equal(again.sampled, tx.sampled);
+    assert.equal(again.retransmissions, 1, 'counted after the end');
+    assert.equal(tx.retransmissions, 0, 'the reported record is left as it was reported');
+    o.onRequestSent(again, '127.0.0.1:5070', 'udp', 101);
+    assert.equal(o.transactionCount, 1);
+  });
+
+  test('a final response repeated after the end is counted on the ended entry and published as a retransmission', () => {
+    const o = observer();
+    endedInvite(o, 'e2', 200);
+    const seen: ObservedTransaction[] = [];
+    const onRetransmission = (m: unknown) => seen.push(m as ObservedTransaction);
+    channels.transactionRetransmission.subscribe(onRetransmission);
+    try {
+      const entry = o.onResponse('e2', 'INVITE', 200, 50);
+      assert.ok(entry instanceof EndedTransaction);
+      assert.equal(entry.responseRetransmissions, 1);
+      assert.equal(entry.retransmissions, 0);
+      assert.deepEqual(seen, [entry]);
+      o.onResponseSent(entry, 200, 50, 51);
+      // A provisional after the end is relayed but is not a retransmission of the final.
+      o.onResponse('e2', 'INVITE', 180, 52);
+      assert.equal(seen.length, 1);
+    } finally {
+      channels.transactionRetransmission.unsubscribe(onRetransmission);
+    }
+  });
+
+  test('a non-2xx ACK after the end belongs to the ended INVITE; a late CANCEL stays in its trace', () => {
+    const o = observer();
+    const inv = endedInvite(o, 'e3', 486);
+    const ack = send(o, { method: 'ACK', branch: 'e3', toTag: 't', now: 10 });
+    assert.ok(ack instanceof EndedTransaction);
+    assert.equal(o.lastMatchedInvite, ack);
+    assert.equal(ack.traceId, inv.traceId);
+    assert.equal(ack.retransmissions, 0, 'an ACK is not a retransmission of the INVITE');
+    const cancel = request(o, { method: 'CANCEL', branch: 'e3', now: 11 })!;
+    assert.equal(cancel.traceId, inv.traceId);
+    assert.equal(cancel.parentSpanId, inv.serverSpanId);
+    assert.equal(inv.cancelledAt, -1, 'the reported INVITE is not changed');
+  });
+
+  test('the record of an ended transaction is let go: only its ended entry lingers, then that expires too', async () => {
+    const o = observer();
+    let ref: WeakRef<TransactionRecord>;
+    (() => {
+      ref = new WeakRef(endedInvite(o, 'e4', 200));
+    })();
+    // WeakRef targets are kept to the end of the turn they were read in.
+    await new Promise((r) => setImmediate(r));
+    gc();
+    assert.equal(ref!.deref(), undefined, 'the record is collected while its entry lingers');
+    assert.equal(o.transactionCount, 1);
+    o.sweep(3 + 4999);
+    assert.equal(o.transactionCount, 1, 'still inside T4');
+    o.sweep(3 + 5000);
+    assert.equal(o.transactionCount, 0);
+  });
+
+  test('an INVITE that ended leaves the B2BUA correlator: only a pending leg can be joined', () => {
+    const correlator = new LegCorrelator(10_000, 1000);
+    const o = observer({ correlator });
+    const legKeys = ['users:alice|bob'];
+    const a = request(o, { route: A, branch: 'l1', callId: 'leg-a', legKeys })!;
+    assert.equal(correlator.size, 1);
+    const ringing = request(o, { route: A, branch: 'l2', callId: 'leg-c', legKeys: ['x-cid:7'] })!;
+    o.onResponse('l1', 'INVITE', 486, 2);
+    o.onResponseSent(a, 486, 2, 3);
+    assert.equal(correlator.size, 1, 'the ended leg is forgotten, the ringing one kept');
+    const b = request(o, { route: B, branch: 'l3', callId: 'leg-b', now: 5, legKeys })!;
+    assert.notEqual(b.traceId, a.traceId);
+    const d = request(o, { route: B, branch: 'l4', callId: 'leg-d', now: 6, legKeys: ['x-cid:7'] })!;
+    assert.equal(d.traceId, ringing.traceId);
   });
 });

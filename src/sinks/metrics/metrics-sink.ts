@@ -7,6 +7,7 @@ import type {
   CallRecord,
   ForwardedEvent,
   LimitEvent,
+  ObservedTransaction,
   RejectedEvent,
   TransactionRecord,
 } from '../../observe/records.ts';
@@ -84,7 +85,7 @@ export function startMetricsSink(app: Sipspan): Sink {
     if (r != null) r.transactionEnded(tx);
   };
   const onRetransmission = (m: unknown) => {
-    const tx = m as TransactionRecord;
+    const tx = m as ObservedTransaction;
     const r = routes[tx.route.index];
     if (r != null) r.retransmission(tx);
   };

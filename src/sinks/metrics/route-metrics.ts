@@ -8,6 +8,7 @@ import type {
   CallRecord,
   ForwardedEvent,
   LimitEvent,
+  ObservedTransaction,
   RejectedEvent,
   TransactionRecord,
 } from '../../observe/records.ts';
@@ -157,7 +158,7 @@ export class RouteMetrics {
   readonly proxySeconds = new HistogramFamily(ROUTE_METRICS.proxySeconds);
   readonly limitHits = new CounterFamily(ROUTE_METRICS.limitHits);
   /** Request retransmissions already counted per transaction (the channel also carries response ones). */
-  private readonly countedRetransmissions = new WeakMap<TransactionRecord, number>();
+  private readonly countedRetransmissions = new WeakMap<ObservedTransaction, number>();
   /** Call-ID → when its challenged REGISTER was sent (RFC 6076 §4.1 measures from the first REGISTER). */
   private readonly challenged = new Map<string, number>();
 
@@ -310,7 +311,7 @@ export class RouteMetrics {
   }
 
   /** The channel carries request and final-response retransmissions; the contract counts requests. */
-  retransmission(tx: TransactionRecord): void {
+  retransmission(tx: ObservedTransaction): void {
     const counted = this.countedRetransmissions.get(tx) ?? 0;
     if (tx.retransmissions <= counted) return;
     this.countedRetransmissions.set(tx, tx.retransmissions);

@@ -11,7 +11,7 @@ import { ConsoleSpanExporter, type SpanExporter } from '@opentelemetry/sdk-trace
 import type { Sipspan } from '../../app.ts';
 import { ConfigError } from '../../config/config-error.ts';
 import { channels } from '../../observe/channels.ts';
-import type { TransactionRecord } from '../../observe/records.ts';
+import { type ObservedTransaction, TransactionRecord } from '../../observe/records.ts';
 import type { Sink } from '../sink.ts';
 import { OtlpProtoTraceExporter } from './otlp-proto-exporter.ts';
 import { RESOURCE } from './semconv.ts';
@@ -204,8 +204,9 @@ export function startTracingSink(app: Sipspan, opts: TracingOptions = {}): Traci
     RetransmissionTimes & { req: number; resp: number }
   >();
   const onRetransmission = (m: unknown) => {
-    const tx = m as TransactionRecord;
-    if (!tx.sampled || tx.outcome !== null) return; // after the end the spans are already built
+    const tx = m as ObservedTransaction;
+    // After the end (an EndedTransaction, or a record about to become one) the spans are already built.
+    if (!(tx instanceof TransactionRecord) || !tx.sampled || tx.outcome !== null) return;
     let r = retransmissions.get(tx);
     if (r === undefined) {
       r = { request: [], response: [], req: 0, resp: 0 };
