@@ -14,7 +14,6 @@ import {
   type RejectedEvent,
   type RouteInfo,
   type StatusClass,
-  type TransactionOutcome,
   TransactionRecord,
 } from './records.ts';
 import type { Sampler } from './sampler.ts';
@@ -55,7 +54,10 @@ const COMPLETED_LINGER_MS = 5000;
  */
 export class Observer {
   private readonly opts: ObserverOptions;
-  /** Open transactions (full records) and ended ones lingering (EndedTransaction), in creation order. */
+  /**
+   * Open transactions (full records, outcome still null) and ended ones lingering (EndedTransaction),
+   * in creation order: a record is replaced by its entry the moment it ends (endEntry).
+   */
   private readonly transactions = new Map<string, ObservedTransaction>();
   private readonly calls = new Map<string, CallRecord>();
   /** Ended transactions, kept COMPLETED_LINGER_MS to recognise retransmissions: removed in this order. */
@@ -342,7 +344,7 @@ export class Observer {
         tx.outcome = 'forwarded';
         tx.endedAt = now;
         if (this.forwardedAcks.size >= this.opts.maxTransactions) this.forwardedAcks.dropOldest(this.forget);
-        this.forwardedAcks.push(this.endEntry(tx, 'forwarded', now + this.ackLingerMs));
+        this.forwardedAcks.push(this.endEntry(tx, now + this.ackLingerMs));
         if (tx.call !== null) tx.call.lastSeen = now;
         if (channels.transactionEnd.hasSubscribers) channels.transactionEnd.publish(tx);
       }
@@ -364,16 +366,14 @@ export class Observer {
     if (tx === undefined) return null;
     if (tx instanceof EndedTransaction) {
       // A final response again (the far side did not see ours arrive, or a 2xx before its ACK): counted.
-      // Anything else after the end is relayed statelessly (§16.11) and was reported with the transaction.
+      // Anything else after the end — a late answer to a timeout, a send failure, a request sipspan
+      // answered — is relayed statelessly (§16.11) and was reported with the transaction.
       if (tx.hadFinalResponse && status >= 200) {
         tx.responseRetransmissions++;
         if (channels.transactionRetransmission.hasSubscribers) channels.transactionRetransmission.publish(tx);
       }
       return tx;
     }
-    // Ended without a final (timeout, send-failed, answered by sipspan): a late answer is still relayed
-    // statelessly (§16.11) but belongs to a transaction that has already been reported once.
-    if (tx.outcome !== null && tx.finalResponseIn === -1) return tx;
     if (tx.firstResponseIn === -1) tx.firstResponseIn = now;
     if (tx.call !== null) tx.call.lastSeen = now;
     if (status < 200) {
@@ -429,7 +429,7 @@ export class Observer {
     if (tx.method !== 'ACK') this.pendingPerRoute[tx.route.index]--;
     // Bounded like the table: past its size the oldest ended entry goes before its linger is over.
     if (this.lingering.size >= this.opts.maxTransactions) this.lingering.dropOldest(this.forget);
-    this.lingering.push(this.endEntry(tx, tx.outcome ?? 'completed', now + COMPLETED_LINGER_MS));
+    this.lingering.push(this.endEntry(tx, now + COMPLETED_LINGER_MS));
     if (channels.transactionEnd.hasSubscribers) channels.transactionEnd.publish(tx);
     const call = tx.call;
     if (call !== null && call.state !== 'trying' && call.state !== 'early' && call.state !== 'confirmed')
@@ -447,8 +447,8 @@ export class Observer {
    * its linger; the record itself is let go once the sinks have read it. An initial INVITE no B2BUA
    * leg can join any more (it is no longer pending) leaves the correlator too.
    */
-  private endEntry(tx: TransactionRecord, outcome: TransactionOutcome, expiresAt: number): EndedTransaction {
-    const ended = new EndedTransaction(tx, outcome, expiresAt);
+  private endEntry(tx: TransactionRecord, expiresAt: number): EndedTransaction {
+    const ended = new EndedTransaction(tx, expiresAt);
     if (this.transactions.get(tx.key) === tx) this.transactions.set(tx.key, ended);
     if (tx.legKeys !== null && this.opts.correlator !== null) this.opts.correlator.forget(tx.legKeys, tx);
     return ended;
@@ -525,7 +525,7 @@ export class Observer {
     const timerB = 64 * this.opts.t1Ms;
     for (const tx of this.transactions.values()) {
       if (now < tx.requestIn + timerB) break;
-      if (tx instanceof EndedTransaction || tx.outcome !== null || now < tx.expiresAt) continue;
+      if (tx instanceof EndedTransaction || now < tx.expiresAt) continue;
       if (tx.finalResponseIn === -1) {
         tx.outcome = 'timeout';
         tx.statusClass = 'timeout';
@@ -562,7 +562,7 @@ export class Observer {
   /** On shutdown: end every pending transaction as it stands, so sinks can flush them. */
   endAll(now: number): void {
     for (const tx of this.transactions.values()) {
-      if (tx instanceof TransactionRecord && tx.outcome === null && tx.finalResponseIn === -1) {
+      if (tx instanceof TransactionRecord && tx.finalResponseIn === -1) {
         tx.outcome = 'timeout';
         tx.statusClass = 'timeout';
         tx.endedAt = now;
@@ -577,7 +577,7 @@ export class Observer {
 
   private evictOneCompleted(): boolean {
     const oldest = this.transactions.values().next().value;
-    if (oldest === undefined || oldest.outcome === null) return false;
+    if (!(oldest instanceof EndedTransaction)) return false;
     this.transactions.delete(oldest.key);
     return true;
   }

@@ -185,7 +185,8 @@ export class EndedTransaction {
   responseRetransmissions = 0;
   readonly expiresAt: number;
 
-  constructor(tx: TransactionRecord, outcome: TransactionOutcome, expiresAt: number) {
+  /** `tx` has just ended: its outcome is set. */
+  constructor(tx: TransactionRecord, expiresAt: number) {
     this.key = tx.key;
     this.route = tx.route;
     this.method = tx.method;
@@ -196,7 +197,7 @@ export class EndedTransaction {
     this.clientSpanId = tx.clientSpanId;
     this.sampled = tx.sampled;
     this.traceState = tx.traceState;
-    this.outcome = outcome;
+    this.outcome = tx.outcome ?? 'completed';
     this.hadFinalResponse = tx.finalResponseIn !== -1;
     this.expiresAt = expiresAt;
   }
