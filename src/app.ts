@@ -269,7 +269,8 @@ export class Sipspan {
       sendJson(res, 200, {
         ...this.describe(),
         uptime_seconds: Math.round((Date.now() - this.startedAt) / 1000),
-        transactions: this.observer.transactionCount,
+        transactions: this.observer.openTransactionCount,
+        ended_transactions: this.observer.transactionCount - this.observer.openTransactionCount,
         calls: this.observer.callCount,
         tcp_connections: this.tcp.connectionCount,
         heap_guard: this.heapState,

@@ -2,7 +2,7 @@ import type { TransportName } from '../transport/flow.ts';
 import { methodLabel } from '../wire/methods.ts';
 import { isAcceptableTracestate, parseTraceId, parseTraceparent } from '../wire/read-trace-context.ts';
 import { channels } from './channels.ts';
-import { ExpiryQueue } from './expiry-queue.ts';
+import { ACK_LINGER, EndedTransactions, TRANSACTION_LINGER } from './ended-transactions.ts';
 import type { LegCorrelator, LegMatch } from './leg-correlator.ts';
 import {
   type CallOutcome,
@@ -55,25 +55,21 @@ const COMPLETED_LINGER_MS = 5000;
 export class Observer {
   private readonly opts: ObserverOptions;
   /**
-   * Open transactions (full records, outcome still null) and ended ones lingering (EndedTransaction),
-   * in creation order: a record is replaced by its entry the moment it ends (endEntry).
+   * Open transactions (full records, outcome still null) in creation order. A record leaves the
+   * moment it ends (endEntry) and what its linger needs goes to `ended`.
    */
-  private readonly transactions = new Map<string, ObservedTransaction>();
+  private readonly transactions = new Map<string, TransactionRecord>();
   private readonly calls = new Map<string, CallRecord>();
-  /** Ended transactions, kept COMPLETED_LINGER_MS to recognise retransmissions: removed in this order. */
-  private readonly lingering = new ExpiryQueue<EndedTransaction>();
   /**
-   * 2xx ACKs, kept to recognise their retransmissions: as long as an ended transaction (T4), or 64·T1
+   * Ended transactions, kept COMPLETED_LINGER_MS to recognise retransmissions. 2xx ACKs are kept
+   * there too, to recognise their retransmissions: as long as an ended transaction (T4), or 64·T1
    * when that is shorter. A UAC repeats the ACK for each 200 the UAS retransmits, which stops once an
    * ACK gets through; keeping every ACK the full 64·T1 (32 s) held six times as many records at any
    * rate (at 4,000 calls/s: 128,000, past the table's bound) for the rare ACK repeated after 5 s,
    * which is then observed as an ACK of its own, still in the call's trace.
    */
-  private readonly forwardedAcks = new ExpiryQueue<EndedTransaction>();
+  private readonly ended: EndedTransactions;
   private readonly ackLingerMs: number;
-  private readonly forget = (ended: EndedTransaction) => {
-    if (this.transactions.get(ended.key) === ended) this.transactions.delete(ended.key);
-  };
   private nextCallSweep = 0;
   private readonly forwarded: ForwardedEvent;
   /** Heap guard: when false no new transactions or calls are created. */
@@ -91,6 +87,7 @@ export class Observer {
   constructor(opts: ObserverOptions, routeCount: number) {
     this.opts = opts;
     this.ackLingerMs = Math.min(64 * opts.t1Ms, COMPLETED_LINGER_MS);
+    this.ended = new EndedTransactions(opts.maxTransactions);
     for (let i = 0; i < routeCount; i++) {
       this.pendingPerRoute.push(0);
       this.activeCallsPerRoute.push(0);
@@ -112,7 +109,13 @@ export class Observer {
     this.opts.logSampleRatio = ratio;
   }
 
+  /** Open and lingering. */
   get transactionCount(): number {
+    return this.transactions.size + this.ended.size;
+  }
+
+  /** Open only: the table `max_transactions` bounds (ended ones are bounded apart). */
+  get openTransactionCount(): number {
     return this.transactions.size;
   }
 
@@ -161,7 +164,7 @@ export class Observer {
     this.lastMatchedInvite = null;
     const isAck = method === 'ACK';
     const key = isAck ? `${branch}|INVITE` : `${branch}|${method}`;
-    const known = this.transactions.get(key);
+    const known = this.transactions.get(key) ?? this.ended.find(key);
     if (known !== undefined) {
       if (isAck && known.method === 'INVITE') {
         // RFC 3261 §17.1.1.3: the ACK of a non-2xx final response belongs to the INVITE transaction.
@@ -178,7 +181,8 @@ export class Observer {
     let invite: ObservedTransaction | undefined;
     if (method === 'CANCEL') {
       // RFC 3261 §9.2: a CANCEL carries the branch of the INVITE it cancels.
-      invite = this.transactions.get(`${branch}|INVITE`);
+      const inviteKey = `${branch}|INVITE`;
+      invite = this.transactions.get(inviteKey) ?? this.ended.find(inviteKey);
       if (invite instanceof TransactionRecord) {
         invite.cancelledAt = now;
         invite.addMark(-1, now);
@@ -187,7 +191,7 @@ export class Observer {
     }
 
     if (!this.acceptNew) return null;
-    if (this.transactions.size >= this.opts.maxTransactions && !this.evictOneCompleted()) {
+    if (this.transactions.size >= this.opts.maxTransactions) {
       this.refusedTransactions++;
       this.publishLimit(route, 'max_transactions');
       return null;
@@ -343,8 +347,8 @@ export class Observer {
       if (tx.outcome === null) {
         tx.outcome = 'forwarded';
         tx.endedAt = now;
-        if (this.forwardedAcks.size >= this.opts.maxTransactions) this.forwardedAcks.dropOldest(this.forget);
-        this.forwardedAcks.push(this.endEntry(tx, now + this.ackLingerMs));
+        this.endEntry(tx);
+        this.ended.add(ACK_LINGER, tx, now + this.ackLingerMs);
         if (tx.call !== null) tx.call.lastSeen = now;
         if (channels.transactionEnd.hasSubscribers) channels.transactionEnd.publish(tx);
       }
@@ -362,7 +366,8 @@ export class Observer {
 
   /** A response from the far side of a transaction; null when no transaction is known for it. */
   onResponse(branch: string, cseqMethod: string, status: number, now: number): ObservedTransaction | null {
-    const tx = this.transactions.get(`${branch}|${cseqMethod}`);
+    const key = `${branch}|${cseqMethod}`;
+    const tx = this.transactions.get(key) ?? this.ended.find(key);
     if (tx === undefined) return null;
     if (tx instanceof EndedTransaction) {
       // A final response again (the far side did not see ours arrive, or a 2xx before its ACK): counted.
@@ -427,9 +432,9 @@ export class Observer {
 
   private finish(tx: TransactionRecord, now: number): void {
     if (tx.method !== 'ACK') this.pendingPerRoute[tx.route.index]--;
-    // Bounded like the table: past its size the oldest ended entry goes before its linger is over.
-    if (this.lingering.size >= this.opts.maxTransactions) this.lingering.dropOldest(this.forget);
-    this.lingering.push(this.endEntry(tx, now + COMPLETED_LINGER_MS));
+    this.endEntry(tx);
+    // Bounded like the open table: past its size the oldest ended entry goes before its linger is over.
+    this.ended.add(TRANSACTION_LINGER, tx, now + COMPLETED_LINGER_MS);
     if (channels.transactionEnd.hasSubscribers) channels.transactionEnd.publish(tx);
     const call = tx.call;
     if (call !== null && call.state !== 'trying' && call.state !== 'early' && call.state !== 'confirmed')
@@ -443,15 +448,13 @@ export class Observer {
   }
 
   /**
-   * The ended transaction's entry takes the record's place in the table (same key, same position) for
-   * its linger; the record itself is let go once the sinks have read it. An initial INVITE no B2BUA
-   * leg can join any more (it is no longer pending) leaves the correlator too.
+   * The record leaves the open table (its linger is kept by `ended`) and is let go once the sinks have
+   * read it. An initial INVITE no B2BUA leg can join any more (it is no longer pending) leaves the
+   * correlator too.
    */
-  private endEntry(tx: TransactionRecord, expiresAt: number): EndedTransaction {
-    const ended = new EndedTransaction(tx, expiresAt);
-    if (this.transactions.get(tx.key) === tx) this.transactions.set(tx.key, ended);
+  private endEntry(tx: TransactionRecord): void {
+    if (this.transactions.get(tx.key) === tx) this.transactions.delete(tx.key);
     if (tx.legKeys !== null && this.opts.correlator !== null) this.opts.correlator.forget(tx.legKeys, tx);
-    return ended;
   }
 
   private onFinalForCall(tx: TransactionRecord, status: number, now: number): void {
@@ -517,15 +520,14 @@ export class Observer {
    * INVITEs left in a provisional state, lingering entries, idle calls.
    */
   sweep(now: number): void {
-    this.lingering.drain(now, this.forget);
-    this.forwardedAcks.drain(now, this.forget);
+    this.ended.drain(now);
     // Transactions still open, oldest first (the table keeps creation order). None expires sooner
     // than 64·T1 after its request (a provisional only moves an INVITE's deadline later), so the walk
     // stops at the first entry younger than that: it costs the old entries, not the whole table.
     const timerB = 64 * this.opts.t1Ms;
     for (const tx of this.transactions.values()) {
       if (now < tx.requestIn + timerB) break;
-      if (tx instanceof EndedTransaction || now < tx.expiresAt) continue;
+      if (now < tx.expiresAt) continue;
       if (tx.finalResponseIn === -1) {
         tx.outcome = 'timeout';
         tx.statusClass = 'timeout';
@@ -562,7 +564,7 @@ export class Observer {
   /** On shutdown: end every pending transaction as it stands, so sinks can flush them. */
   endAll(now: number): void {
     for (const tx of this.transactions.values()) {
-      if (tx instanceof TransactionRecord && tx.finalResponseIn === -1) {
+      if (tx.finalResponseIn === -1) {
         tx.outcome = 'timeout';
         tx.statusClass = 'timeout';
         tx.endedAt = now;
@@ -571,15 +573,7 @@ export class Observer {
     }
     for (const call of this.calls.values()) this.endCall(call, now);
     this.transactions.clear();
-    this.lingering.clear();
-    this.forwardedAcks.clear();
-  }
-
-  private evictOneCompleted(): boolean {
-    const oldest = this.transactions.values().next().value;
-    if (!(oldest instanceof EndedTransaction)) return false;
-    this.transactions.delete(oldest.key);
-    return true;
+    this.ended.clear();
   }
 }
 

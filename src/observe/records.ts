@@ -1,5 +1,5 @@
 import type { TransportName } from '../transport/flow.ts';
-import type { MethodLabel } from '../wire/methods.ts';
+import { type MethodLabel, methodLabel } from '../wire/methods.ts';
 
 export type Direction = 'downstream' | 'upstream';
 export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | '6xx' | 'timeout';
@@ -156,22 +156,15 @@ export class TransactionRecord {
 }
 
 /**
- * What the table keeps of a transaction after it ended, for its linger (T4,
- * 5 s): enough to recognise a retransmission or a late response and keep it in
- * the call's trace, nothing else. The full record has been reported
- * (`sipspan:transaction:end`) and is let go at once.
- *
- * Why not keep the record: thousands of records lingering 5 s each were nearly
- * everything the young-generation collector copied and promoted. At 500
- * calls/s with no sinks, a scavenge promoted 1.2–1.6 MB and paused 4.4–9.4 ms;
- * with this entry instead, 0.5–0.7 MB and 2.4–3.4 ms (`--trace-gc-nvp`).
+ * A transaction after it ended, as a lookup finds it during its linger (T4, 5 s): enough to recognise a
+ * retransmission or a late response and keep it in the call's trace, nothing else. The full record
+ * has been reported (`sipspan:transaction:end`) and let go; the table (EndedTransactions) keeps these
+ * fields in typed columns and builds this object only when a message finds the entry.
  */
 export class EndedTransaction {
-  readonly key: string;
   readonly route: RouteInfo;
   readonly method: string;
   readonly methodLabel: MethodLabel;
-  readonly requestIn: number;
   readonly traceId: string;
   readonly serverSpanId: string;
   readonly clientSpanId: string;
@@ -183,23 +176,28 @@ export class EndedTransaction {
   /** Counted after the end (the record reported those before it). */
   retransmissions = 0;
   responseRetransmissions = 0;
-  readonly expiresAt: number;
 
-  /** `tx` has just ended: its outcome is set. */
-  constructor(tx: TransactionRecord, expiresAt: number) {
-    this.key = tx.key;
-    this.route = tx.route;
-    this.method = tx.method;
-    this.methodLabel = tx.methodLabel;
-    this.requestIn = tx.requestIn;
-    this.traceId = tx.traceId;
-    this.serverSpanId = tx.serverSpanId;
-    this.clientSpanId = tx.clientSpanId;
-    this.sampled = tx.sampled;
-    this.traceState = tx.traceState;
-    this.outcome = tx.outcome ?? 'completed';
-    this.hadFinalResponse = tx.finalResponseIn !== -1;
-    this.expiresAt = expiresAt;
+  constructor(
+    route: RouteInfo,
+    method: string,
+    traceId: string,
+    serverSpanId: string,
+    clientSpanId: string,
+    sampled: boolean,
+    traceState: string | null,
+    outcome: TransactionOutcome,
+    hadFinalResponse: boolean,
+  ) {
+    this.route = route;
+    this.method = method;
+    this.methodLabel = methodLabel(method);
+    this.traceId = traceId;
+    this.serverSpanId = serverSpanId;
+    this.clientSpanId = clientSpanId;
+    this.sampled = sampled;
+    this.traceState = traceState;
+    this.outcome = outcome;
+    this.hadFinalResponse = hadFinalResponse;
   }
 }
 

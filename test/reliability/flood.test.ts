@@ -85,7 +85,7 @@ describe('flood of never-answered INVITEs', { concurrency: false }, () => {
     let maxCalls = 0;
     let maxHeap = heapBefore;
     const sampler = setInterval(() => {
-      maxTx = Math.max(maxTx, app.observer.transactionCount);
+      maxTx = Math.max(maxTx, app.observer.openTransactionCount);
       maxCalls = Math.max(maxCalls, app.observer.callCount);
       maxHeap = Math.max(maxHeap, heapUsedMb());
     }, 100);
