@@ -8,14 +8,18 @@ import { channel } from 'node:diagnostics_channel';
  * Messages published on these channels are valid only during the publish call
  * when the table below says "scratch": the publisher reuses the object.
  *
+ * The three marked "after" describe something ended and are published in the
+ * same event-loop turn, once what the turn read has been forwarded
+ * (observe/deferred-events.ts), in the order they happened.
+ *
  * | channel                              | message               | when                                              |
  * |--------------------------------------|-----------------------|---------------------------------------------------|
  * | sipspan:transaction:start            | TransactionRecord     | a new request is forwarded (not retransmissions)  |
  * | sipspan:transaction:response         | TransactionRecord     | a response from upstream (tx.lastResponse*)       |
  * | sipspan:transaction:retransmission   | TransactionRecord     | a request or final response seen again            |
- * | sipspan:transaction:end              | TransactionRecord     | final response sent back, timeout, or ACK/2xx sent|
- * | sipspan:call:outcome                 | CallRecord            | an initial INVITE reached its outcome             |
- * | sipspan:call:end                     | CallRecord            | a call leaves the table (BYE done, failed, expiry)|
+ * | sipspan:transaction:end (after)      | TransactionRecord     | final response sent back, timeout, or ACK/2xx sent|
+ * | sipspan:call:outcome (after)         | CallRecord            | an initial INVITE reached its outcome             |
+ * | sipspan:call:end (after)             | CallRecord            | a call leaves the table (BYE done, failed, expiry)|
  * | sipspan:message:forwarded            | ForwardedEvent scratch| any message sent on                               |
  * | sipspan:message:rejected             | RejectedEvent         | answered by sipspan or dropped                    |
  * | sipspan:message:captured             | CapturedEvent         | raw bytes in and out (call view), when enabled    |

@@ -2,6 +2,7 @@ import type { TransportName } from '../transport/flow.ts';
 import { methodLabel } from '../wire/methods.ts';
 import { isAcceptableTracestate, parseTraceId, parseTraceparent } from '../wire/read-trace-context.ts';
 import { channels } from './channels.ts';
+import { DeferredEvents } from './deferred-events.ts';
 import { ACK_LINGER, EndedTransactions, TRANSACTION_LINGER } from './ended-transactions.ts';
 import type { LegCorrelator, LegMatch } from './leg-correlator.ts';
 import {
@@ -70,6 +71,8 @@ export class Observer {
    */
   private readonly ended: EndedTransactions;
   private readonly ackLingerMs: number;
+  /** transaction:end, call:outcome and call:end, published after the turn's forwarding. */
+  private readonly events = new DeferredEvents(4096);
   private nextCallSweep = 0;
   private readonly forwarded: ForwardedEvent;
   /** Heap guard: when false no new transactions or calls are created. */
@@ -350,7 +353,7 @@ export class Observer {
         this.endEntry(tx);
         this.ended.add(ACK_LINGER, tx, now + this.ackLingerMs);
         if (tx.call !== null) tx.call.lastSeen = now;
-        if (channels.transactionEnd.hasSubscribers) channels.transactionEnd.publish(tx);
+        this.events.publish(channels.transactionEnd, tx);
       }
     }
   }
@@ -435,7 +438,7 @@ export class Observer {
     this.endEntry(tx);
     // Bounded like the open table: past its size the oldest ended entry goes before its linger is over.
     this.ended.add(TRANSACTION_LINGER, tx, now + COMPLETED_LINGER_MS);
-    if (channels.transactionEnd.hasSubscribers) channels.transactionEnd.publish(tx);
+    this.events.publish(channels.transactionEnd, tx);
     const call = tx.call;
     if (call !== null && call.state !== 'trying' && call.state !== 'early' && call.state !== 'confirmed')
       this.endCall(call, now);
@@ -469,7 +472,7 @@ export class Observer {
       call.state = status === 487 && call.cancelled ? 'cancelled' : 'failed';
       call.outcome = callOutcomeOf(status, call.cancelled);
     }
-    if (channels.callOutcome.hasSubscribers) channels.callOutcome.publish(call);
+    this.events.publish(channels.callOutcome, call);
   }
 
   private endCall(call: CallRecord, now: number): void {
@@ -479,7 +482,7 @@ export class Observer {
       this.calls.delete(call.key);
       this.activeCallsPerRoute[call.route.index]--;
     }
-    if (channels.callEnd.hasSubscribers) channels.callEnd.publish(call);
+    this.events.publish(channels.callEnd, call);
   }
 
   /** Per message sent on: counters and proxy time (one scratch event, no allocation). */
@@ -536,7 +539,7 @@ export class Observer {
         if (call !== null && tx.isInitialInvite && call.outcome === null) {
           call.outcome = 'timeout';
           call.state = 'failed';
-          if (channels.callOutcome.hasSubscribers) channels.callOutcome.publish(call);
+          this.events.publish(channels.callOutcome, call);
         }
         this.finish(tx, now);
       } else {
@@ -574,6 +577,12 @@ export class Observer {
     for (const call of this.calls.values()) this.endCall(call, now);
     this.transactions.clear();
     this.ended.clear();
+    this.events.flush();
+  }
+
+  /** Publish the queued end events now (they go out after the turn's forwarding otherwise). */
+  flushEvents(): void {
+    this.events.flush();
   }
 }
 

@@ -212,8 +212,10 @@ describe('transactions and calls', () => {
       const tx = request(o, { branch: 't1', now: 100 })!;
       o.onRequestSent(tx, '127.0.0.1:5070', 'udp', 100);
       o.sweep(100 + 64 * 20 - 1);
+      o.flushEvents();
       assert.equal(ended.length, 0);
       o.sweep(100 + 64 * 20 + 5);
+      o.flushEvents();
       assert.equal(ended.length, 1);
       assert.equal(tx.outcome, 'timeout');
       assert.equal(tx.endedAt, 100 + 64 * 20);
@@ -223,6 +225,29 @@ describe('transactions and calls', () => {
     } finally {
       channels.transactionEnd.unsubscribe(onEnd);
       channels.callOutcome.unsubscribe(onOutcome);
+    }
+  });
+
+  test('end events go out once the turn has forwarded what it read, in the order they happened', async () => {
+    const o = observer();
+    const seen: string[] = [];
+    const onEnd = (m: unknown) => seen.push(`end ${(m as TransactionRecord).method}`);
+    const onOutcome = (m: unknown) => seen.push(`outcome ${(m as CallRecord).outcome}`);
+    const onCallEnd = (m: unknown) => seen.push(`call end ${(m as CallRecord).state}`);
+    channels.transactionEnd.subscribe(onEnd);
+    channels.callOutcome.subscribe(onOutcome);
+    channels.callEnd.subscribe(onCallEnd);
+    try {
+      const tx = request(o, { branch: 'd1', callId: 'd' })!;
+      o.onResponse('d1', 'INVITE', 486, 1);
+      o.onResponseSent(tx, 486, 1, 2);
+      assert.deepEqual(seen, [], 'nothing is published inside the turn');
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(seen, ['outcome failed_4xx', 'end INVITE', 'call end failed']);
+    } finally {
+      channels.transactionEnd.unsubscribe(onEnd);
+      channels.callOutcome.unsubscribe(onOutcome);
+      channels.callEnd.unsubscribe(onCallEnd);
     }
   });
 
@@ -261,6 +286,7 @@ describe('transactions and calls', () => {
       request(o, { method: 'CANCEL', branch: 'b-cx', callId: 'cx' });
       o.onResponse('b-cx', 'INVITE', 487, 3);
       o.onResponseSent(cancelled, 487, 3, 4);
+      o.flushEvents();
       assert.deepEqual(outcomes, [
         'answered',
         'failed_4xx',
@@ -273,6 +299,7 @@ describe('transactions and calls', () => {
       const bye = request(o, { method: 'BYE', branch: 'bye', callId: 'c200', toTag: 't', now: 1000 })!;
       o.onResponse('bye', 'BYE', 200, 1010);
       o.onResponseSent(bye, 200, 1010, 1011);
+      o.flushEvents();
       const answered = ends.find((c) => c.callId === 'c200')!;
       assert.equal(answered.completed, true);
       assert.equal(answered.byeAt, 1000);
