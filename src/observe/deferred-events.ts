@@ -7,8 +7,9 @@ import type { Channel } from 'node:diagnostics_channel';
  * with all telemetry on. Published inline, that work ran between one datagram and the next one
  * already waiting in the socket, which the wait added to its time through sipspan: outside sipspan,
  * not in its own proxy-time histogram. Queued here, it runs in the check phase (setImmediate), after
- * libuv's poll phase has handed over every datagram and stream read of the turn. Measured per hop at
- * 500 calls/s, all telemetry on (bench/README.md): p50 79–86 → 65–67 µs, responses 68–71 → 44 µs.
+ * libuv's poll phase has handed over every datagram and stream read of the turn. Per hop at 500
+ * calls/s, all telemetry on, runs interleaved with the inline version (bench/README.md): p50 73 and
+ * 80 → 65 and 68 µs, responses 61 and 67 → 40 and 49 µs.
  *
  *   poll phase: datagram ─▶ forward ─▶ datagram ─▶ forward ─▶ …      (events queued)
  *   check phase: transaction:end, call:outcome, call:end in the order they happened
