@@ -270,7 +270,7 @@ export class Sipspan {
         ...this.describe(),
         uptime_seconds: Math.round((Date.now() - this.startedAt) / 1000),
         transactions: this.observer.openTransactionCount,
-        ended_transactions: this.observer.transactionCount - this.observer.openTransactionCount,
+        ended_transactions: this.observer.endedTransactionCount,
         calls: this.observer.callCount,
         tcp_connections: this.tcp.connectionCount,
         heap_guard: this.heapState,

@@ -122,6 +122,11 @@ export class Observer {
     return this.transactions.size;
   }
 
+  /** Ended, lingering to recognise retransmissions. */
+  get endedTransactionCount(): number {
+    return this.ended.size;
+  }
+
   get callCount(): number {
     return this.calls.size;
   }
