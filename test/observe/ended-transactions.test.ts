@@ -89,6 +89,18 @@ describe('ended transactions table', () => {
     assert.equal(found.clientSpanId, tx.clientSpanId);
   });
 
+  test('an id whose last character is not hex comes back as it was, its neighbours too', () => {
+    const table = new EndedTransactions(100);
+    const tx = ended('z9hG4bK-late');
+    tx.clientSpanId = '0123456789abcdeG';
+    table.add(TRANSACTION_LINGER, tx, 5000);
+    const found = table.find('z9hG4bK-late|INVITE')!;
+    assert.deepEqual(
+      [found.traceId, found.serverSpanId, found.clientSpanId],
+      [tx.traceId, tx.serverSpanId, tx.clientSpanId],
+    );
+  });
+
   test('an extension method and a tracestate come back from the side table', () => {
     const table = new EndedTransactions(100);
     const tx = ended('z9hG4bK-x', 'FOO');
