@@ -11,12 +11,16 @@ export interface Endpoint {
   family: 0 | 4 | 6;
 }
 
-/** Parse `udp://host:port`; a message naming what is wrong, or the endpoint. */
-export function parseEndpoint(text: string): Endpoint | string {
+/**
+ * Parse `udp://host:port`; a message naming what is wrong, or the endpoint. A listener may ask for
+ * port 0, any free port (the bench command, tests): the route then names the port it was given.
+ */
+export function parseEndpoint(text: string, role: 'listener' | 'peer' = 'peer'): Endpoint | string {
   const m = /^(udp|tcp):\/\/(\[[0-9a-fA-F:.]+\]|[^:/[\]\s]+):(\d{1,5})$/.exec(text);
   if (m === null) return `expected udp://host:port or tcp://host:port (IPv6 as [addr]), got "${text}"`;
   const port = Number(m[3]);
-  if (port < 1 || port > 65535) return `port ${port} is out of range 1-65535`;
+  const lowest = role === 'listener' ? 0 : 1;
+  if (port < lowest || port > 65535) return `port ${port} is out of range ${lowest}-65535`;
   let host = m[2];
   if (host.startsWith('[')) {
     host = host.slice(1, -1);

@@ -93,13 +93,14 @@ export function buildConfig(
       problems.push({ path: `routes[${i}].name`, message: `"${r.name}" is used by another route` });
     names.add(r.name);
     r.listen.forEach((l, j) => {
+      if (l.port === 0) return; // any free port: each listener is given its own
       const key = formatEndpoint(l);
       const other = listeners.get(key);
       if (other !== undefined)
         problems.push({ path: `routes[${i}].listen[${j}]`, message: `${key} is already used by ${other}` });
       listeners.set(key, `routes[${i}]`);
     });
-    if (r.metrics !== undefined) {
+    if (r.metrics !== undefined && r.metrics.port !== 0) {
       const key = `${r.metrics.host}:${r.metrics.port}`;
       const other = httpPorts.get(key);
       if (other !== undefined)

@@ -6,14 +6,17 @@ import { type Endpoint, type HostPort, parseEndpoint, parseHostPort } from './en
  * errors (a typo must not silently fall back to a default). Every default
  * lives here, so `sipspan validate` and the README reference agree.
  */
-const endpoint = z.string().transform((s, ctx): Endpoint => {
-  const e = parseEndpoint(s);
-  if (typeof e === 'string') {
-    ctx.addIssue({ code: 'custom', message: e });
-    return z.NEVER;
-  }
-  return e;
-});
+const endpointOf = (role: 'listener' | 'peer') =>
+  z.string().transform((s, ctx): Endpoint => {
+    const e = parseEndpoint(s, role);
+    if (typeof e === 'string') {
+      ctx.addIssue({ code: 'custom', message: e });
+      return z.NEVER;
+    }
+    return e;
+  });
+const endpoint = endpointOf('peer');
+const listenEndpoint = endpointOf('listener');
 
 const hostPort = z.string().transform((s, ctx): HostPort => {
   const e = parseHostPort(s);
@@ -32,7 +35,7 @@ export const routeSchema = z.strictObject({
     .string()
     .regex(/^[a-zA-Z][a-zA-Z0-9_.-]{0,62}$/, 'a name of letters, digits, ".", "_" or "-" (at most 63)'),
   listen: z
-    .array(endpoint)
+    .array(listenEndpoint)
     .min(1, 'at least one listener')
     .superRefine((list, ctx) => {
       // One UDP socket per IP family sends and receives for the route; a second would never be bound.

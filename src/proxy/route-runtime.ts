@@ -85,7 +85,11 @@ export class RouteRuntime {
     );
     const names = new Set<string>([host.toLowerCase()]);
     for (const l of cfg.listen) if (!isUnspecified(l.host)) names.add(l.host.toLowerCase());
-    const ports = new Set<number>(cfg.listen.map((l) => l.port));
+    // The ports bound, not only those configured: a listener on port 0 was given one.
+    const ports = new Set<number>();
+    for (const l of cfg.listen) if (l.port !== 0) ports.add(l.port);
+    if (this.udpPort !== 0) ports.add(this.udpPort);
+    if (this.tcpPort !== 0) ports.add(this.tcpPort);
     if (this.advertisedPort !== 0) ports.add(this.advertisedPort);
     for (const own of [this.ownUdp4, this.ownUdp6]) if (own !== null) ports.add(own.port);
     for (const n of names) this.ownPorts.set(n, ports);

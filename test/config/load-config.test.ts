@@ -105,6 +105,24 @@ describe('configuration', () => {
     ]);
   });
 
+  test('a listener may take any free port (0); an upstream may not', () => {
+    const c = buildConfig({
+      routes: [
+        { name: 'a', listen: ['udp://127.0.0.1:0', 'tcp://127.0.0.1:0'], upstream: 'udp://127.0.0.1:5060' },
+        { name: 'b', listen: ['udp://127.0.0.1:0'], upstream: 'udp://127.0.0.1:5062' },
+      ],
+    });
+    assert.deepEqual(
+      c.routes.flatMap((r) => r.listen.map((l) => l.port)),
+      [0, 0, 0],
+      'port 0 twice is no conflict: each listener is given its own',
+    );
+    const problems = problemsOf(() =>
+      buildConfig({ routes: [{ name: 'a', listen: ['udp://127.0.0.1:0'], upstream: 'udp://127.0.0.1:0' }] }),
+    );
+    assert.deepEqual(problems, [{ path: 'routes[0].upstream', message: 'port 0 is out of range 1-65535' }]);
+  });
+
   test('a second UDP listener of one IP family on a route is refused, not silently left unbound', () => {
     const problems = problemsOf(() =>
       buildConfig({
