@@ -49,7 +49,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     process.stderr.write(`--target: ${target}\n`);
     return 2;
   }
-  const listen = parseEndpoint(values.listen ?? 'udp://127.0.0.1:0');
+  const listen = parseEndpoint(values.listen ?? 'udp://127.0.0.1:0', 'listener');
   if (typeof listen === 'string') {
     process.stderr.write(`--listen: ${listen}\n`);
     return 2;

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { freePort, lastSippStats, type SippServer, startSippUas } from '../support/sipp.ts';
+
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'sipspan');
+/** A UAS that echoes Record-Route, as a real service does: the whole dialog then passes sipspan. */
+const UAS_SCENARIO = join(import.meta.dirname, '..', 'fixtures', 'sipp', 'uas-record-route.xml');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function benchCommand(args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(bin, ['bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('exit', (code) => {
+      clearTimeout(killer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('sipspan bench against a SIPp UAS', { concurrency: false }, () => {
+  let uas: SippServer;
+  let dir: string;
+  let statFile: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sipspan-bench-command-'));
+    statFile = join(dir, 'uas-stats.csv');
+    uas = await startSippUas({
+      port: await freePort(),
+      scenario: UAS_SCENARIO,
+      extraArgs: ['-trace_stat', '-stf', statFile],
+    });
+  });
+
+  after(async () => {
+    await uas.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('with the default listener (any free port) every call is answered and ended, and a threshold that holds exits 0', async () => {
+    const r = await benchCommand([
+      '--target',
+      `udp://127.0.0.1:${uas.port}`,
+      '--rate',
+      '50',
+      '--calls',
+      '40',
+      '--hold-ms',
+      '50',
+      '--threshold',
+      'failed<1',
+      '--threshold',
+      'ser>0.99',
+      '--json',
+    ]);
+    assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.calls, 40);
+    assert.equal(out.failed, 0);
+    assert.equal(out.report.hops[0].calls, 40);
+    assert.deepEqual(
+      out.thresholds.map((t: { text: string; ok: boolean }) => [t.text, t.ok]),
+      [
+        ['failed<1', true],
+        ['ser>0.99', true],
+      ],
+    );
+    // The UAS counts a call only once its BYE came and was answered: the ACK and BYE carried the
+    // route's Record-Route (the port the kernel gave it) as Route, and sipspan knew it as its own.
+    await uas.stop();
+    const stats = lastSippStats(readFileSync(statFile, 'utf8'));
+    assert.equal(Number(stats['SuccessfulCall(C)']), 40, `UAS statistics: ${JSON.stringify(stats)}`);
+    assert.equal(Number(stats['FailedCall(C)']), 0);
+    uas = await startSippUas({ port: uas.port, scenario: UAS_SCENARIO });
+  });
+
+  test('a threshold that does not hold exits 1 and says which', async () => {
+    const r = await benchCommand([
+      '--target',
+      `udp://127.0.0.1:${uas.port}`,
+      '--rate',
+      '50',
+      '--calls',
+      '10',
+      '--hold-ms',
+      '20',
+      '--threshold',
+      'setup_p50<0.000001',
+    ]);
+    assert.equal(r.code, 1, `exit ${r.code}: ${r.stderr}`);
+    assert.match(r.stdout, /calls 10, not answered 0/);
+    assert.match(r.stdout, /threshold setup_p50<0\.000001: FAILED/);
+  });
+
+  test('a threshold that cannot be read, or a target port of 0, is a usage error (exit 2)', async () => {
+    const bad = await benchCommand(['--target', `udp://127.0.0.1:${uas.port}`, '--threshold', 'p42<1']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--threshold: "p42<1"/);
+    const zero = await benchCommand(['--target', 'udp://127.0.0.1:0']);
+    assert.equal(zero.code, 2);
+    assert.match(zero.stderr, /--target: port 0 is out of range 1-65535/);
+  });
+});
