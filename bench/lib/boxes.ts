@@ -109,11 +109,11 @@ async function startSipspan(
     'routes:',
   ];
   for (let i = 0; i < routes; i++) {
-    const upstream =
-      i === routes - 1 ? `${transport}://127.0.0.1:${uasPort}` : `udp://127.0.0.1:${ports[i + 1]}`;
+    // Every hop on the path's transport: a route sends UDP only from a UDP listener of its own.
+    const upstream = `${transport}://127.0.0.1:${i === routes - 1 ? uasPort : ports[i + 1]}`;
     lines.push(
       `  - name: ${names[names.length - routes + i]}`,
-      `    listen: [${i === 0 ? transport : 'udp'}://127.0.0.1:${ports[i]}]`,
+      `    listen: [${transport}://127.0.0.1:${ports[i]}]`,
       `    upstream: ${upstream}`,
     );
     if (telemetry) lines.push(`    metrics: 127.0.0.1:${metricsPorts[i]}`);

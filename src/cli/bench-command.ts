@@ -1,7 +1,9 @@
 import { parseArgs } from 'node:util';
 import { Sipspan } from '../app.ts';
+import { ConfigError } from '../config/config-error.ts';
 import { parseEndpoint } from '../config/endpoint.ts';
 import { buildConfig } from '../config/load-config.ts';
+import type { Config } from '../config/schema.ts';
 import { HopReport, type Report, renderReport } from '../sinks/report/hop-report.ts';
 import { startTracingSink } from '../sinks/tracing/tracing-sink.ts';
 import { LoadGenerator } from '../standins/load-generator.ts';
@@ -65,12 +67,22 @@ export async function benchCommand(argv: string[]): Promise<number> {
   }
   const name = values.name ?? 'target';
   const hostText = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
-  const config = buildConfig({
-    node: 'bench',
-    admin: '127.0.0.1:0',
-    routes: [{ name, listen: [`${listen.transport}://${hostText}:${listen.port}`], upstream: values.target }],
-    logs: { level: 'warn' },
-  });
+  let config: Config;
+  try {
+    config = buildConfig({
+      node: 'bench',
+      admin: '127.0.0.1:0',
+      routes: [
+        { name, listen: [`${listen.transport}://${hostText}:${listen.port}`], upstream: values.target },
+      ],
+      logs: { level: 'warn' },
+    });
+  } catch (err) {
+    // --listen and --target that cannot make a route (a UDP target behind a TCP listener): a usage error.
+    if (!(err instanceof ConfigError)) throw err;
+    for (const p of err.problems) process.stderr.write(`--listen/--target: ${p.message}\n`);
+    return 2;
+  }
   const report = new HopReport([name]);
   const app = await Sipspan.start(config, {
     sinks: (a) => [startTracingSink(a, { store: true, env: {} }), report],

@@ -100,6 +100,20 @@ export function buildConfig(
         problems.push({ path: `routes[${i}].listen[${j}]`, message: `${key} is already used by ${other}` });
       listeners.set(key, `routes[${i}]`);
     });
+    // A route sends UDP from the socket it listens on (peers see replies come from where they sent).
+    const up = r.upstream;
+    if (
+      up.transport === 'udp' &&
+      !r.listen.some(
+        (l) => l.transport === 'udp' && (up.family === 0 || l.family === 0 || l.family === up.family),
+      )
+    ) {
+      const kind = up.family === 0 ? 'a UDP listener' : `a UDP listener of IPv${up.family}`;
+      problems.push({
+        path: `routes[${i}].upstream`,
+        message: `a UDP upstream needs ${kind} on the route: sipspan sends from the address it listens on`,
+      });
+    }
     if (r.metrics !== undefined && r.metrics.port !== 0) {
       const key = `${r.metrics.host}:${r.metrics.port}`;
       const other = httpPorts.get(key);

@@ -123,6 +123,42 @@ describe('configuration', () => {
     assert.deepEqual(problems, [{ path: 'routes[0].upstream', message: 'port 0 is out of range 1-65535' }]);
   });
 
+  test('a UDP upstream needs a UDP listener of its family on the route, which sends from it', () => {
+    const problems = problemsOf(() =>
+      buildConfig({
+        routes: [
+          { name: 'a', listen: ['tcp://127.0.0.1:5060'], upstream: 'udp://127.0.0.1:5070' },
+          { name: 'b', listen: ['udp://127.0.0.1:5062'], upstream: 'udp://[::1]:5072' },
+          { name: 'c', listen: ['tcp://127.0.0.1:5064'], upstream: 'udp://sip-signaling:5060' },
+        ],
+      }),
+    );
+    assert.deepEqual(problems, [
+      {
+        path: 'routes[0].upstream',
+        message:
+          'a UDP upstream needs a UDP listener of IPv4 on the route: sipspan sends from the address it listens on',
+      },
+      {
+        path: 'routes[1].upstream',
+        message:
+          'a UDP upstream needs a UDP listener of IPv6 on the route: sipspan sends from the address it listens on',
+      },
+      {
+        path: 'routes[2].upstream',
+        message:
+          'a UDP upstream needs a UDP listener on the route: sipspan sends from the address it listens on',
+      },
+    ]);
+    // TCP out needs no listener of its kind (connections leave from ephemeral ports); a name matches either family.
+    buildConfig({
+      routes: [
+        { name: 'a', listen: ['udp://127.0.0.1:5060'], upstream: 'tcp://127.0.0.1:5070' },
+        { name: 'b', listen: ['udp://[::1]:5062'], upstream: 'udp://sip-signaling:5060' },
+      ],
+    });
+  });
+
   test('a second UDP listener of one IP family on a route is refused, not silently left unbound', () => {
     const problems = problemsOf(() =>
       buildConfig({
