@@ -1,6 +1,6 @@
 import { HeaderId } from '../wire/header-names.ts';
 import { type Parsed, type Peer, SipEndpoint } from './sip-endpoint.ts';
-import { buildResponse, dialogFrom2xx, hostPort, nextHopOf, token } from './sip-text.ts';
+import { buildResponse, contactOf, dialogFrom2xx, hostPort, nextHopOf, token } from './sip-text.ts';
 
 export interface B2buaOptions {
   host: string;
@@ -108,7 +108,7 @@ export class B2buaStandin {
       to,
       `Call-ID: ${bCallId}`,
       'CSeq: 1 INVITE',
-      `Contact: <sip:b2bua@${this.me()}>`,
+      `Contact: ${contactOf('b2bua', this.opts.host, this.endpoint.port, n.transport)}`,
       ...copied,
       ...(body !== '' ? ['Content-Type: application/sdp'] : []),
       `Content-Length: ${Buffer.byteLength(body, 'latin1')}`,
@@ -169,7 +169,11 @@ export class B2buaStandin {
       }
       const body = p.body.toString('latin1');
       this.endpoint.send(
-        buildResponse(b.aInvite, p.status, { toTag: b.aTag, contact: `<sip:b2bua@${this.me()}>`, body }),
+        buildResponse(b.aInvite, p.status, {
+          toTag: b.aTag,
+          contact: contactOf('b2bua', this.opts.host, this.endpoint.port, b.aPeer.transport),
+          body,
+        }),
         b.aPeer,
       );
     }

@@ -1,6 +1,6 @@
 import { HeaderId } from '../wire/header-names.ts';
 import { type Parsed, type Peer, SipEndpoint } from './sip-endpoint.ts';
-import { dialogFrom2xx, hostPort, nextHopOf, sdpFor, token } from './sip-text.ts';
+import { contactOf, dialogFrom2xx, hostPort, nextHopOf, sdpFor, token } from './sip-text.ts';
 
 export interface LoadOptions {
   /** Where INVITEs go (a sipspan route). */
@@ -142,7 +142,7 @@ export class LoadGenerator {
       `To: <sip:service@${hostPort(t.host, t.port)}>`,
       `Call-ID: ${callId}`,
       `CSeq: ${this.cseq} INVITE`,
-      `Contact: <sip:caller@${this.me()}>`,
+      `Contact: ${contactOf('caller', this.opts.host, this.endpoint.port, t.transport)}`,
       'User-Agent: sipspan-load',
       ...(this.opts.extraHeaders ?? []),
       'Content-Type: application/sdp',

@@ -135,6 +135,9 @@ export class SipEndpoint {
         server.once('error', reject);
         server.listen(this.port, this.host, () => {
           server.off('error', reject);
+          // Port 0 with TCP alone: the port is the server's (with UDP too, the same number, bound first).
+          const a = server.address();
+          if (typeof a === 'object' && a !== null) this.port = a.port;
           resolve();
         });
       });

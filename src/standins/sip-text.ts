@@ -22,6 +22,14 @@ export function token(bytes = 6): string {
   return randomBytes(bytes).toString('hex');
 }
 
+/**
+ * A Contact for a stand-in at host:port. Over TCP it says so: a URI with no transport parameter
+ * means UDP to the next hop (RFC 3263 §4.1), and the far side may have no UDP to send on.
+ */
+export function contactOf(user: string, host: string, port: number, transport: 'udp' | 'tcp'): string {
+  return `<sip:${user}@${hostPort(host, port)}${transport === 'tcp' ? ';transport=tcp' : ''}>`;
+}
+
 export function hostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

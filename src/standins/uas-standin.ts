@@ -1,6 +1,14 @@
 import { HeaderId } from '../wire/header-names.ts';
 import { type Parsed, type Peer, SipEndpoint } from './sip-endpoint.ts';
-import { buildResponse, dialogFromRequest, hostPort, nextHopOf, sdpFor, token } from './sip-text.ts';
+import {
+  buildResponse,
+  contactOf,
+  dialogFromRequest,
+  hostPort,
+  nextHopOf,
+  sdpFor,
+  token,
+} from './sip-text.ts';
 
 export interface UasOptions {
   host: string;
@@ -71,8 +79,8 @@ export class UasStandin {
     await this.endpoint.stop();
   }
 
-  private contact(): string {
-    return `<sip:uas@${hostPort(this.opts.host, this.endpoint.port)}>`;
+  private contact(peer: Peer): string {
+    return contactOf('uas', this.opts.host, this.endpoint.port, peer.transport);
   }
 
   private onMessage(p: Parsed, peer: Peer): void {
@@ -87,7 +95,7 @@ export class UasStandin {
         }
         if (p.toTag !== null) {
           this.endpoint.send(
-            buildResponse(p, 200, { contact: this.contact(), body: sdpFor(this.opts.host, token(4)) }),
+            buildResponse(p, 200, { contact: this.contact(peer), body: sdpFor(this.opts.host, token(4)) }),
             peer,
           );
           return;
@@ -144,7 +152,11 @@ export class UasStandin {
   private reply(call: UasCall, status: number, final = false): void {
     if (call.final) return;
     const body = status === 200 ? sdpFor(this.opts.host, token(4)) : '';
-    const text = buildResponse(call.invite, status, { toTag: call.toTag, contact: this.contact(), body });
+    const text = buildResponse(call.invite, status, {
+      toTag: call.toTag,
+      contact: this.contact(call.peer),
+      body,
+    });
     call.last = text;
     if (final) call.final = true;
     this.endpoint.send(text, call.peer);

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { UasStandin } from '../../src/standins/uas-standin.ts';
 import { freePort, lastSippStats, type SippServer, startSippUas } from '../support/sipp.ts';
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'sipspan');
@@ -92,6 +93,67 @@ describe('sipspan bench against a SIPp UAS', { concurrency: false }, () => {
     uas = await startSippUas({ port: uas.port, scenario: UAS_SCENARIO });
   });
 
+  test('over TCP, listener and target, every call is answered and ended', async () => {
+    const tcpStats = join(dir, 'uas-tcp-stats.csv');
+    const tcpUas = await startSippUas({
+      port: await freePort(),
+      transport: 't1',
+      scenario: UAS_SCENARIO,
+      extraArgs: ['-trace_stat', '-stf', tcpStats],
+    });
+    try {
+      const r = await benchCommand([
+        '--target',
+        `tcp://127.0.0.1:${tcpUas.port}`,
+        '--listen',
+        'tcp://127.0.0.1:0',
+        '--rate',
+        '50',
+        '--calls',
+        '20',
+        '--hold-ms',
+        '50',
+        '--threshold',
+        'failed<1',
+      ]);
+      assert.equal(r.code, 0, `exit ${r.code}: ${r.stdout} ${r.stderr}`);
+      assert.match(r.stdout, /calls 20, not answered 0 \(timeouts 0\)/);
+    } finally {
+      await tcpUas.stop();
+    }
+    const stats = lastSippStats(readFileSync(tcpStats, 'utf8'));
+    assert.equal(Number(stats['SuccessfulCall(C)']), 20, `UAS statistics: ${JSON.stringify(stats)}`);
+  });
+
+  test("over TCP to the built-in UAS stand-in, whose Contact says transport=tcp: the caller's BYE stays on TCP", async () => {
+    const standin = await new UasStandin({
+      host: '127.0.0.1',
+      port: await freePort(),
+      ringMs: 5,
+      answerMs: 10,
+    }).start();
+    try {
+      const r = await benchCommand([
+        '--target',
+        `tcp://127.0.0.1:${standin.port}`,
+        '--listen',
+        'tcp://127.0.0.1:0',
+        '--rate',
+        '50',
+        '--calls',
+        '10',
+        '--hold-ms',
+        '20',
+      ]);
+      assert.equal(r.code, 0, `exit ${r.code}: ${r.stdout} ${r.stderr}`);
+      assert.match(r.stdout, /calls 10, not answered 0 \(timeouts 0\)/);
+      // Without the parameter the BYE was for UDP, which a TCP-only route cannot send: retransmitted for 32 s, lost.
+      assert.equal(standin.stats.byes, 10);
+    } finally {
+      await standin.stop();
+    }
+  });
+
   test('a threshold that does not hold exits 1 and says which', async () => {
     const r = await benchCommand([
       '--target',
@@ -110,12 +172,20 @@ describe('sipspan bench against a SIPp UAS', { concurrency: false }, () => {
     assert.match(r.stdout, /threshold setup_p50<0\.000001: FAILED/);
   });
 
-  test('a threshold that cannot be read, or a target port of 0, is a usage error (exit 2)', async () => {
+  test('a threshold that cannot be read, a target port of 0, or a UDP target behind a TCP listener is a usage error (exit 2)', async () => {
     const bad = await benchCommand(['--target', `udp://127.0.0.1:${uas.port}`, '--threshold', 'p42<1']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--threshold: "p42<1"/);
     const zero = await benchCommand(['--target', 'udp://127.0.0.1:0']);
     assert.equal(zero.code, 2);
     assert.match(zero.stderr, /--target: port 0 is out of range 1-65535/);
+    const noUdp = await benchCommand([
+      '--target',
+      `udp://127.0.0.1:${uas.port}`,
+      '--listen',
+      'tcp://127.0.0.1:0',
+    ]);
+    assert.equal(noUdp.code, 2);
+    assert.match(noUdp.stderr, /a UDP upstream needs a UDP listener of IPv4 on the route/);
   });
 });
