@@ -1,39 +1,29 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { UasStandin } from '../../src/standins/uas-standin.ts';
+import { type CliRun, runSipspan } from '../support/cli.ts';
 import { freePort, lastSippStats, type SippServer, startSippUas } from '../support/sipp.ts';
 
-const bin = join(import.meta.dirname, '..', '..', 'bin', 'sipspan');
 /** A UAS that echoes Record-Route, as a real service does: the whole dialog then passes sipspan. */
 const UAS_SCENARIO = join(import.meta.dirname, '..', 'fixtures', 'sipp', 'uas-record-route.xml');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function benchCommand(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(bin, ['bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('exit', (code) => {
-      clearTimeout(killer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** `sipspan bench`: `calls` calls at 50/s toward `target`, held 50 ms, then `extra` flags. */
+function placeCalls(target: string, calls: number, extra: readonly string[] = []): Promise<CliRun> {
+  return runSipspan([
+    'bench',
+    '--target',
+    target,
+    '--rate',
+    '50',
+    '--calls',
+    String(calls),
+    '--hold-ms',
+    '50',
+    ...extra,
+  ]);
 }
 
 describe('sipspan bench against a SIPp UAS', { concurrency: false }, () => {
@@ -57,15 +47,7 @@ describe('sipspan bench against a SIPp UAS', { concurrency: false }, () => {
   });
 
   test('with the default listener (any free port) every call is answered and ended, and a threshold that holds exits 0', async () => {
-    const r = await benchCommand([
-      '--target',
-      `udp://127.0.0.1:${uas.port}`,
-      '--rate',
-      '50',
-      '--calls',
-      '40',
-      '--hold-ms',
-      '50',
+    const r = await placeCalls(`udp://127.0.0.1:${uas.port}`, 40, [
       '--threshold',
       'failed<1',
       '--threshold',
@@ -102,17 +84,9 @@ describe('sipspan bench against a SIPp UAS', { concurrency: false }, () => {
       extraArgs: ['-trace_stat', '-stf', tcpStats],
     });
     try {
-      const r = await benchCommand([
-        '--target',
-        `tcp://127.0.0.1:${tcpUas.port}`,
+      const r = await placeCalls(`tcp://127.0.0.1:${tcpUas.port}`, 20, [
         '--listen',
         'tcp://127.0.0.1:0',
-        '--rate',
-        '50',
-        '--calls',
-        '20',
-        '--hold-ms',
-        '50',
         '--threshold',
         'failed<1',
       ]);
@@ -133,18 +107,7 @@ describe('sipspan bench against a SIPp UAS', { concurrency: false }, () => {
       answerMs: 10,
     }).start();
     try {
-      const r = await benchCommand([
-        '--target',
-        `tcp://127.0.0.1:${standin.port}`,
-        '--listen',
-        'tcp://127.0.0.1:0',
-        '--rate',
-        '50',
-        '--calls',
-        '10',
-        '--hold-ms',
-        '20',
-      ]);
+      const r = await placeCalls(`tcp://127.0.0.1:${standin.port}`, 10, ['--listen', 'tcp://127.0.0.1:0']);
       assert.equal(r.code, 0, `exit ${r.code}: ${r.stdout} ${r.stderr}`);
       assert.match(r.stdout, /calls 10, not answered 0 \(timeouts 0\)/);
       // Without the parameter the BYE was for UDP, which a TCP-only route cannot send: retransmitted for 32 s, lost.
@@ -155,36 +118,26 @@ describe('sipspan bench against a SIPp UAS', { concurrency: false }, () => {
   });
 
   test('a threshold that does not hold exits 1 and says which', async () => {
-    const r = await benchCommand([
-      '--target',
-      `udp://127.0.0.1:${uas.port}`,
-      '--rate',
-      '50',
-      '--calls',
-      '10',
-      '--hold-ms',
-      '20',
-      '--threshold',
-      'setup_p50<0.000001',
-    ]);
+    const r = await placeCalls(`udp://127.0.0.1:${uas.port}`, 10, ['--threshold', 'setup_p50<0.000001']);
     assert.equal(r.code, 1, `exit ${r.code}: ${r.stderr}`);
     assert.match(r.stdout, /calls 10, not answered 0/);
     assert.match(r.stdout, /threshold setup_p50<0\.000001: FAILED/);
   });
 
   test('a threshold that cannot be read, a target port of 0, or a UDP target behind a TCP listener is a usage error (exit 2)', async () => {
-    const bad = await benchCommand(['--target', `udp://127.0.0.1:${uas.port}`, '--threshold', 'p42<1']);
-    assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--threshold: "p42<1"/);
-    const zero = await benchCommand(['--target', 'udp://127.0.0.1:0']);
-    assert.equal(zero.code, 2);
-    assert.match(zero.stderr, /--target: port 0 is out of range 1-65535/);
-    const noUdp = await benchCommand([
+    const bad = await runSipspan([
+      'bench',
       '--target',
       `udp://127.0.0.1:${uas.port}`,
-      '--listen',
-      'tcp://127.0.0.1:0',
+      '--threshold',
+      'p42<1',
     ]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--threshold: "p42<1"/);
+    const zero = await runSipspan(['bench', '--target', 'udp://127.0.0.1:0']);
+    assert.equal(zero.code, 2);
+    assert.match(zero.stderr, /--target: port 0 is out of range 1-65535/);
+    const noUdp = await placeCalls(`udp://127.0.0.1:${uas.port}`, 1, ['--listen', 'tcp://127.0.0.1:0']);
     assert.equal(noUdp.code, 2);
     assert.match(noUdp.stderr, /a UDP upstream needs a UDP listener of IPv4 on the route/);
   });

@@ -1,37 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { runSipspan } from '../support/cli.ts';
 import { freePort } from '../support/sipp.ts';
-
-const bin = join(import.meta.dirname, '..', '..', 'bin', 'sipspan');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function demo(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(bin, ['demo', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('exit', (code) => {
-      clearTimeout(killer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 interface TransactionLine {
   node: string;
@@ -89,7 +62,7 @@ describe('sipspan demo --calls N (the README main job, run to completion)', { co
 
   test('every call is answered through both hops, reported per hop, logged per transaction with one trace per call', async () => {
     const logFile = join(dir, 'forward.log');
-    const r = await demo(await shortRun(30, logFile));
+    const r = await runSipspan(['demo', ...(await shortRun(30, logFile))]);
     assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
     assert.match(r.stdout, /calls placed 30: answered 30/);
     for (const hop of ['sip-gateway', 'sip-signaling'])
@@ -117,7 +90,7 @@ describe('sipspan demo --calls N (the README main job, run to completion)', { co
 
   test('with the gateway a B2BUA (a new Call-ID on the second leg) the two legs still land in one trace', async () => {
     const logFile = join(dir, 'b2bua.log');
-    const r = await demo(await shortRun(20, logFile, ['--b2bua']));
+    const r = await runSipspan(['demo', ...(await shortRun(20, logFile, ['--b2bua']))]);
     assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
     assert.match(r.stdout, /calls placed 20: answered 20/);
     const invites = transactions(logFile).filter((l) => l.method === 'INVITE');
