@@ -45,6 +45,8 @@ interface LiveCall extends PlacedCall {
   byeText: string | null;
   byeSentAt: number;
   byeBranch: string;
+  /** The hold before our BYE; cleared when the call ends first (the callee hung up), so no timer outlives it. */
+  holdTimer: NodeJS.Timeout | null;
 }
 
 /** RFC 3261 §17.1.1.2 Timer A starts at T1 and doubles; Timer B gives up after 64*T1. */
@@ -168,6 +170,7 @@ export class LoadGenerator {
       byeText: null,
       byeSentAt: -1,
       byeBranch: '',
+      holdTimer: null,
     };
     this.live.set(callId, call);
     this.endpoint.sendTo(invite, t);
@@ -241,7 +244,7 @@ export class LoadGenerator {
         c.routes = d.routes;
         c.remoteTarget = d.target;
         this.sendAck(c, p);
-        setTimeout(() => this.sendBye(c), this.opts.holdMs);
+        c.holdTimer = setTimeout(() => this.sendBye(c), this.opts.holdMs);
       } else {
         // RFC 3261 §17.1.1.3: the ACK of a non-2xx response is part of the INVITE transaction.
         this.sendNon2xxAck(c, p);
@@ -305,6 +308,8 @@ export class LoadGenerator {
 
   private end(c: LiveCall, result: CallResult, now: number): void {
     if (c.result !== null) return;
+    if (c.holdTimer !== null) clearTimeout(c.holdTimer);
+    c.holdTimer = null;
     c.result = result;
     c.endedAt = now;
     this.live.delete(c.callId);

@@ -117,6 +117,38 @@ describe('sipspan bench against a SIPp UAS', { concurrency: false }, () => {
     }
   });
 
+  test('when the callee hangs up first, the command ends with the calls, not after the hold', async () => {
+    const standin = await new UasStandin({
+      host: '127.0.0.1',
+      port: await freePort(),
+      ringMs: 5,
+      answerMs: 10,
+      byeAfterMs: 30,
+    }).start();
+    try {
+      // A 60 s hold: the command must not wait it out once every call has ended.
+      const r = await runSipspan(
+        [
+          'bench',
+          '--target',
+          `udp://127.0.0.1:${standin.port}`,
+          '--rate',
+          '50',
+          '--calls',
+          '10',
+          '--hold-ms',
+          '60000',
+        ],
+        20_000,
+      );
+      assert.equal(r.code, 0, `exit ${r.code} (null: still running after 20 s): ${r.stderr}`);
+      assert.match(r.stdout, /calls 10, not answered 0 \(timeouts 0\)/);
+      assert.equal(standin.stats.byesSent, 10);
+    } finally {
+      await standin.stop();
+    }
+  });
+
   test('a threshold that does not hold exits 1 and says which', async () => {
     const r = await placeCalls(`udp://127.0.0.1:${uas.port}`, 10, ['--threshold', 'setup_p50<0.000001']);
     assert.equal(r.code, 1, `exit ${r.code}: ${r.stderr}`);
