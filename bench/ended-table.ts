@@ -13,33 +13,17 @@
  */
 import { bench, do_not_optimize, run } from 'mitata';
 import { EndedTransactions, TRANSACTION_LINGER } from '../src/observe/ended-transactions.ts';
-import { TransactionRecord } from '../src/observe/records.ts';
+import type { TransactionRecord } from '../src/observe/records.ts';
 import { newSpanId, newTraceId } from '../src/observe/trace-ids.ts';
+import { transactionRecord } from '../test/support/records.ts';
 
 const LINGER_MS = 5000;
 const STEP_MS = 0.25;
 const KEYS = 1 << 18;
-const route = { index: 0, name: 'sip-signaling', service: 'sip-signaling', node: 'bench' };
 
 const records: TransactionRecord[] = [];
 for (let i = 0; i < KEYS; i++) {
-  const branch = `z9hG4bK-sS${i.toString(16).padStart(8, '0')}e8abb8e37f18f08d`;
-  const tx = new TransactionRecord(
-    `${branch}|INVITE`,
-    route,
-    'INVITE',
-    'INVITE',
-    `${i}@bench`,
-    1,
-    branch,
-    'downstream',
-    'udp',
-    '127.0.0.1:5060',
-    'ft',
-    null,
-    0,
-    0,
-  );
+  const tx = transactionRecord({ branch: `z9hG4bK-sS${i.toString(16).padStart(8, '0')}e8abb8e37f18f08d` });
   tx.traceId = newTraceId();
   tx.serverSpanId = newSpanId();
   tx.clientSpanId = newSpanId();
