@@ -18,7 +18,7 @@ upstream RTT and setup percentiles and the slowest calls with their trace ids.
   --rate R            calls per second (default 50)
   --calls N           number of calls; or --duration S (calls = rate × S)
   --hold-ms MS        call duration before BYE (default 500)
-  --listen URI        sipspan's listener (default udp://127.0.0.1:0)
+  --listen URI        sipspan's listener (default udp://127.0.0.1:0: any free port)
   --name NAME         the route name in the report (default target)
   --threshold EXPR    fail (exit 1) unless EXPR holds; repeatable. EXPR is
                       <figure><op><value>, op < or >, figures: p50 p95 p99 (upstream RTT, seconds),
