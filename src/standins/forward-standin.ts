@@ -4,7 +4,7 @@ import { HeaderId } from '../wire/header-names.ts';
 import { readMaxForwards } from '../wire/read-cseq.ts';
 import { readVia } from '../wire/read-via.ts';
 import { type Parsed, type Peer, SipEndpoint } from './sip-endpoint.ts';
-import { buildResponse, hostPort, nextHopOf } from './sip-text.ts';
+import { buildResponse, hostPort, nextHopOf, splitHeaderValues } from './sip-text.ts';
 
 export interface ForwardOptions {
   host: string;
@@ -66,25 +66,21 @@ export class ForwardStandin {
     const buf = msg.buf;
     const edits = new EditList();
     let target: { transport: 'udp' | 'tcp'; host: string; port: number } | null = null;
-    // Loose routing: pop our Route entry, then go to the next Route or the Request-URI.
+    // Loose routing: pop our Route entries (two when we double-record-routed), then go to the next
+    // Route or the Request-URI. The Route lines left are written again as one.
     const routeI = msg.fieldIndex(HeaderId.ROUTE);
     if (routeI !== -1) {
-      const v = buf.toString('latin1', msg.fieldValueStart(routeI), msg.fieldValueEnd(routeI));
-      const first = v.split(',')[0];
-      if (this.isMe(first)) {
-        if (v.includes(','))
-          edits.remove(msg.fieldValueStart(routeI), msg.fieldValueStart(routeI) + v.indexOf(',') + 1);
-        else edits.remove(msg.fieldLineStart(routeI), msg.fieldLineEnd(routeI));
-        const rest = v.includes(',')
-          ? [v.slice(v.indexOf(',') + 1).trim()]
-          : p
-              .lines(HeaderId.ROUTE)
-              .slice(1)
-              .map((l) => l.replace(/^[^:]*:/, '').trim());
-        target = nextHopOf(
-          rest.filter((r) => r !== ''),
-          msg.requestUri,
-        );
+      const routes = routeValues(p);
+      let own = 0;
+      while (own < routes.length && this.isMe(routes[own])) own++;
+      if (own > 0) {
+        const rest = routes.slice(own);
+        // The insert first: at one offset, edits apply in the order they were added.
+        if (rest.length > 0)
+          edits.insert(msg.fieldLineStart(routeI), Buffer.from(`Route: ${rest.join(', ')}\r\n`, 'latin1'));
+        for (let i = routeI; i < msg.fieldCount; i++)
+          if (msg.fieldId(i) === HeaderId.ROUTE) edits.remove(msg.fieldLineStart(i), msg.fieldLineEnd(i));
+        target = nextHopOf(rest, msg.requestUri);
       }
     }
     const fromNext = peer.address === this.opts.next.host && peer.port === this.opts.next.port;
@@ -109,8 +105,13 @@ export class ForwardStandin {
     const branchSeed = `${topVia.branch ?? ''}|${p.callId}|${p.cseq}|${p.method === 'ACK' || p.method === 'CANCEL' ? 'INVITE' : p.method}`;
     const branch = `z9hG4bK-fw${createHash('sha1').update(branchSeed).digest('hex').slice(0, 16)}`;
     let head = `Via: SIP/2.0/${target.transport.toUpperCase()} ${this.me()};branch=${branch}\r\n`;
-    if (this.opts.recordRoute && p.method === 'INVITE' && p.toTag === null)
-      head = `Record-Route: <sip:${this.me()};lr>\r\n${head}`;
+    if (this.opts.recordRoute && p.method === 'INVITE' && p.toTag === null) {
+      // Each side reaches us on the transport it used: one entry when both are the same, two when the
+      // request changes transport here (RFC 5658), the callee's side on top.
+      const inbound = `Record-Route: <sip:${this.me()}${transportParam(peer.transport)};lr>\r\n`;
+      const outbound = `Record-Route: <sip:${this.me()}${transportParam(target.transport)};lr>\r\n`;
+      head = `${peer.transport === target.transport ? inbound : outbound + inbound}${head}`;
+    }
     edits.insert(msg.fieldLineStart(viaI), Buffer.from(head, 'latin1'));
     const out = Buffer.concat(edits.apply(buf, msg.start, msg.end));
     this.stats.requests++;
@@ -150,4 +151,16 @@ export class ForwardStandin {
       port,
     });
   }
+}
+
+function transportParam(transport: 'udp' | 'tcp'): string {
+  return transport === 'tcp' ? ';transport=tcp' : '';
+}
+
+/** Every Route value of a request, in order, across lines and comma lists. */
+function routeValues(p: Parsed): string[] {
+  const out: string[] = [];
+  for (const line of p.lines(HeaderId.ROUTE))
+    for (const part of splitHeaderValues(line.slice(line.indexOf(':') + 1))) out.push(part.trim());
+  return out;
 }

@@ -86,7 +86,7 @@ export function dialogFrom2xx(res: Parsed): { routes: string[]; target: string |
   const rr: string[] = [];
   for (const line of res.lines(HeaderId.RECORD_ROUTE)) {
     const v = line.slice(line.indexOf(':') + 1).trim();
-    for (const part of splitTop(v)) rr.push(part.trim());
+    for (const part of splitHeaderValues(v)) rr.push(part.trim());
   }
   const contact = res.value(HeaderId.CONTACT);
   const m = contact === null ? null : /<([^>]+)>/.exec(contact);
@@ -98,14 +98,15 @@ export function dialogFromRequest(req: Parsed): { routes: string[]; target: stri
   const rr: string[] = [];
   for (const line of req.lines(HeaderId.RECORD_ROUTE)) {
     const v = line.slice(line.indexOf(':') + 1).trim();
-    for (const part of splitTop(v)) rr.push(part.trim());
+    for (const part of splitHeaderValues(v)) rr.push(part.trim());
   }
   const contact = req.value(HeaderId.CONTACT);
   const m = contact === null ? null : /<([^>]+)>/.exec(contact);
   return { routes: rr, target: m !== null ? m[1] : contact };
 }
 
-function splitTop(v: string): string[] {
+/** A header value's comma-separated parts, commas inside <...> kept. */
+export function splitHeaderValues(v: string): string[] {
   const out: string[] = [];
   let depth = 0;
   let cur = '';

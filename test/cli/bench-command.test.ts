@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { ForwardStandin } from '../../src/standins/forward-standin.ts';
 import { UasStandin } from '../../src/standins/uas-standin.ts';
 import { type CliRun, runSipspan } from '../support/cli.ts';
 import { freePort, lastSippStats, type SippServer, startSippUas } from '../support/sipp.ts';
@@ -146,6 +147,56 @@ describe('sipspan bench against a SIPp UAS', { concurrency: false }, () => {
       assert.equal(standin.stats.byesSent, 10);
     } finally {
       await standin.stop();
+    }
+  });
+
+  test('through the forward stand-in, on one transport or changing it (RFC 5658), in-dialog requests pass both ways', async () => {
+    for (const [inbound, outbound] of [
+      ['tcp', 'tcp'],
+      ['tcp', 'udp'],
+      ['udp', 'tcp'],
+    ] as const) {
+      for (const hangsUp of ['caller', 'callee'] as const) {
+        const what = `${inbound} → forward → ${outbound}, the ${hangsUp} hangs up`;
+        const callee = await new UasStandin({
+          host: '127.0.0.1',
+          port: await freePort(),
+          ringMs: 5,
+          answerMs: 10,
+          byeAfterMs: hangsUp === 'callee' ? 30 : 0,
+        }).start();
+        const forward = await new ForwardStandin({
+          host: '127.0.0.1',
+          port: await freePort(),
+          next: { transport: outbound, host: '127.0.0.1', port: callee.port },
+        }).start();
+        try {
+          const r = await runSipspan(
+            [
+              'bench',
+              '--target',
+              `${inbound}://127.0.0.1:${forward.port}`,
+              '--listen',
+              `${inbound}://127.0.0.1:0`,
+              '--rate',
+              '50',
+              '--calls',
+              '10',
+              '--hold-ms',
+              hangsUp === 'caller' ? '20' : '60000',
+            ],
+            20_000,
+          );
+          assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stdout} ${r.stderr}`);
+          assert.match(r.stdout, /calls 10, not answered 0 \(timeouts 0\)/, what);
+          // The caller's BYE follows the Record-Route set one way, the callee's the other.
+          if (hangsUp === 'caller') assert.equal(callee.stats.byes, 10, `${what}: BYEs the callee received`);
+          else assert.equal(callee.stats.byesSent, 10, `${what}: BYEs the callee sent`);
+        } finally {
+          await forward.stop();
+          await callee.stop();
+        }
+      }
     }
   });
 
