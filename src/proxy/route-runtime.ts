@@ -1,7 +1,7 @@
-import { networkInterfaces } from 'node:os';
 import type { Endpoint } from '../config/endpoint.ts';
 import type { RouteConfig } from '../config/schema.ts';
 import type { RouteInfo } from '../observe/records.ts';
+import { firstInterfaceAddress, isUnspecified } from '../transport/interface-address.ts';
 import type { UdpListener } from '../transport/udp-listener.ts';
 
 /**
@@ -117,22 +117,4 @@ export class RouteRuntime {
   udpForRequests(family: 4 | 6): UdpListener | null {
     return (family === 6 ? this.ownUdp6 : this.ownUdp4) ?? this.udpFor(family);
   }
-}
-
-function isUnspecified(host: string): boolean {
-  return host === '0.0.0.0' || host === '::' || host === '';
-}
-
-function firstInterfaceAddress(family: 4 | 6): string {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) {
-      if (
-        !a.internal &&
-        (family === 4 ? a.family === 'IPv4' : a.family === 'IPv6' && !a.address.startsWith('fe80'))
-      ) {
-        return a.address;
-      }
-    }
-  }
-  return family === 4 ? '127.0.0.1' : '::1';
 }

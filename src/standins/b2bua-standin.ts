@@ -66,7 +66,7 @@ export class B2buaStandin {
   }
 
   private me(): string {
-    return hostPort(this.opts.host, this.endpoint.port);
+    return hostPort(this.endpoint.advertisedHost, this.endpoint.port);
   }
 
   private onMessage(p: Parsed, peer: Peer): void {
@@ -108,7 +108,7 @@ export class B2buaStandin {
       to,
       `Call-ID: ${bCallId}`,
       'CSeq: 1 INVITE',
-      `Contact: ${contactOf('b2bua', this.opts.host, this.endpoint.port, n.transport)}`,
+      `Contact: ${contactOf('b2bua', this.endpoint.advertisedHost, this.endpoint.port, n.transport)}`,
       ...copied,
       ...(body !== '' ? ['Content-Type: application/sdp'] : []),
       `Content-Length: ${Buffer.byteLength(body, 'latin1')}`,
@@ -171,7 +171,7 @@ export class B2buaStandin {
       this.endpoint.send(
         buildResponse(b.aInvite, p.status, {
           toTag: b.aTag,
-          contact: contactOf('b2bua', this.opts.host, this.endpoint.port, b.aPeer.transport),
+          contact: contactOf('b2bua', this.endpoint.advertisedHost, this.endpoint.port, b.aPeer.transport),
           body,
         }),
         b.aPeer,

@@ -49,7 +49,7 @@ export class ForwardStandin {
   }
 
   private me(): string {
-    return hostPort(this.opts.host, this.endpoint.port);
+    return hostPort(this.endpoint.advertisedHost, this.endpoint.port);
   }
 
   private isMe(uri: string): boolean {

@@ -125,7 +125,7 @@ export class LoadGenerator {
   }
 
   private me(): string {
-    return hostPort(this.opts.host, this.endpoint.port);
+    return hostPort(this.endpoint.advertisedHost, this.endpoint.port);
   }
 
   private placeCall(now: number): void {
@@ -135,7 +135,7 @@ export class LoadGenerator {
     const branch = `z9hG4bK-lg${token()}`;
     const t = this.opts.target;
     const transport = t.transport.toUpperCase();
-    const body = sdpFor(this.opts.host, String(Math.floor(Math.random() * 1e9)));
+    const body = sdpFor(this.endpoint.advertisedHost, String(Math.floor(Math.random() * 1e9)));
     const lines = [
       `INVITE sip:service@${hostPort(t.host, t.port)} SIP/2.0`,
       `Via: SIP/2.0/${transport} ${this.me()};branch=${branch};rport`,
@@ -144,7 +144,7 @@ export class LoadGenerator {
       `To: <sip:service@${hostPort(t.host, t.port)}>`,
       `Call-ID: ${callId}`,
       `CSeq: ${this.cseq} INVITE`,
-      `Contact: ${contactOf('caller', this.opts.host, this.endpoint.port, t.transport)}`,
+      `Contact: ${contactOf('caller', this.endpoint.advertisedHost, this.endpoint.port, t.transport)}`,
       'User-Agent: sipspan-load',
       ...(this.opts.extraHeaders ?? []),
       'Content-Type: application/sdp',

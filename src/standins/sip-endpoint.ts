@@ -1,6 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { connect, createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import type { Endpoint } from '../config/endpoint.ts';
+import { advertisedAddress } from '../transport/interface-address.ts';
 import { frameDatagram } from '../wire/frame-datagram.ts';
 import { HeaderId } from '../wire/header-names.ts';
 import { readCSeq } from '../wire/read-cseq.ts';
@@ -93,6 +94,8 @@ export type MessageHandler = (p: Parsed, peer: Peer, raw: Buffer) => void;
  */
 export class SipEndpoint {
   readonly host: string;
+  /** What SIP text names for this endpoint: the host, or for a wildcard bind an address peers can reach. */
+  readonly advertisedHost: string;
   port: number;
   private udp: Socket | null = null;
   private tcpServer: Server | null = null;
@@ -103,6 +106,7 @@ export class SipEndpoint {
 
   constructor(host: string, port: number, keepReceived = false) {
     this.host = host;
+    this.advertisedHost = advertisedAddress(host);
     this.port = port;
     this.received = keepReceived ? [] : null;
   }

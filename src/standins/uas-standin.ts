@@ -80,7 +80,7 @@ export class UasStandin {
   }
 
   private contact(peer: Peer): string {
-    return contactOf('uas', this.opts.host, this.endpoint.port, peer.transport);
+    return contactOf('uas', this.endpoint.advertisedHost, this.endpoint.port, peer.transport);
   }
 
   private onMessage(p: Parsed, peer: Peer): void {
@@ -95,7 +95,10 @@ export class UasStandin {
         }
         if (p.toTag !== null) {
           this.endpoint.send(
-            buildResponse(p, 200, { contact: this.contact(peer), body: sdpFor(this.opts.host, token(4)) }),
+            buildResponse(p, 200, {
+              contact: this.contact(peer),
+              body: sdpFor(this.endpoint.advertisedHost, token(4)),
+            }),
             peer,
           );
           return;
@@ -151,7 +154,7 @@ export class UasStandin {
 
   private reply(call: UasCall, status: number, final = false): void {
     if (call.final) return;
-    const body = status === 200 ? sdpFor(this.opts.host, token(4)) : '';
+    const body = status === 200 ? sdpFor(this.endpoint.advertisedHost, token(4)) : '';
     const text = buildResponse(call.invite, status, {
       toTag: call.toTag,
       contact: this.contact(call.peer),
@@ -172,7 +175,7 @@ export class UasStandin {
     const to = (inv.lines(HeaderId.FROM)[0] ?? '').replace(/^[^:]*:/, '').trim();
     const lines = [
       `BYE ${dialog.target} SIP/2.0`,
-      `Via: SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(this.opts.host, this.endpoint.port)};branch=z9hG4bK-uas${token()};rport`,
+      `Via: SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(this.endpoint.advertisedHost, this.endpoint.port)};branch=z9hG4bK-uas${token()};rport`,
       ...dialog.routes.map((r) => `Route: ${r}`),
       'Max-Forwards: 70',
       `From: ${from};tag=${call.toTag}`,
