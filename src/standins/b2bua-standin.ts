@@ -1,6 +1,6 @@
 import { HeaderId } from '../wire/header-names.ts';
 import { type Parsed, type Peer, SipEndpoint } from './sip-endpoint.ts';
-import { buildResponse, contactOf, dialogFrom2xx, hostPort, nextHopOf, token } from './sip-text.ts';
+import { buildResponse, dialogFrom2xx, nextHopOf, token } from './sip-text.ts';
 
 export interface B2buaOptions {
   host: string;
@@ -66,7 +66,7 @@ export class B2buaStandin {
   }
 
   private me(): string {
-    return hostPort(this.endpoint.advertisedHost, this.endpoint.port);
+    return this.endpoint.sentBy;
   }
 
   private onMessage(p: Parsed, peer: Peer): void {
@@ -108,7 +108,7 @@ export class B2buaStandin {
       to,
       `Call-ID: ${bCallId}`,
       'CSeq: 1 INVITE',
-      `Contact: ${contactOf('b2bua', this.endpoint.advertisedHost, this.endpoint.port, n.transport)}`,
+      `Contact: ${this.endpoint.contact('b2bua', n.transport)}`,
       ...copied,
       ...(body !== '' ? ['Content-Type: application/sdp'] : []),
       `Content-Length: ${Buffer.byteLength(body, 'latin1')}`,
@@ -171,7 +171,7 @@ export class B2buaStandin {
       this.endpoint.send(
         buildResponse(b.aInvite, p.status, {
           toTag: b.aTag,
-          contact: contactOf('b2bua', this.endpoint.advertisedHost, this.endpoint.port, b.aPeer.transport),
+          contact: this.endpoint.contact('b2bua', b.aPeer.transport),
           body,
         }),
         b.aPeer,

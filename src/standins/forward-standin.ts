@@ -4,7 +4,7 @@ import { HeaderId } from '../wire/header-names.ts';
 import { readMaxForwards } from '../wire/read-cseq.ts';
 import { readVia } from '../wire/read-via.ts';
 import { type Parsed, type Peer, SipEndpoint } from './sip-endpoint.ts';
-import { buildResponse, hostPort, nextHopOf, splitHeaderValues } from './sip-text.ts';
+import { buildResponse, listValues, nextHopOf } from './sip-text.ts';
 
 export interface ForwardOptions {
   host: string;
@@ -49,7 +49,7 @@ export class ForwardStandin {
   }
 
   private me(): string {
-    return hostPort(this.endpoint.advertisedHost, this.endpoint.port);
+    return this.endpoint.sentBy;
   }
 
   private isMe(uri: string): boolean {
@@ -70,7 +70,7 @@ export class ForwardStandin {
     // Route or the Request-URI. The Route lines left are written again as one.
     const routeI = msg.fieldIndex(HeaderId.ROUTE);
     if (routeI !== -1) {
-      const routes = routeValues(p);
+      const routes = listValues(p, HeaderId.ROUTE);
       let own = 0;
       while (own < routes.length && this.isMe(routes[own])) own++;
       if (own > 0) {
@@ -155,12 +155,4 @@ export class ForwardStandin {
 
 function transportParam(transport: 'udp' | 'tcp'): string {
   return transport === 'tcp' ? ';transport=tcp' : '';
-}
-
-/** Every Route value of a request, in order, across lines and comma lists. */
-function routeValues(p: Parsed): string[] {
-  const out: string[] = [];
-  for (const line of p.lines(HeaderId.ROUTE))
-    for (const part of splitHeaderValues(line.slice(line.indexOf(':') + 1))) out.push(part.trim());
-  return out;
 }

@@ -1,6 +1,6 @@
 import { HeaderId } from '../wire/header-names.ts';
 import { type Parsed, type Peer, SipEndpoint } from './sip-endpoint.ts';
-import { contactOf, dialogFrom2xx, hostPort, nextHopOf, sdpFor, token } from './sip-text.ts';
+import { dialogFrom2xx, hostPort, nextHopOf, sdpFor, token } from './sip-text.ts';
 
 export interface LoadOptions {
   /** Where INVITEs go (a sipspan route). */
@@ -125,7 +125,7 @@ export class LoadGenerator {
   }
 
   private me(): string {
-    return hostPort(this.endpoint.advertisedHost, this.endpoint.port);
+    return this.endpoint.sentBy;
   }
 
   private placeCall(now: number): void {
@@ -144,7 +144,7 @@ export class LoadGenerator {
       `To: <sip:service@${hostPort(t.host, t.port)}>`,
       `Call-ID: ${callId}`,
       `CSeq: ${this.cseq} INVITE`,
-      `Contact: ${contactOf('caller', this.endpoint.advertisedHost, this.endpoint.port, t.transport)}`,
+      `Contact: ${this.endpoint.contact('caller', t.transport)}`,
       'User-Agent: sipspan-load',
       ...(this.opts.extraHeaders ?? []),
       'Content-Type: application/sdp',

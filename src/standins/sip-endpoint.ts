@@ -10,6 +10,7 @@ import { readVia } from '../wire/read-via.ts';
 import { ScanCode } from '../wire/scan-codes.ts';
 import type { SipMessage } from '../wire/sip-message.ts';
 import { FrameKind, StreamFramer } from '../wire/stream-framer.ts';
+import { hostPort } from './sip-text.ts';
 
 /** Where a stand-in received a message from, and how to answer on the same path. */
 export interface Peer {
@@ -109,6 +110,19 @@ export class SipEndpoint {
     this.advertisedHost = advertisedAddress(host);
     this.port = port;
     this.received = keepReceived ? [] : null;
+  }
+
+  /** host:port as Via sent-by and URIs name this endpoint. */
+  get sentBy(): string {
+    return hostPort(this.advertisedHost, this.port);
+  }
+
+  /**
+   * A Contact for `user` here. Over TCP it says so: a URI with no transport parameter means UDP to the
+   * next hop (RFC 3263 §4.1), and the far side may have no UDP to send on.
+   */
+  contact(user: string, transport: 'udp' | 'tcp'): string {
+    return `<sip:${user}@${this.sentBy}${transport === 'tcp' ? ';transport=tcp' : ''}>`;
   }
 
   onMessage(h: MessageHandler): void {

@@ -22,14 +22,6 @@ export function token(bytes = 6): string {
   return randomBytes(bytes).toString('hex');
 }
 
-/**
- * A Contact for a stand-in at host:port. Over TCP it says so: a URI with no transport parameter
- * means UDP to the next hop (RFC 3263 §4.1), and the far side may have no UDP to send on.
- */
-export function contactOf(user: string, host: string, port: number, transport: 'udp' | 'tcp'): string {
-  return `<sip:${user}@${hostPort(host, port)}${transport === 'tcp' ? ';transport=tcp' : ''}>`;
-}
-
 export function hostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
@@ -83,30 +75,30 @@ export function sdpFor(host: string, sessionId: string, port = 6000): string {
 
 /** The route set and remote target a UAC learns from a 2xx (RFC 3261 §12.1.2): Record-Route reversed, Contact. */
 export function dialogFrom2xx(res: Parsed): { routes: string[]; target: string | null } {
-  const rr: string[] = [];
-  for (const line of res.lines(HeaderId.RECORD_ROUTE)) {
-    const v = line.slice(line.indexOf(':') + 1).trim();
-    for (const part of splitHeaderValues(v)) rr.push(part.trim());
-  }
-  const contact = res.value(HeaderId.CONTACT);
-  const m = contact === null ? null : /<([^>]+)>/.exec(contact);
-  return { routes: rr.reverse(), target: m !== null ? m[1] : contact };
+  return { routes: listValues(res, HeaderId.RECORD_ROUTE).reverse(), target: contactUri(res) };
 }
 
 /** The route set a UAS learns from the request (RFC 3261 §12.1.1): Record-Route in order. */
 export function dialogFromRequest(req: Parsed): { routes: string[]; target: string | null } {
-  const rr: string[] = [];
-  for (const line of req.lines(HeaderId.RECORD_ROUTE)) {
-    const v = line.slice(line.indexOf(':') + 1).trim();
-    for (const part of splitHeaderValues(v)) rr.push(part.trim());
-  }
-  const contact = req.value(HeaderId.CONTACT);
+  return { routes: listValues(req, HeaderId.RECORD_ROUTE), target: contactUri(req) };
+}
+
+function contactUri(p: Parsed): string | null {
+  const contact = p.value(HeaderId.CONTACT);
   const m = contact === null ? null : /<([^>]+)>/.exec(contact);
-  return { routes: rr, target: m !== null ? m[1] : contact };
+  return m !== null ? m[1] : contact;
+}
+
+/** Every value of a header that takes a list (Route, Record-Route), in order, across lines and commas. */
+export function listValues(p: Parsed, id: HeaderId): string[] {
+  const out: string[] = [];
+  for (const line of p.lines(id))
+    for (const part of splitTop(line.slice(line.indexOf(':') + 1))) out.push(part.trim());
+  return out;
 }
 
 /** A header value's comma-separated parts, commas inside <...> kept. */
-export function splitHeaderValues(v: string): string[] {
+function splitTop(v: string): string[] {
   const out: string[] = [];
   let depth = 0;
   let cur = '';

@@ -1,14 +1,6 @@
 import { HeaderId } from '../wire/header-names.ts';
 import { type Parsed, type Peer, SipEndpoint } from './sip-endpoint.ts';
-import {
-  buildResponse,
-  contactOf,
-  dialogFromRequest,
-  hostPort,
-  nextHopOf,
-  sdpFor,
-  token,
-} from './sip-text.ts';
+import { buildResponse, dialogFromRequest, nextHopOf, sdpFor, token } from './sip-text.ts';
 
 export interface UasOptions {
   host: string;
@@ -80,7 +72,7 @@ export class UasStandin {
   }
 
   private contact(peer: Peer): string {
-    return contactOf('uas', this.endpoint.advertisedHost, this.endpoint.port, peer.transport);
+    return this.endpoint.contact('uas', peer.transport);
   }
 
   private onMessage(p: Parsed, peer: Peer): void {
@@ -175,7 +167,7 @@ export class UasStandin {
     const to = (inv.lines(HeaderId.FROM)[0] ?? '').replace(/^[^:]*:/, '').trim();
     const lines = [
       `BYE ${dialog.target} SIP/2.0`,
-      `Via: SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(this.endpoint.advertisedHost, this.endpoint.port)};branch=z9hG4bK-uas${token()};rport`,
+      `Via: SIP/2.0/${hop.transport.toUpperCase()} ${this.endpoint.sentBy};branch=z9hG4bK-uas${token()};rport`,
       ...dialog.routes.map((r) => `Route: ${r}`),
       'Max-Forwards: 70',
       `From: ${from};tag=${call.toTag}`,
