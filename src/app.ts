@@ -164,6 +164,8 @@ export class Sipspan {
       await app.admin.listen();
       for (const h of app.routeHttp) if (h !== null) await h.listen();
     } catch (err) {
+      // Whatever started must stop, or a half-started process would live on with nothing serving it.
+      for (const sink of [...app.sinks].reverse()) await sink.shutdown().catch(() => {});
       await app.closeSockets();
       throw err;
     }
@@ -228,6 +230,11 @@ export class Sipspan {
       detail: { applied, needs_restart: needsRestart, log_level: next.logs.level },
     });
     return { applied, needsRestart };
+  }
+
+  /** SIGHUP with no file to read again (a process started from flags): nothing changes, and it says why. */
+  reloadIgnored(reason: string): void {
+    publishState({ state: 'reload-ignored', detail: { reason } });
   }
 
   /** A configuration read again that is not valid: nothing changes; the problems are logged. */
@@ -353,6 +360,7 @@ export class Sipspan {
   }
 
   private async closeSockets(): Promise<void> {
+    await this.tcp.stopListening();
     this.tcp.closeAll();
     for (const r of this.routes) {
       for (const l of [r.udp4, r.udp6, r.ownUdp4, r.ownUdp6]) if (l !== null) await l.close();

@@ -95,16 +95,19 @@ async function run(argv: string[]): Promise<number | null> {
   const app = await Sipspan.start(config, { sinks: startAllSinks, reusePort: values['reuse-port'] ?? false });
   installSignalHandlers(app);
   const file = values.config;
-  if (file !== undefined) {
-    // SIGHUP: read the file again (with the same flags over it) and apply what can change while running.
-    process.on('SIGHUP', () => {
-      loadConfig(file, overridesFrom(values)).then(
-        (next) => app.reload(next),
-        (err: unknown) =>
-          app.reloadFailed(err instanceof ConfigError ? err.problems : [{ path: '', message: String(err) }]),
-      );
-    });
-  }
+  // SIGHUP: read the file again (with the same flags over it) and apply what can change while running.
+  // Started from flags there is nothing to read, and a hangup must not stop the proxy (Node's default).
+  process.on('SIGHUP', () => {
+    if (file === undefined) {
+      app.reloadIgnored('started from flags: no --config file to read again');
+      return;
+    }
+    loadConfig(file, overridesFrom(values)).then(
+      (next) => app.reload(next),
+      (err: unknown) =>
+        app.reloadFailed(err instanceof ConfigError ? err.problems : [{ path: '', message: String(err) }]),
+    );
+  });
   return null;
 }
 

@@ -321,6 +321,7 @@ export interface ProcessStateEvent {
     | 'heap-hard'
     | 'heap-ok'
     | 'reloaded'
-    | 'reload-failed';
+    | 'reload-failed'
+    | 'reload-ignored';
   detail: Record<string, unknown>;
 }

@@ -10,15 +10,25 @@ import { startTracingSink } from './tracing/tracing-sink.ts';
  * logs first so the others' start-up is logged and the last lines are flushed.
  */
 export async function startAllSinks(app: Sipspan): Promise<Sink[]> {
-  const sinks: Sink[] = [startLogSink(app), startMetricsSink(app), startTracingSink(app)];
-  if (app.config.capture_mb > 0) {
-    sinks.push(
-      startCaptureSink(app, {
-        maxMb: app.config.capture_mb,
-        redactUsers: app.config.logs.redact_users,
-        redactAuth: app.config.logs.redact_auth,
-      }),
-    );
+  const sinks: Sink[] = [];
+  try {
+    sinks.push(startLogSink(app));
+    sinks.push(startMetricsSink(app));
+    sinks.push(startTracingSink(app));
+    if (app.config.capture_mb > 0) {
+      sinks.push(
+        startCaptureSink(app, {
+          maxMb: app.config.capture_mb,
+          redactUsers: app.config.logs.redact_users,
+          redactAuth: app.config.logs.redact_auth,
+        }),
+      );
+    }
+  } catch (err) {
+    // A sink that cannot start (an unknown exporter) fails the start: the ones already started let go
+    // of their channels, timers and files, so the process can exit.
+    for (const sink of sinks.reverse()) await sink.shutdown().catch(() => {});
+    throw err;
   }
   return sinks;
 }

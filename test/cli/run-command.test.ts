@@ -24,7 +24,7 @@ async function waitFor(url: string, status: number, timeoutMs: number): Promise<
   }
 }
 
-test('sipspan run: ready when bound and resolved, forwards calls, and drains on SIGTERM with exit 0', async () => {
+test('sipspan run: ready when bound and resolved, forwards calls, shrugs off SIGHUP, and drains on SIGTERM with exit 0', async () => {
   const uas = await new UasStandin({
     host: '127.0.0.1',
     port: await freePort(),
@@ -56,7 +56,10 @@ test('sipspan run: ready when bound and resolved, forwards calls, and drains on 
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
-  child.stdout.resume();
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
     assert.equal((await waitFor(`http://127.0.0.1:${adminPort}/healthz`, 200, 15_000)).status, 200);
@@ -75,6 +78,17 @@ test('sipspan run: ready when bound and resolved, forwards calls, and drains on 
     const results = await load.run();
     assert.equal(results.filter((c) => c.result === 'answered').length, 25);
 
+    // Started from flags there is no file to read again: a hangup is logged and changes nothing.
+    child.kill('SIGHUP');
+    const deadline = performance.now() + 5000;
+    while (!stdout.includes('"msg":"sipspan reload-ignored"') && performance.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    const ignored = stdout.split('\n').find((l) => l.includes('"msg":"sipspan reload-ignored"'));
+    assert.ok(ignored !== undefined, `no reload-ignored line; stderr: ${stderr}`);
+    assert.equal(JSON.parse(ignored).level, 'warn');
+    assert.equal(child.exitCode, null, 'SIGHUP stopped the process');
+    assert.equal((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status, 200);
+
     const t0 = performance.now();
     child.kill('SIGTERM');
     const code = await exited;
@@ -86,7 +100,7 @@ test('sipspan run: ready when bound and resolved, forwards calls, and drains on 
   }
 });
 
-test('sipspan run --config: SIGHUP applies a new log level at once, names what needs a restart, and keeps running on an invalid file', async () => {
+test('sipspan run --config: SIGHUP applies a new log level at once (logged both ways), names what needs a restart, and keeps running on an invalid file', async () => {
   const uas = await new UasStandin({
     host: '127.0.0.1',
     port: await freePort(),
@@ -133,10 +147,10 @@ test('sipspan run --config: SIGHUP applies a new log level at once, names what n
     assert.equal((await load.run()).filter((c) => c.result === 'answered').length, 2);
     await new Promise((r) => setTimeout(r, 200));
   };
-  const waitLine = async (msg: string) => {
+  const waitLine = async (msg: string, from = 0) => {
     const deadline = performance.now() + 5000;
     while (performance.now() < deadline) {
-      const found = lines.find((l) => l.msg === msg);
+      const found = lines.slice(from).find((l) => l.msg === msg);
       if (found !== undefined) return found;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -172,11 +186,86 @@ test('sipspan run --config: SIGHUP applies a new log level at once, names what n
     assert.match(JSON.stringify(failed.problems), /routes\[0\]\.upstream/);
     assert.equal((await fetch(`http://127.0.0.1:${adminPort}/healthz`)).status, 200);
 
+    // Back to info from warn: the reload is logged although the level it leaves hid info lines.
+    const beforeBack = lines.length;
+    writeFileSync(file, configText('info', uas.port + 1));
+    child.kill('SIGHUP');
+    const back = await waitLine('sipspan reloaded', beforeBack);
+    assert.equal(back.log_level, 'info');
+    await call();
+    assert.ok(
+      lines.slice(beforeBack).some((l) => l.msg === 'transaction'),
+      'transaction lines again at info',
+    );
+
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
     await uas.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sipspan run: a start that fails after some listeners are bound exits 1 at once, its ports released', async () => {
+  const { createSocket } = await import('node:dgram');
+  const { createServer } = await import('node:net');
+  const sipPort = await freePort();
+  const takenPort = await freePort();
+  const taken = createSocket('udp4');
+  await new Promise<void>((resolve) => taken.bind(takenPort, '127.0.0.1', resolve));
+  const dir = mkdtempSync(join(tmpdir(), 'sipspan-failstart-'));
+  const runToExit = async (args: string[], env: NodeJS.ProcessEnv = process.env) => {
+    const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    clearTimeout(killer);
+    return { code, stderr };
+  };
+  // The port the failed process had bound for TCP is free again.
+  const tcpPortFree = () =>
+    new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(sipPort, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+  try {
+    // The second route's UDP port is taken: the first route's TCP listener is bound by then.
+    const file = join(dir, 'two-routes.yaml');
+    writeFileSync(
+      file,
+      [
+        `admin: 127.0.0.1:${await freePort()}`,
+        'routes:',
+        '  - name: a',
+        `    listen: [udp://127.0.0.1:${sipPort}, tcp://127.0.0.1:${sipPort}]`,
+        '    upstream: udp://127.0.0.1:5070',
+        '  - name: b',
+        `    listen: [udp://127.0.0.1:${takenPort}]`,
+        '    upstream: udp://127.0.0.1:5072',
+        '',
+      ].join('\n'),
+    );
+    const bindFailed = await runToExit(['run', '--config', file]);
+    assert.equal(bindFailed.code, 1, bindFailed.stderr);
+    assert.match(bindFailed.stderr, /EADDRINUSE/);
+    assert.ok(await tcpPortFree(), 'the TCP listener was left open');
+
+    // A sink that cannot start (an unknown exporter) after every listener is bound: the same.
+    const flags = ['run', '--listen', `udp://127.0.0.1:${sipPort}`, '--listen', `tcp://127.0.0.1:${sipPort}`];
+    const badExporter = await runToExit(
+      [...flags, '--upstream', 'udp://127.0.0.1:5070', '--admin', `127.0.0.1:${await freePort()}`],
+      { ...process.env, OTEL_TRACES_EXPORTER: 'jaeger' },
+    );
+    assert.equal(badExporter.code, 1, badExporter.stderr);
+    assert.match(badExporter.stderr, /OTEL_TRACES_EXPORTER: unknown trace exporter "jaeger"/);
+    assert.ok(await tcpPortFree(), 'the TCP listener was left open');
+  } finally {
+    taken.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -226,12 +226,23 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
     const line: Record<string, unknown> = { state: e.state };
     for (const [k, v] of Object.entries(e.detail)) if (!RESERVED_KEYS.has(k)) line[k] = v;
     if (e.state === 'reloaded' && typeof e.detail.log_level === 'string') {
-      // Logged at the new level's mercy would hide the change itself: the line goes out first.
-      logger.info(line, 'sipspan reloaded');
-      setLevel(e.detail.log_level);
+      // The change itself is logged when the old level or the new one lets info through: before a
+      // reload to a quieter level, after one to a louder level.
+      if (infoOn) {
+        logger.info(line, 'sipspan reloaded');
+        setLevel(e.detail.log_level);
+      } else {
+        setLevel(e.detail.log_level);
+        logger.info(line, 'sipspan reloaded');
+      }
       return;
     }
-    if (e.state === 'heap-soft' || e.state === 'heap-hard' || e.state === 'reload-failed')
+    if (
+      e.state === 'heap-soft' ||
+      e.state === 'heap-hard' ||
+      e.state === 'reload-failed' ||
+      e.state === 'reload-ignored'
+    )
       logger.warn(line, `sipspan ${e.state}`);
     else logger.info(line, `sipspan ${e.state}`);
   };
