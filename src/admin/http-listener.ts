@@ -5,7 +5,8 @@ export type HttpHandler = (req: IncomingMessage, res: ServerResponse, url: URL) 
 /**
  * A small HTTP listener with a closed list of path handlers (exact paths, or
  * prefixes ending in "/"). Used for the admin listener and each route's
- * /metrics listener. Handler errors become 500s, never crashes.
+ * /metrics listener. Every path is read-only: GET and HEAD (Node sends no body
+ * for HEAD), anything else 405 with Allow. Handler errors become 500s, never crashes.
  */
 export class HttpListener {
   private readonly server: Server;
@@ -67,6 +68,12 @@ export class HttpListener {
     }
     if (handler === undefined) {
       sendText(res, 404, 'not found\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      // RFC 9110 §15.5.6: a 405 names the methods the resource has.
+      res.setHeader('allow', 'GET, HEAD');
+      sendText(res, 405, 'method not allowed\n');
       return;
     }
     try {

@@ -6,13 +6,6 @@ const TRACE_ID = /^[0-9a-f]{32}$/;
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 1000;
 
-function isRead(req: IncomingMessage, res: ServerResponse): boolean {
-  if (req.method === 'GET' || req.method === 'HEAD') return true;
-  res.setHeader('allow', 'GET, HEAD');
-  sendJson(res, 405, { error: 'method not allowed' });
-  return false;
-}
-
 function limitOf(url: URL): number {
   const n = Number.parseInt(url.searchParams.get('limit') ?? '', 10);
   return Number.isFinite(n) && n > 0 ? Math.min(n, MAX_LIMIT) : DEFAULT_LIMIT;
@@ -31,8 +24,7 @@ function limitOf(url: URL): number {
  */
 export function installTraceApi(admin: HttpListener, store: SpanStore | null, exporters: string[]): void {
   if (store === null) {
-    const off = (req: IncomingMessage, res: ServerResponse) => {
-      if (!isRead(req, res)) return;
+    const off = (_req: IncomingMessage, res: ServerResponse) => {
       sendJson(res, 404, {
         error: 'the span store is off: spans are exported',
         exporters,
@@ -44,8 +36,7 @@ export function installTraceApi(admin: HttpListener, store: SpanStore | null, ex
     return;
   }
 
-  admin.handle('/api/traces', (req, res, url) => {
-    if (!isRead(req, res)) return;
+  admin.handle('/api/traces', (_req, res, url) => {
     sendJson(res, 200, {
       traces: store.recent(limitOf(url)).map(summarize),
       stored_traces: store.size,
@@ -55,8 +46,7 @@ export function installTraceApi(admin: HttpListener, store: SpanStore | null, ex
     });
   });
 
-  admin.handle('/api/traces/', (req, res, url) => {
-    if (!isRead(req, res)) return;
+  admin.handle('/api/traces/', (_req, res, url) => {
     const rest = url.pathname.slice('/api/traces/'.length).split('/');
     const traceId = rest[0].toLowerCase();
     const otlp = rest.length === 2 && rest[1] === 'otlp';
@@ -73,8 +63,7 @@ export function installTraceApi(admin: HttpListener, store: SpanStore | null, ex
     else sendJson(res, 200, { ...summarize(t), spans: t.spans.map(spanJson) });
   });
 
-  admin.handle('/api/calls', (req, res, url) => {
-    if (!isRead(req, res)) return;
+  admin.handle('/api/calls', (_req, res, url) => {
     const callId = url.searchParams.get('call_id');
     if (callId === null || callId === '') {
       sendJson(res, 400, { error: 'give ?call_id=' });

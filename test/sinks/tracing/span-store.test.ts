@@ -188,7 +188,9 @@ describe('trace API on the admin listener', () => {
     assert.equal((await get(`/api/traces/${hex(999, 32)}`)).status, 404);
     assert.equal((await get('/api/traces/not-a-trace')).status, 400);
     assert.equal((await get(`/api/traces/${id}/zipkin`)).status, 400);
-    assert.equal((await get('/api/traces', 'POST')).status, 405);
+    const post = await fetch(`${base}/api/traces`, { method: 'POST' });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get('allow'), 'GET, HEAD');
   });
 
   test('GET /api/calls?call_id=X gives the trace ids of a Call-ID', async () => {
