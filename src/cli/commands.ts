@@ -4,6 +4,7 @@ import { ConfigError } from '../config/config-error.ts';
 import { type ConfigOverrides, loadConfig } from '../config/load-config.ts';
 import type { Config } from '../config/schema.ts';
 import { startAllSinks } from '../sinks/start-sinks.ts';
+import { tracingEnvProblems } from '../sinks/tracing/tracing-sink.ts';
 
 const USAGE = `usage: sipspan <command> [options]
 
@@ -11,7 +12,7 @@ commands:
   run        run the proxy: --config FILE, or one route from flags:
              --name NAME --listen URI (repeatable) --upstream URI [--metrics HOST:PORT]
              [--admin HOST:PORT] [--node NODE] [--log-level LEVEL]
-  validate   check a configuration without binding anything: --config FILE
+  validate   check a configuration and the OTEL_* environment without binding anything: --config FILE
   demo       the embedded demo: stand-ins, two routes and a load generator (--help for flags)
   bench      place calls through sipspan toward a real service and report per hop (--help)
   standin    run a built-in SIP stand-in: uas | forward | b2bua (--help)
@@ -119,6 +120,9 @@ async function validate(argv: string[]): Promise<number> {
   }
   try {
     const config = await loadConfig(values.config, overridesFrom(values));
+    // The OTEL_* environment is read at start too: a start would refuse what is wrong there.
+    const envProblems = tracingEnvProblems(process.env);
+    if (envProblems.length > 0) throw new ConfigError(envProblems);
     process.stdout.write(
       `${values.config}: valid (${config.routes.length} route${config.routes.length === 1 ? '' : 's'}: ${config.routes.map((r) => r.name).join(', ')})\n`,
     );

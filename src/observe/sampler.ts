@@ -1,3 +1,5 @@
+import { ConfigError } from '../config/config-error.ts';
+
 /**
  * The head sampler, configured by OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG
  * (OpenTelemetry SDK environment variables). Decided once per call, at the
@@ -11,11 +13,34 @@ export interface Sampler {
   readonly description: string;
 }
 
+const SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+];
+
+/**
+ * An unknown sampler or a ratio outside [0, 1] is a configuration error at start, as an unknown
+ * exporter is: the SDK's fallback (always on) would export every call of a process meant to sample.
+ */
 export function samplerFromEnv(env: NodeJS.ProcessEnv = process.env): Sampler {
-  const name = (env.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on').trim().toLowerCase();
-  const argText = env.OTEL_TRACES_SAMPLER_ARG;
-  let ratio = argText === undefined || argText === '' ? 1 : Number(argText);
-  if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) ratio = 1;
+  const name = (env.OTEL_TRACES_SAMPLER ?? '').trim().toLowerCase() || 'parentbased_always_on';
+  if (!SAMPLERS.includes(name))
+    throw new ConfigError([
+      { path: 'OTEL_TRACES_SAMPLER', message: `unknown sampler "${name}" (${SAMPLERS.join(', ')})` },
+    ]);
+  const argText = (env.OTEL_TRACES_SAMPLER_ARG ?? '').trim();
+  const ratio = argText === '' ? 1 : Number(argText);
+  if (name.endsWith('traceidratio') && !(ratio >= 0 && ratio <= 1))
+    throw new ConfigError([
+      {
+        path: 'OTEL_TRACES_SAMPLER_ARG',
+        message: `expected a sampling ratio from 0 to 1, got "${argText}"`,
+      },
+    ]);
   switch (name) {
     case 'always_on':
       return fixed(true, true, 'always_on');

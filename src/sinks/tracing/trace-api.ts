@@ -20,16 +20,20 @@ function limitOf(url: URL): number {
  *   GET /api/calls?call_id=X         the trace ids of a Call-ID
  *
  * With the store off (an exporter configured, no `store` option) the same
- * paths answer 404 and say where the spans go.
+ * paths answer 404 and say where the spans go; with tracing off
+ * (`exporters` null: OTEL_SDK_DISABLED) they say that.
  */
-export function installTraceApi(admin: HttpListener, store: SpanStore | null, exporters: string[]): void {
+export function installTraceApi(
+  admin: HttpListener,
+  store: SpanStore | null,
+  exporters: string[] | null,
+): void {
   if (store === null) {
-    const off = (_req: IncomingMessage, res: ServerResponse) => {
-      sendJson(res, 404, {
-        error: 'the span store is off: spans are exported',
-        exporters,
-      });
-    };
+    const body =
+      exporters === null
+        ? { error: 'tracing is off: OTEL_SDK_DISABLED=true' }
+        : { error: 'the span store is off: spans are exported', exporters };
+    const off = (_req: IncomingMessage, res: ServerResponse) => sendJson(res, 404, body);
     admin.handle('/api/traces', off);
     admin.handle('/api/traces/', off);
     admin.handle('/api/calls', off);

@@ -9,9 +9,10 @@ import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import { ConsoleSpanExporter, type SpanExporter } from '@opentelemetry/sdk-trace';
 import type { Sipspan } from '../../app.ts';
-import { ConfigError } from '../../config/config-error.ts';
+import { ConfigError, type ConfigProblem } from '../../config/config-error.ts';
 import { channels } from '../../observe/channels.ts';
 import { type ObservedTransaction, TransactionRecord } from '../../observe/records.ts';
+import { samplerFromEnv } from '../../observe/sampler.ts';
 import type { Sink } from '../sink.ts';
 import { OtlpProtoTraceExporter } from './otlp-proto-exporter.ts';
 import { RESOURCE } from './semconv.ts';
@@ -106,6 +107,29 @@ function otlpHttpOptions(env: NodeJS.ProcessEnv): {
 
 const PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'];
 
+/** OTEL_SDK_DISABLED=true (case-insensitive, as the specification reads booleans): tracing is off. */
+export function sdkDisabled(env: NodeJS.ProcessEnv): boolean {
+  return (env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase() === 'true';
+}
+
+/**
+ * What `run` would refuse in the OTEL_* environment (exporters, OTLP protocol, sampler), without
+ * building anything: `validate` reports the same problems as a start would.
+ */
+export function tracingEnvProblems(env: NodeJS.ProcessEnv): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const check of [() => samplerFromEnv(env), () => exportersFromEnv(env)]) {
+    try {
+      const made = check();
+      if (Array.isArray(made)) for (const e of made) void e.exporter.shutdown();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+    }
+  }
+  return problems;
+}
+
 /**
  * The exporters named by OTEL_TRACES_EXPORTER (a comma-separated list, as the
  * SDK reads it): `otlp` (protocol from OTEL_EXPORTER_OTLP_TRACES_PROTOCOL or
@@ -116,6 +140,7 @@ const PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'];
  * protocol is a configuration error, reported at start rather than ignored.
  */
 export function exportersFromEnv(env: NodeJS.ProcessEnv): { name: string; exporter: SpanExporter }[] {
+  if (sdkDisabled(env)) return [];
   const names = [
     ...new Set(
       (env.OTEL_TRACES_EXPORTER ?? '')
@@ -132,15 +157,16 @@ export function exportersFromEnv(env: NodeJS.ProcessEnv): { name: string; export
       const url = nonEmpty(env.OTEL_EXPORTER_ZIPKIN_ENDPOINT) ?? 'http://localhost:9411/api/v2/spans';
       out.push({ name, exporter: new ZipkinExporter({ url }) });
     } else if (name === 'otlp') {
-      const protocol = (
-        nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) ??
-        nonEmpty(env.OTEL_EXPORTER_OTLP_PROTOCOL) ??
-        'http/protobuf'
-      ).toLowerCase();
+      // The error names the variable the value came from: the signal-specific one wins, as in the SDK.
+      const protocolVariable =
+        nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) !== undefined
+          ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'
+          : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+      const protocol = (nonEmpty(env[protocolVariable]) ?? 'http/protobuf').toLowerCase();
       if (!PROTOCOLS.includes(protocol))
         throw new ConfigError([
           {
-            path: 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL',
+            path: protocolVariable,
             message: `unknown OTLP protocol "${protocol}" (${PROTOCOLS.join(', ')})`,
           },
         ]);
@@ -184,11 +210,12 @@ export function exportersFromEnv(env: NodeJS.ProcessEnv): { name: string; export
  */
 export function startTracingSink(app: Sipspan, opts: TracingOptions = {}): TracingSink {
   const env = opts.env ?? process.env;
+  const disabled = sdkDisabled(env);
   const exporters = exportersFromEnv(env);
   const batchOptions = batcherOptionsFromEnv(env);
   const batchers = exporters.map((e) => new SpanBatcher(e.exporter, batchOptions));
   const store =
-    exporters.length === 0 || opts.store === true
+    !disabled && (exporters.length === 0 || opts.store === true)
       ? new SpanStore({
           maxTraces: app.config.tracing.store_max_calls,
           maxSpans: app.config.tracing.store_max_spans,
@@ -237,11 +264,13 @@ export function startTracingSink(app: Sipspan, opts: TracingOptions = {}): Traci
       store.add(spans, meta);
     }
   };
-  channels.transactionRetransmission.subscribe(onRetransmission);
-  channels.transactionEnd.subscribe(onEnd);
+  if (!disabled) {
+    channels.transactionRetransmission.subscribe(onRetransmission);
+    channels.transactionEnd.subscribe(onEnd);
+  }
 
   const names = exporters.map((e) => e.name);
-  installTraceApi(app.admin, store, names);
+  installTraceApi(app.admin, store, disabled ? null : names);
 
   let stopped = false;
   return {

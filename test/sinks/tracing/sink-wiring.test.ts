@@ -1,7 +1,8 @@
 /**
  * The sink on the diagnostics channels, without sockets: retransmissions seen
  * before the end become timed events, unsampled transactions leave nothing,
- * users are withheld when the config redacts them, shutdown unsubscribes.
+ * users are withheld when the config redacts them, shutdown unsubscribes,
+ * OTEL_SDK_DISABLED turns it all off.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -116,5 +117,26 @@ describe('tracing sink on the channels', () => {
     assert.equal(channels.transactionRetransmission.hasSubscribers, false);
     finish(invite());
     assert.equal(sink.store!.size, 0);
+  });
+
+  test('OTEL_SDK_DISABLED=true: no subscription, no store, and the trace API says tracing is off', async () => {
+    const had = channels.transactionEnd.hasSubscribers;
+    const app = fakeApp();
+    const sink = startTracingSink(app, {
+      env: { OTEL_SDK_DISABLED: 'true', OTEL_TRACES_EXPORTER: 'otlp' },
+      store: true,
+    });
+    try {
+      assert.equal(channels.transactionEnd.hasSubscribers, had);
+      assert.equal(sink.store, null);
+      assert.deepEqual(sink.exporters, []);
+      await app.admin.listen();
+      const r = await fetch(`http://127.0.0.1:${app.admin.port}/api/traces`);
+      assert.equal(r.status, 404);
+      assert.deepEqual(await r.json(), { error: 'tracing is off: OTEL_SDK_DISABLED=true' });
+    } finally {
+      await sink.shutdown();
+      await app.admin.close();
+    }
   });
 });

@@ -7,9 +7,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
+import { ConfigError } from '../../../src/config/config-error.ts';
+import { samplerFromEnv } from '../../../src/observe/sampler.ts';
 import { OtlpProtoTraceExporter } from '../../../src/sinks/tracing/otlp-proto-exporter.ts';
 import { buildSpans } from '../../../src/sinks/tracing/span-builder.ts';
-import { exportersFromEnv, resourceFromEnv } from '../../../src/sinks/tracing/tracing-sink.ts';
+import {
+  exportersFromEnv,
+  resourceFromEnv,
+  tracingEnvProblems,
+} from '../../../src/sinks/tracing/tracing-sink.ts';
 import { TraceReceiver } from '../../support/otlp-receiver.ts';
 import { transactionRecord } from '../../support/records.ts';
 
@@ -49,6 +55,11 @@ describe('exporters from the environment', () => {
     assert.deepEqual(exportersFromEnv({ OTEL_TRACES_EXPORTER: 'otlp,none' }), []);
   });
 
+  test('OTEL_SDK_DISABLED=true (any case): no exporter whatever OTEL_TRACES_EXPORTER says', () => {
+    assert.deepEqual(exportersFromEnv({ OTEL_SDK_DISABLED: 'TRUE', OTEL_TRACES_EXPORTER: 'otlp' }), []);
+    assert.equal(exportersFromEnv({ OTEL_SDK_DISABLED: 'false', OTEL_TRACES_EXPORTER: 'console' }).length, 1);
+  });
+
   test('unknown exporter or protocol: a configuration error at start', () => {
     assert.throws(() => exportersFromEnv({ OTEL_TRACES_EXPORTER: 'jaeger' }), {
       code: 'SIPSPAN_ERR_CONFIG_INVALID',
@@ -57,6 +68,40 @@ describe('exporters from the environment', () => {
       () => exportersFromEnv({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/xml' }),
       { code: 'SIPSPAN_ERR_CONFIG_INVALID' },
     );
+  });
+
+  test('a bad protocol is reported under the variable that was set', () => {
+    const pathOf = (env: NodeJS.ProcessEnv) => tracingEnvProblems(env).map((p) => p.path);
+    assert.deepEqual(pathOf({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'http' }), [
+      'OTEL_EXPORTER_OTLP_PROTOCOL',
+    ]);
+    assert.deepEqual(
+      pathOf({
+        OTEL_TRACES_EXPORTER: 'otlp',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http',
+      }),
+      ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'],
+    );
+  });
+
+  test('tracingEnvProblems: every problem a start would refuse, nothing for a good environment', () => {
+    assert.deepEqual(tracingEnvProblems({}), []);
+    assert.deepEqual(
+      tracingEnvProblems({
+        OTEL_TRACES_EXPORTER: 'otlp',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0.25',
+      }),
+      [],
+    );
+    const problems = tracingEnvProblems({ OTEL_TRACES_EXPORTER: 'jaeger', OTEL_TRACES_SAMPLER: 'sometimes' });
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ['OTEL_TRACES_SAMPLER', 'OTEL_TRACES_EXPORTER'],
+    );
+    assert.match(problems[0].message, /unknown sampler "sometimes" \(always_on, always_off, traceidratio/);
   });
 
   test('otlp defaults to http/protobuf at OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, with headers', async () => {
@@ -123,6 +168,43 @@ describe('exporters from the environment', () => {
     assert.equal(await exportOnce(list[0].exporter), 0);
     assert.equal(receiver.requests[n].path, '/api/v2/spans');
     for (const e of list) await e.exporter.shutdown();
+  });
+});
+
+describe('sampler from the environment', () => {
+  const problemOf = (env: NodeJS.ProcessEnv) => {
+    try {
+      samplerFromEnv(env);
+      return null;
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      return err.problems[0];
+    }
+  };
+
+  test('unset or empty: parentbased_always_on; names in any case', () => {
+    assert.equal(samplerFromEnv({}).description, 'parentbased_always_on');
+    assert.equal(samplerFromEnv({ OTEL_TRACES_SAMPLER: ' ' }).description, 'parentbased_always_on');
+    assert.equal(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'Always_Off' }).description, 'always_off');
+    assert.equal(
+      samplerFromEnv({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.5' }).description,
+      'traceidratio{0.5}',
+    );
+    assert.equal(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'traceidratio' }).description, 'traceidratio{1}');
+  });
+
+  test('an unknown sampler is a configuration error, not a silent always on', () => {
+    assert.equal(problemOf({ OTEL_TRACES_SAMPLER: 'traceidration' })?.path, 'OTEL_TRACES_SAMPLER');
+  });
+
+  test('a ratio that is not a number from 0 to 1 is a configuration error for the ratio samplers only', () => {
+    for (const arg of ['abc', '1.5', '-0.1', 'NaN']) {
+      assert.deepEqual(problemOf({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: arg }), {
+        path: 'OTEL_TRACES_SAMPLER_ARG',
+        message: `expected a sampling ratio from 0 to 1, got "${arg}"`,
+      });
+    }
+    assert.equal(problemOf({ OTEL_TRACES_SAMPLER: 'always_on', OTEL_TRACES_SAMPLER_ARG: 'abc' }), null);
   });
 });
 
