@@ -22,6 +22,21 @@ URIs are udp://host:port or tcp://host:port (IPv6 as udp://[::1]:5060).
 
 /** Runs a command; resolves to an exit code, or null when the command keeps running (servers). */
 export async function runCommand(argv: string[]): Promise<number | null> {
+  try {
+    return await dispatch(argv);
+  } catch (err) {
+    // util.parseArgs: an unknown option, a missing value, a stray argument. A usage error, as for a
+    // missing flag: exit 2 with the command's name.
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`sipspan ${argv[0]}: ${(err as Error).message} (--help lists the options)\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+async function dispatch(argv: string[]): Promise<number | null> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'run':
@@ -114,6 +129,10 @@ async function run(argv: string[]): Promise<number | null> {
 
 async function validate(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: RUN_OPTIONS, allowPositionals: false });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   if (values.config === undefined) {
     process.stderr.write('sipspan validate: give --config FILE\n');
     return 2;

@@ -19,6 +19,10 @@ const USAGE = `usage: sipspan standin <uas|forward|b2bua> --listen URI [options]
 /** Built-in SIP stand-ins, for the demo and the compose stack. Runs until SIGTERM/SIGINT. */
 export async function standinCommand(argv: string[]): Promise<number | null> {
   const [kind, ...rest] = argv;
+  if (kind === '--help' || kind === '-h') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -36,9 +40,13 @@ export async function standinCommand(argv: string[]): Promise<number | null> {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help || kind === undefined || !['uas', 'forward', 'b2bua'].includes(kind)) {
+  if (values.help) {
     process.stdout.write(USAGE);
-    return values.help ? 0 : 2;
+    return 0;
+  }
+  if (kind === undefined || !['uas', 'forward', 'b2bua'].includes(kind)) {
+    process.stderr.write(`sipspan standin: give uas, forward or b2bua\n${USAGE}`);
+    return 2;
   }
   const listen = parseEndpoint(values.listen ?? '');
   if (typeof listen === 'string') {
