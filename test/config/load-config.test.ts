@@ -64,19 +64,44 @@ describe('configuration', () => {
       ),
     );
     const paths = problems.map((p) => p.path).sort();
-    assert.deepEqual(paths, ['limits.tcp_idle_ms', 'routes[0]', 'routes[0].listen[0]', 'routes[0].upstream']);
-    assert.match(problems.find((p) => p.path === 'routes[0]')!.message, /bogus/);
+    assert.deepEqual(paths, [
+      'limits.tcp_idle_ms',
+      'routes[0].bogus',
+      'routes[0].listen[0]',
+      'routes[0].upstream',
+    ]);
+    assert.equal(problems.find((p) => p.path === 'routes[0].bogus')!.message, 'unknown key');
   });
 
-  test('unknown top-level keys are errors', () => {
+  test('unknown top-level keys are errors, named by their own path', () => {
     const problems = problemsOf(() =>
       buildConfig({
         routes: [{ name: 'r', listen: ['udp://127.0.0.1:1'], upstream: 'udp://127.0.0.1:2' }],
         rotues: [],
       }),
     );
-    assert.equal(problems[0].path, '');
-    assert.match(problems[0].message, /rotues/);
+    assert.deepEqual(problems, [{ path: 'rotues', message: 'unknown key (did you mean "routes"?)' }]);
+  });
+
+  test('each unknown key is its own problem at its own path, with the closest known key when one is near', () => {
+    const problems = problemsOf(() =>
+      buildConfig({
+        bogus: 1,
+        routes: [{ name: 'r', listen: ['udp://127.0.0.1:1'], upstream: 'udp://127.0.0.1:2', metrcs: 'x' }],
+        limits: { tcp_idel_ms: 1, zzz: 2 },
+        logs: { levle: 'info' },
+      }),
+    );
+    assert.deepEqual(
+      problems.sort((a, b) => a.path.localeCompare(b.path)),
+      [
+        { path: 'bogus', message: 'unknown key' },
+        { path: 'limits.tcp_idel_ms', message: 'unknown key (did you mean "tcp_idle_ms"?)' },
+        { path: 'limits.zzz', message: 'unknown key' },
+        { path: 'logs.levle', message: 'unknown key (did you mean "level"?)' },
+        { path: 'routes[0].metrcs', message: 'unknown key (did you mean "metrics"?)' },
+      ],
+    );
   });
 
   test('duplicate route names, listeners and metrics ports are refused', () => {
@@ -102,6 +127,236 @@ describe('configuration', () => {
       'routes[1].listen[0]',
       'routes[1].metrics',
       'routes[1].name',
+    ]);
+  });
+
+  test('a wildcard listener collides with a specific address of its family on the same port, in either order', () => {
+    const routes = (first: string, second: string) => [
+      { name: 'a', listen: [first], upstream: 'udp://127.0.0.1:5070' },
+      { name: 'b', listen: [second], upstream: 'udp://127.0.0.1:5072' },
+    ];
+    assert.deepEqual(
+      problemsOf(() =>
+        buildConfig({ routes: routes('udp://127.0.0.1:31060', 'udp://0.0.0.0:31060') }, {}, {}),
+      ),
+      [
+        {
+          path: 'routes[1].listen[0]',
+          message:
+            'udp://0.0.0.0:31060 collides with udp://127.0.0.1:31060, already used by routes[0].listen[0]',
+        },
+      ],
+    );
+    assert.deepEqual(
+      problemsOf(() =>
+        buildConfig({ routes: routes('udp://0.0.0.0:31060', 'udp://127.0.0.1:31060') }, {}, {}),
+      ).map((p) => p.path),
+      ['routes[1].listen[0]'],
+    );
+    const v6 = problemsOf(() =>
+      buildConfig(
+        {
+          routes: [
+            { name: 'a', listen: ['tcp://[::1]:31060'], upstream: 'tcp://[::1]:5070' },
+            { name: 'b', listen: ['tcp://[0:0::0]:31060'], upstream: 'tcp://[::1]:5072' },
+          ],
+        },
+        {},
+        {},
+      ),
+    );
+    assert.deepEqual(
+      v6.map((p) => p.path),
+      ['routes[1].listen[0]'],
+      'any spelling of :: is the IPv6 wildcard',
+    );
+  });
+
+  test('the IPv6 wildcard of a SIP listener is IPv6-only; that of an HTTP listener takes IPv4 too', () => {
+    // SIP sockets bind IPv6 addresses with IPV6_V6ONLY: a route may listen on 0.0.0.0 and [::] at once.
+    buildConfig(
+      {
+        admin: '127.0.0.1:0',
+        routes: [
+          {
+            name: 'a',
+            listen: ['udp://0.0.0.0:31060', 'udp://[::]:31060', 'tcp://0.0.0.0:31060', 'tcp://[::]:31060'],
+            upstream: 'udp://127.0.0.1:5070',
+          },
+        ],
+      },
+      {},
+      {},
+    );
+    // node:http listens on :: dual-stack: it takes the IPv4 port as well (any IPv4 address, SIP TCP or HTTP).
+    const problems = problemsOf(() =>
+      buildConfig(
+        {
+          admin: '[::]:31000',
+          routes: [
+            {
+              name: 'a',
+              listen: ['udp://127.0.0.1:31000', 'tcp://127.0.0.1:31000'],
+              upstream: 'udp://127.0.0.1:5070',
+              metrics: '127.0.0.2:31000',
+            },
+          ],
+        },
+        {},
+        {},
+      ),
+    );
+    assert.deepEqual(problems, [
+      {
+        path: 'routes[0].listen[1]',
+        message: 'tcp://127.0.0.1:31000 collides with [::]:31000, already used by admin',
+      },
+      {
+        path: 'routes[0].metrics',
+        message: '127.0.0.2:31000 collides with [::]:31000, already used by admin',
+      },
+    ]);
+  });
+
+  test('the admin listener and a route metrics listener collide across wildcard and specific addresses', () => {
+    const problems = problemsOf(() =>
+      buildConfig(
+        {
+          admin: '127.0.0.1:31000',
+          routes: [
+            {
+              name: 'a',
+              listen: ['udp://127.0.0.1:5060'],
+              upstream: 'udp://127.0.0.1:5070',
+              metrics: '0.0.0.0:31000',
+            },
+          ],
+        },
+        {},
+        {},
+      ),
+    );
+    assert.deepEqual(problems, [
+      {
+        path: 'routes[0].metrics',
+        message: '0.0.0.0:31000 collides with 127.0.0.1:31000, already used by admin',
+      },
+    ]);
+  });
+
+  test('SIP TCP listeners share the port space of the HTTP listeners; UDP ones do not', () => {
+    const config = (admin: string, metrics: string) => ({
+      admin,
+      routes: [
+        {
+          name: 'a',
+          listen: ['udp://127.0.0.1:31001', 'tcp://127.0.0.1:31001'],
+          upstream: 'udp://127.0.0.1:5070',
+          metrics,
+        },
+      ],
+    });
+    assert.deepEqual(
+      problemsOf(() => buildConfig(config('127.0.0.1:13000', '127.0.0.1:31001'), {}, {})),
+      [
+        {
+          path: 'routes[0].metrics',
+          message: '127.0.0.1:31001 collides with tcp://127.0.0.1:31001, already used by routes[0].listen[1]',
+        },
+      ],
+    );
+    assert.deepEqual(
+      problemsOf(() => buildConfig(config('localhost:31001', '127.0.0.1:13012'), {}, {})),
+      [
+        {
+          path: 'routes[0].listen[1]',
+          message: 'tcp://127.0.0.1:31001 collides with localhost:31001, already used by admin',
+        },
+      ],
+    );
+    // UDP and TCP on one port do not collide.
+    buildConfig(
+      {
+        admin: '127.0.0.1:31002',
+        routes: [{ name: 'a', listen: ['udp://127.0.0.1:31002'], upstream: 'udp://127.0.0.1:5070' }],
+      },
+      {},
+      {},
+    );
+  });
+
+  test('localhost is 127.0.0.1 (and ::1 over TCP) for collisions, without being resolved', () => {
+    const paths = (listen: string[][]) =>
+      problemsOf(() =>
+        buildConfig(
+          {
+            admin: '127.0.0.1:0',
+            routes: listen.map((l, i) => ({ name: `r${i}`, listen: l, upstream: 'tcp://127.0.0.1:5070' })),
+          },
+          {},
+          {},
+        ),
+      ).map((p) => p.path);
+    assert.deepEqual(paths([['udp://127.0.0.1:31003'], ['udp://localhost:31003']]), ['routes[1].listen[0]']);
+    assert.deepEqual(paths([['tcp://LOCALHOST:31003'], ['tcp://[::1]:31003']]), ['routes[1].listen[0]']);
+    assert.deepEqual(paths([['udp://0.0.0.0:31003'], ['udp://localhost:31003']]), ['routes[1].listen[0]']);
+    // A UDP listener on a name is an IPv4 socket: localhost there is never ::1.
+    buildConfig(
+      {
+        routes: [
+          { name: 'a', listen: ['udp://localhost:31003'], upstream: 'tcp://127.0.0.1:5070' },
+          { name: 'b', listen: ['udp://[::1]:31003'], upstream: 'tcp://127.0.0.1:5070' },
+        ],
+      },
+      {},
+      {},
+    );
+  });
+
+  test('different addresses of a family, UDP beside TCP, and port 0 never collide', () => {
+    buildConfig(
+      {
+        admin: '0.0.0.0:0',
+        routes: [
+          {
+            name: 'a',
+            listen: ['udp://127.0.0.1:31004', 'tcp://127.0.0.1:31004'],
+            upstream: 'udp://127.0.0.1:5070',
+            metrics: '127.0.0.2:31004',
+          },
+          {
+            name: 'b',
+            listen: ['udp://0.0.0.0:0', 'tcp://0.0.0.0:0'],
+            upstream: 'udp://127.0.0.1:5072',
+            metrics: '0.0.0.0:0',
+          },
+        ],
+      },
+      {},
+      {},
+    );
+  });
+
+  test('a listener colliding with several is reported once, naming the first', () => {
+    const problems = problemsOf(() =>
+      buildConfig(
+        {
+          routes: [
+            { name: 'a', listen: ['udp://127.0.0.1:31005'], upstream: 'udp://127.0.0.1:5070' },
+            { name: 'b', listen: ['udp://127.0.0.2:31005'], upstream: 'udp://127.0.0.1:5072' },
+            { name: 'c', listen: ['udp://0.0.0.0:31005'], upstream: 'udp://127.0.0.1:5074' },
+          ],
+        },
+        {},
+        {},
+      ),
+    );
+    assert.deepEqual(problems, [
+      {
+        path: 'routes[2].listen[0]',
+        message:
+          'udp://0.0.0.0:31005 collides with udp://127.0.0.1:31005, already used by routes[0].listen[0]',
+      },
     ]);
   });
 
@@ -199,6 +454,101 @@ describe('configuration', () => {
     assert.equal(buildConfig(raw, {}, env).node, 'from-env');
     assert.equal(buildConfig(raw, {}, env).logs.level, 'warn');
     assert.equal(buildConfig(raw, { node: 'from-flag' }, env).node, 'from-flag');
+  });
+
+  test('a bad value from an environment variable names the variable beside the key', () => {
+    const raw = parseConfigText(ISSUE_EXAMPLE);
+    assert.deepEqual(
+      problemsOf(() => buildConfig(raw, {}, { SIPSPAN_ADMIN: 'nonsense', SIPSPAN_LOG_LEVEL: 'loud' })).map(
+        (p) => p.path,
+      ),
+      ['admin (from SIPSPAN_ADMIN)', 'logs.level (from SIPSPAN_LOG_LEVEL)'],
+    );
+    const [admin] = problemsOf(() => buildConfig(raw, {}, { SIPSPAN_ADMIN: 'nonsense' }));
+    assert.equal(
+      new ConfigError([admin]).message,
+      'admin (from SIPSPAN_ADMIN): expected host:port (IPv6 as [addr]:port), got "nonsense"',
+    );
+    // The same key from the file keeps its plain path.
+    assert.deepEqual(
+      problemsOf(() => buildConfig({ ...raw, admin: 'nonsense' }, {}, {})).map((p) => p.path),
+      ['admin'],
+    );
+  });
+
+  test('a bad value from a flag names the flag, which wins over the environment', () => {
+    const raw = parseConfigText(ISSUE_EXAMPLE);
+    const problems = problemsOf(() =>
+      buildConfig(
+        raw,
+        { admin: 'nonsense', node: '', logLevel: 'loud' },
+        { SIPSPAN_ADMIN: 'also-nonsense', SIPSPAN_NODE: 'from-env' },
+      ),
+    );
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ['--node', '--admin', '--log-level'],
+    );
+    assert.match(problems[1].message, /^expected host:port .*got "nonsense"$/);
+  });
+
+  test('a route from flags names the flag of each bad value', () => {
+    const problems = problemsOf(() =>
+      buildConfig(
+        { routes: [{ name: 'file', listen: ['udp://127.0.0.1:5060'], upstream: 'udp://127.0.0.1:5070' }] },
+        { name: '9bad', listen: ['udp://1.2.3.4'], upstream: 'sip-gateway', metrics: 'nope' },
+        {},
+      ),
+    );
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ['--name', '--listen', '--upstream', '--metrics'],
+    );
+    // With several --listen, the one at fault is named by its value.
+    const second = problemsOf(() =>
+      buildConfig(
+        {},
+        { listen: ['udp://127.0.0.1:5060', 'udp://127.0.0.2:5060'], upstream: 'udp://127.0.0.1:5070' },
+        {},
+      ),
+    );
+    assert.deepEqual(
+      second.map((p) => p.path),
+      ['--listen udp://127.0.0.2:5060'],
+    );
+  });
+
+  test('--upstream without --listen, or --listen without --upstream, names the missing flag', () => {
+    assert.deepEqual(
+      problemsOf(() => buildConfig({}, { upstream: 'udp://127.0.0.1:5070' }, {})),
+      [{ path: '--listen', message: 'required with --upstream (give at least one listener URI)' }],
+    );
+    assert.deepEqual(
+      problemsOf(() => buildConfig({}, { listen: ['udp://127.0.0.1:5060'] }, {})),
+      [{ path: '--upstream', message: 'required with --listen (give the upstream URI)' }],
+    );
+    // Other problems are still reported with it.
+    assert.deepEqual(
+      problemsOf(() => buildConfig({}, { listen: ['udp://127.0.0.1'], admin: 'x' }, {})).map((p) => p.path),
+      ['--upstream', '--admin', '--listen'],
+    );
+  });
+
+  test('a collision names the flag or variable that set the other listener', () => {
+    const problems = problemsOf(() =>
+      buildConfig(
+        {},
+        { listen: ['udp://127.0.0.1:31006', 'tcp://0.0.0.0:31006'], upstream: 'udp://127.0.0.1:5070' },
+        { SIPSPAN_ADMIN: '127.0.0.1:31006' },
+      ),
+    );
+    assert.deepEqual(problems, [
+      {
+        path: '--listen tcp://0.0.0.0:31006',
+        message:
+          'tcp://0.0.0.0:31006 collides with 127.0.0.1:31006, already used by admin (from SIPSPAN_ADMIN)',
+      },
+    ]);
   });
 
   test('flags alone describe one route', () => {
