@@ -45,6 +45,21 @@ export function parseHostPort(text: string): HostPort | string {
   return { host, port };
 }
 
+/**
+ * `advertise`: what sipspan writes in Via and Record-Route (RFC 3261 §25.1 hostport): a host name,
+ * an IPv4 address or a bracketed IPv6 one, and an optional port. A bare IPv6 address would be read
+ * as host and port; a wrong value makes every response and in-dialog request miss sipspan.
+ */
+export function checkAdvertise(text: string): string | null {
+  const m = /^(\[[^\]]*\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(text);
+  if (m === null) return `expected host or host:port (IPv6 as [addr] or [addr]:port), got "${text}"`;
+  if (m[1].startsWith('[') && isIP(m[1].slice(1, -1)) !== 6)
+    return `"${m[1].slice(1, -1)}" is not an IPv6 address`;
+  if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))
+    return `port ${m[2]} is out of range 1-65535`;
+  return null;
+}
+
 export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

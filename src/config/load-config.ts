@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigProblem, closestKey, formatPath } from './config-error.ts';
+import { formatEndpoint } from './endpoint.ts';
 import { portCollisions, socketsOf } from './port-collisions.ts';
 import { type Config, configSchema } from './schema.ts';
 
@@ -82,6 +83,19 @@ export function buildConfig(
     if (names.has(r.name))
       problems.push({ path: `routes[${i}].name`, message: `"${r.name}" is used by another route` });
     names.add(r.name);
+    // A route whose upstream is one of its own listeners forwards every request back to itself.
+    const self = r.listen.findIndex(
+      (l) =>
+        l.transport === r.upstream.transport &&
+        l.port === r.upstream.port &&
+        (l.host === r.upstream.host ||
+          ((l.host === '0.0.0.0' || l.host === '::') && isLocal(r.upstream.host))),
+    );
+    if (self !== -1)
+      problems.push({
+        path: `routes[${i}].upstream`,
+        message: `${formatEndpoint(r.upstream)} is this route's own listener routes[${i}].listen[${self}]: every request would come back to sipspan`,
+      });
     // A route sends UDP from the socket it listens on (peers see replies come from where they sent).
     const up = r.upstream;
     if (
@@ -104,6 +118,13 @@ export function buildConfig(
   if (problems.length > 0) throw configError(problems, where);
 
   return deepFreeze({ ...cfg, node: cfg.node ?? hostname() });
+}
+
+/** An address that is this machine whatever its interfaces (another name or address may be too: not known here). */
+function isLocal(host: string): boolean {
+  return (
+    host === 'localhost' || host === '0.0.0.0' || host === '::' || host === '::1' || host.startsWith('127.')
+  );
 }
 
 function configError(problems: readonly ConfigProblem[], where: (path: string) => string): ConfigError {

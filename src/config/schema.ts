@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type Endpoint, type HostPort, parseEndpoint, parseHostPort } from './endpoint.ts';
+import { checkAdvertise, type Endpoint, type HostPort, parseEndpoint, parseHostPort } from './endpoint.ts';
 
 /**
  * The one configuration schema. YAML keys are snake_case; unknown keys are
@@ -56,7 +56,13 @@ export const routeSchema = z.strictObject({
   /** This route's own /metrics listener (13012 for the gateway side, 13022 for signaling). */
   metrics: hostPort.optional(),
   /** Host (and optional port) written in Via and Record-Route: the address peers reach this route at (NAT, compose). */
-  advertise: z.string().min(1).optional(),
+  advertise: z
+    .string()
+    .superRefine((s, ctx) => {
+      const problem = checkAdvertise(s);
+      if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
   record_route: z.boolean().default(true),
   trust_trace_headers: z.boolean().default(true),
   /** Stitch B2BUA legs that leave toward this route's upstream into the trace of the call they came from. */

@@ -551,6 +551,65 @@ describe('configuration', () => {
     ]);
   });
 
+  test('advertise is host[:port], IPv6 in brackets: a bare IPv6 address or a bad port is refused', () => {
+    const route = (advertise: string) => ({
+      routes: [{ name: 'r', listen: ['udp://[::1]:5060'], upstream: 'udp://[::1]:5070', advertise }],
+    });
+    for (const good of [
+      'sipspan',
+      'sipspan:5060',
+      '10.0.0.1',
+      '10.0.0.1:5070',
+      '[::1]',
+      '[2001:db8::1]:5060',
+    ])
+      assert.equal(buildConfig(route(good)).routes[0].advertise, good);
+    assert.deepEqual(
+      problemsOf(() => buildConfig(route('::1:30060'))),
+      [
+        {
+          path: 'routes[0].advertise',
+          message: 'expected host or host:port (IPv6 as [addr] or [addr]:port), got "::1:30060"',
+        },
+      ],
+    );
+    assert.deepEqual(
+      problemsOf(() => buildConfig(route('[::1:30060]'))).map((p) => p.message),
+      ['"::1:30060" is not an IPv6 address'],
+    );
+    assert.deepEqual(
+      problemsOf(() => buildConfig(route('sipspan:0'))).map((p) => p.message),
+      ['port 0 is out of range 1-65535'],
+    );
+  });
+
+  test("an upstream that is the route's own listener is refused: every request would loop", () => {
+    for (const listen of ['udp://127.0.0.1:30500', 'udp://0.0.0.0:30500']) {
+      assert.deepEqual(
+        problemsOf(() =>
+          buildConfig({ routes: [{ name: 'r', listen: [listen], upstream: 'udp://127.0.0.1:30500' }] }),
+        ),
+        [
+          {
+            path: 'routes[0].upstream',
+            message:
+              "udp://127.0.0.1:30500 is this route's own listener routes[0].listen[0]: every request would come back to sipspan",
+          },
+        ],
+      );
+    }
+    // The same port over the other transport, or another address, is another socket.
+    buildConfig({
+      routes: [
+        {
+          name: 'r',
+          listen: ['udp://127.0.0.1:30500', 'tcp://127.0.0.2:30501'],
+          upstream: 'tcp://127.0.0.1:30500',
+        },
+      ],
+    });
+  });
+
   test('flags alone describe one route', () => {
     const c = buildConfig(
       {},
