@@ -230,7 +230,9 @@ export class RouteMetrics {
         this.transactionDuration.observeWithExemplar(series, seconds, tx.traceId, wallSeconds(end));
       else this.transactionDuration.observe(series, seconds);
     }
-    const rttMs = tx.upstreamRttMs;
+    // The service's answer time only: a request the service sent toward a caller (its BYE) is answered
+    // by the caller, whose slowness must not raise the service's RTT alert.
+    const rttMs = tx.direction === 'downstream' ? tx.upstreamRttMs : -1;
     if (rttMs >= 0) {
       if (exemplar)
         this.upstreamRtt.observeWithExemplar(m, rttMs / 1000, tx.traceId, wallSeconds(tx.firstResponseIn));

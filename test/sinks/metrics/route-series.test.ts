@@ -12,6 +12,7 @@ import { channels } from '../../../src/observe/channels.ts';
 import { statusClassOf } from '../../../src/observe/observer.ts';
 import {
   CallRecord,
+  type Direction,
   type LimitEvent,
   type RejectedEvent,
   type RouteInfo,
@@ -69,6 +70,8 @@ interface TxShape {
   generated?: boolean;
   cancelledAt?: number;
   sampled?: boolean;
+  /** Where the request came from: 'upstream' for one the service sent (a callee's BYE). */
+  direction?: Direction;
 }
 
 /** A transaction record as the observer publishes it on sipspan:transaction:end. */
@@ -83,6 +86,7 @@ function transaction(method: string, o: TxShape = {}): TransactionRecord {
     fromTag: 'from-tag',
     toTag: o.toTag,
     requestIn: 1000,
+    direction: o.direction,
   });
   tx.traceId = TRACE;
   tx.sampled = o.sampled ?? true;
@@ -260,6 +264,24 @@ describe('metrics sink: series moved by each event', { concurrency: false }, () 
     assert.equal(d('sip_upstream_rtt_seconds_count', { method: 'OPTIONS' }), 1);
     assert.equal(d('sip_upstream_rtt_seconds_bucket', { method: 'OPTIONS', le: '0.001' }), 0);
     assert.equal(d('sip_upstream_rtt_seconds_bucket', { method: 'OPTIONS', le: '0.0025' }), 1);
+  });
+
+  test("a request the service sent toward a caller (its BYE) counts its transaction but is not the service's RTT", async () => {
+    const bye = transaction('BYE', {
+      toTag: 'to',
+      requestOut: 1000,
+      firstResponseIn: 1300,
+      finalResponseIn: 1300,
+      direction: 'upstream',
+    });
+    const d = await changes(gatewayPort, () => publishTx(bye));
+    assert.equal(d('sip_transactions_total', { method: 'BYE', status_class: '2xx' }), 1);
+    assert.equal(d('sip_transaction_duration_seconds_count', { method: 'BYE', status_class: '2xx' }), 1);
+    assert.equal(
+      d('sip_upstream_rtt_seconds_count', { method: 'BYE' }),
+      0,
+      'a slow caller is not a slow service',
+    );
   });
 
   test('a timeout counts with status_class="timeout" and lasts until it was declared', async () => {
