@@ -1,5 +1,6 @@
 import { getHeapStatistics } from 'node:v8';
 import { HttpListener, sendJson, sendText } from './admin/http-listener.ts';
+import { formatEndpoint, formatHostPort } from './config/endpoint.ts';
 import type { Config } from './config/schema.ts';
 import { channels } from './observe/channels.ts';
 import { LegCorrelator } from './observe/leg-correlator.ts';
@@ -12,6 +13,7 @@ import { RouteRuntime } from './proxy/route-runtime.ts';
 import type { Sink } from './sinks/sink.ts';
 import type { Flow } from './transport/flow.ts';
 import type { InboundHandler } from './transport/inbound-handler.ts';
+import type { UnsentMessage } from './transport/tcp-connection.ts';
 import { TcpTransport } from './transport/tcp-transport.ts';
 import { UdpListener } from './transport/udp-listener.ts';
 import { HEADER_ID_COUNT } from './wire/header-names.ts';
@@ -245,18 +247,18 @@ export class Sipspan {
   describe(): Record<string, unknown> {
     return {
       node: this.config.node,
-      admin: `${this.admin.host}:${this.admin.port}`,
+      admin: formatHostPort(this.admin.host, this.admin.port),
       routes: this.routes.map((r) => ({
         name: r.info.name,
         listen: r.config.listen.map(
           (l) =>
-            `${l.transport}://${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.transport === 'udp' ? r.udpPort || l.port : r.tcpPort || l.port}`,
+            `${l.transport}://${formatHostPort(l.host, l.transport === 'udp' ? r.udpPort || l.port : r.tcpPort || l.port)}`,
         ),
-        upstream: `${r.upstream.transport}://${r.upstream.host}:${r.upstream.port}`,
+        upstream: formatEndpoint(r.upstream),
         upstream_address: r.upstreamAddress,
         advertised: r.advertisedHost,
         metrics: this.routeHttp[r.info.index]
-          ? `${this.routeHttp[r.info.index]!.host}:${this.routeHttp[r.info.index]!.port}`
+          ? formatHostPort(this.routeHttp[r.info.index]!.host, this.routeHttp[r.info.index]!.port)
           : null,
       })),
     };
@@ -416,8 +418,14 @@ class LateHandler implements InboundHandler {
     this.target!.onLimit(routeIndex, limit);
   }
 
-  onConnectionFailed(routeIndex: number, kind: 'connect' | 'reset', unsent: unknown[]): void {
-    this.target!.onConnectionFailed(routeIndex, kind, unsent);
+  onConnectionFailed(
+    routeIndex: number,
+    kind: 'connect' | 'reset',
+    address: string,
+    port: number,
+    unsent: UnsentMessage[],
+  ): void {
+    this.target!.onConnectionFailed(routeIndex, kind, address, port, unsent);
   }
 }
 

@@ -255,6 +255,9 @@ export class Observer {
       call.lastSeen = now;
       tx.call = call;
       if (method === 'BYE' && call.byeAt === -1) call.byeAt = now;
+      // The request a challenge asked for came again: the call goes on with it.
+      if (call.challengeDeadline !== -1 && (tx.isInitialInvite || method === 'BYE'))
+        call.challengeDeadline = -1;
     }
     if (tx.isInitialInvite && legKeys !== null && legKeys.length > 0 && this.opts.correlator !== null) {
       tx.legKeys = legKeys;
@@ -363,12 +366,21 @@ export class Observer {
     }
   }
 
-  /** The request could not be sent (no route to the target, queue full): the transaction ends here. */
-  onRequestSendFailed(tx: ObservedTransaction, now: number): void {
+  /**
+   * The request could not be sent (no connection to the service, queue full) and sipspan answered it
+   * `status` (503) itself: the transaction ends here, and an initial INVITE's call fails with it
+   * (RFC 3261 §16.9: a transport error counts as a 503 from the next hop). A failure left unanswered
+   * (inside a dialog) is not reported: the sender's retransmission may get through, else Timer B ends it.
+   */
+  onSendFailureAnswered(tx: ObservedTransaction, status: number, now: number): void {
     if (tx instanceof EndedTransaction || tx.outcome !== null || tx.finalResponseIn !== -1) return;
     tx.outcome = 'send-failed';
-    tx.statusClass = 'timeout';
+    tx.generatedStatus = status;
+    tx.status = status;
+    tx.statusClass = statusClassOf(status);
+    tx.finalResponseOut = now;
     tx.endedAt = now;
+    this.onFinalForCall(tx, status, now);
     this.finish(tx, now);
   }
 
@@ -396,7 +408,7 @@ export class Observer {
         const call = tx.call;
         if (call !== null && tx.isInitialInvite && status > 100 && call.firstProvisionalAt === -1) {
           call.firstProvisionalAt = now;
-          if (call.state === 'trying') call.state = 'early';
+          if (call.state === 'trying' || call.state === 'challenged') call.state = 'early';
         }
       }
     } else if (tx.finalResponseIn === -1) {
@@ -445,9 +457,16 @@ export class Observer {
     this.ended.add(TRANSACTION_LINGER, tx, now + COMPLETED_LINGER_MS);
     this.events.publish(channels.transactionEnd, tx);
     const call = tx.call;
-    if (call !== null && call.state !== 'trying' && call.state !== 'early' && call.state !== 'confirmed')
+    if (call === null) return;
+    const state = call.state;
+    if (state !== 'trying' && state !== 'early' && state !== 'confirmed' && state !== 'challenged')
       this.endCall(call, now);
-    else if (call !== null && tx.method === 'BYE' && call.state === 'confirmed') {
+    else if (tx.method === 'BYE' && state === 'confirmed') {
+      if (isChallenge(tx.status)) {
+        // RFC 3261 §22.2: the BYE comes again with credentials; the call ends with that one.
+        this.awaitRetry(call, tx.status, now);
+        return;
+      }
       call.completed = tx.status >= 200 && tx.status < 300;
       call.byeCompletedAt = now;
       call.state = 'terminated';
@@ -468,6 +487,13 @@ export class Observer {
   private onFinalForCall(tx: TransactionRecord, status: number, now: number): void {
     const call = tx.call;
     if (call === null || !tx.isInitialInvite || call.outcome !== null) return;
+    if (isChallenge(status) && tx.generatedStatus === 0) {
+      // The INVITE comes again with credentials in the same call (Call-ID, From tag): still one attempt.
+      call.state = 'challenged';
+      this.awaitRetry(call, status, now);
+      return;
+    }
+    call.challengeDeadline = -1;
     call.finalStatus = status;
     if (status < 300) {
       call.state = 'confirmed';
@@ -478,6 +504,28 @@ export class Observer {
       call.outcome = callOutcomeOf(status, call.cancelled);
     }
     this.events.publish(channels.callOutcome, call);
+  }
+
+  /** A challenged call waits one transaction timeout (64·T1) for the retried request, then ends. */
+  private awaitRetry(call: CallRecord, status: number, now: number): void {
+    call.challengeStatus = status;
+    call.challengeDeadline = now + 64 * this.opts.t1Ms;
+  }
+
+  /** A challenge nobody answered: the call ends as the challenge left it. */
+  private endChallenged(call: CallRecord, now: number): void {
+    call.challengeDeadline = -1;
+    if (call.state === 'challenged') {
+      call.finalStatus = call.challengeStatus;
+      call.state = 'failed';
+      call.outcome = callOutcomeOf(call.challengeStatus, false);
+      this.events.publish(channels.callOutcome, call);
+    } else {
+      call.state = 'terminated';
+      call.completed = false;
+      call.byeCompletedAt = now;
+    }
+    this.endCall(call, now);
   }
 
   private endCall(call: CallRecord, now: number): void {
@@ -560,6 +608,10 @@ export class Observer {
     if (now >= this.nextCallSweep) {
       this.nextCallSweep = now + Math.min(5000, idle / 8);
       for (const call of this.calls.values()) {
+        if (call.challengeDeadline !== -1 && now >= call.challengeDeadline) {
+          this.endChallenged(call, now);
+          continue;
+        }
         if (now - call.lastSeen > idle) {
           call.state = call.state === 'confirmed' ? 'terminated' : 'failed';
           this.endCall(call, now);
@@ -589,6 +641,11 @@ export class Observer {
   flushEvents(): void {
     this.events.flush();
   }
+}
+
+/** RFC 3261 §22.2: 401 and 407 ask for the request again with credentials. */
+function isChallenge(status: number): boolean {
+  return status === 401 || status === 407;
 }
 
 export function statusClassOf(status: number): StatusClass {

@@ -11,7 +11,15 @@ export type CallOutcome =
   | 'failed_6xx'
   | 'cancelled'
   | 'timeout';
-export type CallState = 'trying' | 'early' | 'confirmed' | 'terminated' | 'failed' | 'cancelled';
+export type CallState =
+  | 'trying'
+  | 'early'
+  | 'confirmed'
+  | 'terminated'
+  | 'failed'
+  | 'cancelled'
+  /** The initial INVITE was answered 401/407: the caller retries it with credentials in the same call. */
+  | 'challenged';
 /** How a transaction ended at this hop. */
 export type TransactionOutcome = 'completed' | 'timeout' | 'forwarded' | 'rejected' | 'send-failed';
 /** How the trace context of a request was chosen. */
@@ -233,6 +241,12 @@ export class CallRecord {
   /** Set when a BYE of a confirmed call got its final response. */
   completed = false;
   byeCompletedAt = -1;
+  /**
+   * After a 401/407 to the initial INVITE or to a BYE: when the call ends if no retried request has
+   * come to move it on (-1: no challenge pending). A challenge is not an outcome (RFC 6076 §4.2).
+   */
+  challengeDeadline = -1;
+  challengeStatus = 0;
 
   constructor(
     key: string,

@@ -1,18 +1,20 @@
 import { isIP } from 'node:net';
+import { formatHostPort } from '../config/endpoint.ts';
 import { channels } from '../observe/channels.ts';
 import { sdpOrigin } from '../observe/leg-correlator.ts';
 import type { InboundTrace, Observer } from '../observe/observer.ts';
-import type { Direction, ObservedTransaction } from '../observe/records.ts';
+import { type Direction, type ObservedTransaction, TransactionRecord } from '../observe/records.ts';
 import type { Flow, TransportName } from '../transport/flow.ts';
 import type { InboundHandler } from '../transport/inbound-handler.ts';
-import type { TcpConnection } from '../transport/tcp-connection.ts';
+import type { TcpConnection, UnsentMessage } from '../transport/tcp-connection.ts';
 import type { TcpTransport } from '../transport/tcp-transport.ts';
 import type { UdpListener } from '../transport/udp-listener.ts';
 import { EditList } from '../wire/edit-list.ts';
+import { frameDatagram } from '../wire/frame-datagram.ts';
 import { HeaderId } from '../wire/header-names.ts';
 import { valueEnd } from '../wire/lws.ts';
 import { readCSeq } from '../wire/read-cseq.ts';
-import { locateAddress, readUser } from '../wire/read-name-addr.ts';
+import { locateAddress, readTag, readUser } from '../wire/read-name-addr.ts';
 import { readSipUri } from '../wire/read-sip-uri.ts';
 import { formatTraceparent, parseSessionId } from '../wire/read-trace-context.ts';
 import { readVia, type ViaValue } from '../wire/read-via.ts';
@@ -57,6 +59,25 @@ export interface ProxyOptions {
   /** Heap guard at its hard level: new INVITEs get 503. */
   shedding: boolean;
 }
+
+/**
+ * The tag of a request queued on a TCP connection that is still connecting: should the connection
+ * fail, the request is answered 503 along the flow it came on (a copy: a UDP listener reuses its own).
+ */
+class PendingRequest {
+  readonly tx: ObservedTransaction | null;
+  readonly flow: Flow;
+  /** Moved from UDP to TCP for its size (§18.1.1): should TCP fail, it goes over UDP after all. */
+  readonly bySize: boolean;
+  constructor(tx: ObservedTransaction | null, flow: Flow, bySize: boolean) {
+    this.tx = tx;
+    this.flow = flow;
+    this.bySize = bySize;
+  }
+}
+
+/** The tag of a response queued on a connecting TCP connection: its loss is counted as a drop. */
+const RESPONSE_TAG = Symbol('response');
 
 /** Where a message goes. */
 interface Target {
@@ -121,14 +142,17 @@ export class ProxyEngine implements InboundHandler {
     routeIndex: number,
     flow: Flow,
     result: ScanResult,
-    _datagram: Buffer | null,
+    datagram: Buffer | null,
     receivedAt: number,
   ): void {
     const route = this.routes[routeIndex];
     try {
       const msg = result.message;
       if (msg === null) {
-        this.drop(route, flow, null, true, result.code === ScanCode.EMPTY ? 'empty' : result.code);
+        // NAT keepalives (RFC 5626 §4.4.1's CRLF, and the zero bytes some phones send) are routine:
+        // counted apart, not logged, not a parse error.
+        if (datagram !== null && isKeepalive(datagram)) this.drop(route, flow, null, true, 'keepalive');
+        else this.drop(route, flow, null, true, result.code === ScanCode.EMPTY ? 'empty' : result.code);
         return;
       }
       if (msg.isRequest) this.handleRequest(route, flow, result, receivedAt);
@@ -149,13 +173,62 @@ export class ProxyEngine implements InboundHandler {
     this.observer.publishLimit(this.routes[routeIndex].info, limit);
   }
 
-  onConnectionFailed(routeIndex: number, kind: 'connect' | 'reset', unsent: unknown[]): void {
+  onConnectionFailed(
+    routeIndex: number,
+    kind: 'connect' | 'reset',
+    address: string,
+    port: number,
+    unsent: UnsentMessage[],
+  ): void {
     const route = this.routes[routeIndex];
-    this.upstreamError(route, kind);
-    // RFC 3261 §18.4: a transport failure is reported to the transaction at once, not left to Timer B.
-    const now = performance.now();
-    for (let i = 0; i < unsent.length; i++)
-      this.observer.onRequestSendFailed(unsent[i] as ObservedTransaction, now);
+    // Counted as the service's failure when it was the service's: the route's upstream, or where a
+    // request from downstream was going. A caller's address the proxy had to connect back to is not.
+    let towardService = address === route.upstreamAddress && port === route.upstream.port;
+    for (let i = 0; i < unsent.length; i++) {
+      const tag = unsent[i].tag;
+      if (
+        tag instanceof PendingRequest &&
+        tag.tx instanceof TransactionRecord &&
+        tag.tx.direction === 'downstream'
+      )
+        towardService = true;
+    }
+    if (towardService) this.upstreamError(route, kind);
+    // RFC 3261 §18.4: a transport failure is reported to the transaction at once, not left to Timer B,
+    // and §16.9: the request is answered as a 503 from the next hop would be.
+    for (let i = 0; i < unsent.length; i++) {
+      const tag = unsent[i].tag;
+      if (tag instanceof PendingRequest) {
+        if (!(tag.bySize && this.resendOverUdp(route, tag, unsent[i].chunks, address, port)))
+          this.answerForwarded(route, tag.flow, unsent[i].chunks, tag.tx);
+      } else if (tag === RESPONSE_TAG) this.dropUnsentResponse(route, formatHostPort(address, port));
+    }
+  }
+
+  /**
+   * RFC 3261 §18.1.1: a request sent over TCP only for its size goes over UDP when the connection is
+   * refused (a UDP-only service). Its Via names UDP then, so the answers come back the same way.
+   */
+  private resendOverUdp(
+    route: RouteRuntime,
+    tag: PendingRequest,
+    chunks: Buffer[],
+    address: string,
+    port: number,
+  ): boolean {
+    const buf = Buffer.concat(chunks);
+    const at = buf.indexOf(route.viaPrefixTcp, 0, 'latin1');
+    if (at === -1) return false;
+    const udp = Buffer.concat([
+      buf.subarray(0, at),
+      Buffer.from(route.viaPrefixUdp, 'latin1'),
+      buf.subarray(at + Buffer.byteLength(route.viaPrefixTcp, 'latin1')),
+    ]);
+    const family = isIP(address) === 6 ? 6 : 4;
+    if (!this.transmit(route, tag.flow, address, family, port, 'udp', [udp], tag.tx, true)) return false;
+    if (tag.tx !== null)
+      this.observer.onRequestSent(tag.tx, formatHostPort(address, port), 'udp', performance.now());
+    return true;
   }
 
   // ───────────────────────────── requests ─────────────────────────────
@@ -185,8 +258,10 @@ export class ProxyEngine implements InboundHandler {
 
     const loop = this.loopHash(msg, facts);
     // RFC 3261 §16.3 step 4: a Via of ours whose loop part matches means the request came back unchanged.
-    if (method !== 'ACK' && method !== 'CANCEL' && this.isLoop(route, msg, loop)) {
-      this.replyGenerated(route, flow, facts, direction, 482, 'loop-detected', null, receivedAt);
+    // An ACK that looped is dropped (never answered): forwarded, it would go round until it outgrew UDP.
+    if (method !== 'CANCEL' && this.isLoop(route, msg, loop)) {
+      if (method === 'ACK') this.drop(route, flow, msg, true, 'loop-detected');
+      else this.replyGenerated(route, flow, facts, direction, 482, 'loop-detected', null, receivedAt);
       return;
     }
     this.transactionHash(route, msg, facts);
@@ -263,7 +338,13 @@ export class ProxyEngine implements InboundHandler {
     let size = msg.end - msg.start + viaHead.length + branch.length + 2 + traceLines.length;
     if (facts.maxForwards < 0) size += MAX_FORWARDS_70.length;
     if (recordRoute !== null) size += recordRoute.length * 2;
-    if (transport === 'udp' && size > UDP_MTU_LIMIT && cfg.udp_mtu_fallback_to_tcp) transport = 'tcp';
+    if (
+      transport === 'udp' &&
+      size > UDP_MTU_LIMIT &&
+      cfg.udp_mtu_fallback_to_tcp &&
+      this.tcpLikely(route, target)
+    )
+      transport = 'tcp';
 
     const viaLine = `${transport === 'tcp' ? route.viaPrefixTcp : route.viaPrefixUdp}${branch}\r\n${traceLines}`;
     edits.insert(insertAt, Buffer.from(viaLine, 'latin1'));
@@ -298,8 +379,14 @@ export class ProxyEngine implements InboundHandler {
         receivedAt,
       );
     }
-    this.sendRequest(route, flow, target, transport, chunks, tx, method, direction, receivedAt);
+    this.movedBySize = transport !== target.transport;
+    const sent = this.sendRequest(route, flow, target, transport, chunks, tx, method, direction, receivedAt);
+    this.movedBySize = false;
+    if (!sent) this.answerSendFailure(route, flow, msg, false, tx);
   }
+
+  /** Set around sendRequest: the request goes over TCP only for its size (read when a tag is made). */
+  private movedBySize = false;
 
   /** Where a request goes: own Route entries popped (§16.4), then next Route, Request-URI or upstream. */
   private chooseTarget(
@@ -372,7 +459,7 @@ export class ProxyEngine implements InboundHandler {
     if (flow.remotePort !== this.lastRemotePort || flow.remoteAddress !== this.lastRemoteAddress) {
       this.lastRemoteAddress = flow.remoteAddress;
       this.lastRemotePort = flow.remotePort;
-      this.lastRemoteText = `${flow.remoteAddress}:${flow.remotePort}`;
+      this.lastRemoteText = formatHostPort(flow.remoteAddress, flow.remotePort);
     }
     return this.lastRemoteText;
   }
@@ -715,6 +802,10 @@ export class ProxyEngine implements InboundHandler {
 
   // ───────────────────────────── sending ─────────────────────────────
 
+  /**
+   * False when the request could not be sent and nothing has been said about it yet (the caller
+   * answers it); a failure after a name lookup is answered here.
+   */
   private sendRequest(
     route: RouteRuntime,
     flow: Flow,
@@ -725,16 +816,16 @@ export class ProxyEngine implements InboundHandler {
     method: string,
     direction: Direction,
     receivedAt: number,
-  ): void {
+  ): boolean {
     const address = this.addressOf(route, target.host);
     if (address === null) {
       // A name not in the cache: resolve, then send (the rare path: compose names are resolved at start).
       // The flow outlives this handler: a copy, as the listener reuses its own for the next datagram.
       const kept: Flow = { ...flow };
       this.resolver.resolve(target.host).then(
-        (r) =>
-          !this.stopped &&
-          this.sendRequestTo(
+        (r) => {
+          if (this.stopped) return;
+          const sent = this.sendRequestTo(
             route,
             kept,
             r.address,
@@ -746,17 +837,19 @@ export class ProxyEngine implements InboundHandler {
             method,
             direction,
             receivedAt,
-          ),
+          );
+          if (!sent) this.answerForwarded(route, kept, chunks, tx);
+        },
         () => {
           if (this.stopped) return;
           this.upstreamError(route, 'resolve');
-          if (tx !== null) this.observer.onRequestSendFailed(tx, performance.now());
+          this.answerForwarded(route, kept, chunks, tx);
         },
       );
-      return;
+      return true;
     }
     const family = isIP(address) === 6 ? 6 : 4;
-    this.sendRequestTo(
+    return this.sendRequestTo(
       route,
       flow,
       address,
@@ -783,19 +876,19 @@ export class ProxyEngine implements InboundHandler {
     method: string,
     direction: Direction,
     receivedAt: number,
-  ): void {
+  ): boolean {
     const ok = this.transmit(route, flow, address, family, port, transport, chunks, tx, true);
     const now = performance.now();
     if (!ok) {
-      this.upstreamError(route, 'send');
-      if (tx !== null) this.observer.onRequestSendFailed(tx, now);
-      return;
+      // The service's error only when the request was going to it (not a service's BYE to a caller).
+      if (direction === 'downstream') this.upstreamError(route, 'send');
+      return false;
     }
     if (tx !== null) {
       const upstream =
         address === route.upstreamAddress && port === route.upstream.port
           ? route.upstreamText
-          : `${address}:${port}`;
+          : formatHostPort(address, port);
       this.observer.onRequestSent(tx, upstream, transport, now);
     }
     this.observer.publishForwarded(
@@ -809,6 +902,7 @@ export class ProxyEngine implements InboundHandler {
       now,
       tx === null ? null : tx.traceId,
     );
+    return true;
   }
 
   private sendResponse(
@@ -881,6 +975,16 @@ export class ProxyEngine implements InboundHandler {
     );
   }
 
+  /**
+   * RFC 3261 §18.1.1: a request moved to TCP for its size goes over UDP when TCP fails. A UDP-only
+   * service refuses the connection once; while that peer is backing off, the request (a
+   * retransmission, the next large one) stays on UDP instead of failing again.
+   */
+  private tcpLikely(route: RouteRuntime, target: Target): boolean {
+    const address = this.addressOf(route, target.host);
+    return address === null || !this.tcp.isBackingOff(address, target.port);
+  }
+
   /** An IP for a host: literals as they are, names from the cache; null when a lookup is needed. */
   private addressOf(route: RouteRuntime, host: string): string | null {
     if (isIP(host) !== 0) return host;
@@ -905,7 +1009,13 @@ export class ProxyEngine implements InboundHandler {
       const conn = this.tcp.obtain(route.info.index, address, port);
       if (conn === null) return false;
       const source: TcpConnection | null = flow.connection;
-      return conn.write(chunks, source, tx);
+      // Only a connection still connecting keeps the tag (for its failure): no object per message otherwise.
+      const tag = conn.connected
+        ? null
+        : isRequest
+          ? new PendingRequest(tx, { ...flow }, this.movedBySize)
+          : RESPONSE_TAG;
+      return conn.write(chunks, source, tag);
     }
     const socket: UdpListener | null =
       (isRequest ? route.udpForRequests(family) : route.udpFor(family)) ?? this.anyUdp(family);
@@ -947,7 +1057,7 @@ export class ProxyEngine implements InboundHandler {
       status: 0,
       reason: 'send-failed',
       transport: 'udp',
-      remote: e.address === undefined ? '' : `${e.address}:${e.port ?? 0}`,
+      remote: e.address === undefined ? '' : formatHostPort(e.address, e.port ?? 0),
       method: null,
       callId: null,
       cseq: -1,
@@ -1045,6 +1155,67 @@ export class ProxyEngine implements InboundHandler {
     });
   }
 
+  /**
+   * RFC 3261 §16.9: a request outside a dialog that could not be sent on is answered as a 503 from
+   * the next hop would be, so the caller hears at once (and may try another server, RFC 3263) instead
+   * of retransmitting into Timer B. A request inside a dialog has nowhere else to go: it is left to
+   * the caller's retransmissions, which reach the service once it is back (a restart), and an ACK is
+   * never answered. `ownVia`: `msg` is the forwarded copy, sipspan's Via on top.
+   */
+  private answerSendFailure(
+    route: RouteRuntime,
+    flow: Flow,
+    msg: SipMessage,
+    ownVia: boolean,
+    tx: ObservedTransaction | null,
+  ): void {
+    const now = performance.now();
+    const method = msg.method;
+    const to = msg.fieldIndex(HeaderId.TO);
+    const inDialog = to !== -1 && readTag(msg.buf, msg.fieldValueStart(to), msg.fieldValueEnd(to)) !== null;
+    const reply = method === 'ACK' || inDialog ? null : buildStatelessReply(msg, 503, null, ownVia);
+    if (reply !== null) this.replyOnFlow(route, flow, reply);
+    if (reply !== null && tx !== null) this.observer.onSendFailureAnswered(tx, 503, now);
+    this.observer.publishRejected({
+      route: route.info,
+      isRequest: true,
+      status: reply === null ? 0 : 503,
+      reason: 'send-failed',
+      transport: flow.transport,
+      remote: this.remoteText(flow),
+      method,
+      callId: msg.value(HeaderId.CALL_ID),
+      cseq: -1,
+      at: now,
+    });
+  }
+
+  /** A forwarded request that failed after it left this handler (a lookup, a connection): answered from its copy. */
+  private answerForwarded(
+    route: RouteRuntime,
+    flow: Flow,
+    chunks: Buffer[],
+    tx: ObservedTransaction | null,
+  ): void {
+    const msg = frameDatagram(Buffer.concat(chunks)).message;
+    if (msg?.isRequest) this.answerSendFailure(route, flow, msg, true, tx);
+  }
+
+  private dropUnsentResponse(route: RouteRuntime, remote: string): void {
+    this.observer.publishRejected({
+      route: route.info,
+      isRequest: false,
+      status: 0,
+      reason: 'send-failed',
+      transport: 'tcp',
+      remote,
+      method: null,
+      callId: null,
+      cseq: -1,
+      at: performance.now(),
+    });
+  }
+
   private replyOnFlow(route: RouteRuntime, flow: Flow, chunks: Buffer[]): void {
     if (flow.connection !== null) {
       flow.connection.write(chunks);
@@ -1083,6 +1254,16 @@ export class ProxyEngine implements InboundHandler {
       at: performance.now(),
     });
   }
+}
+
+/** A datagram of at most 16 bytes holding only CR, LF, space, tab or NUL: a NAT keepalive, not SIP. */
+export function isKeepalive(datagram: Buffer): boolean {
+  if (datagram.length > 16) return false;
+  for (let i = 0; i < datagram.length; i++) {
+    const c = datagram[i];
+    if (c !== 0x0d && c !== 0x0a && c !== 0x20 && c !== 0x09 && c !== 0x00) return false;
+  }
+  return true;
 }
 
 /** FNV-1a lane over a string's char codes (the loop hash's tags: same value as hashing `from|to` joined). */

@@ -1,4 +1,4 @@
-import type { Endpoint } from '../config/endpoint.ts';
+import { type Endpoint, formatHostPort } from '../config/endpoint.ts';
 import type { RouteConfig } from '../config/schema.ts';
 import type { RouteInfo } from '../observe/records.ts';
 import { firstInterfaceAddress, isUnspecified } from '../transport/interface-address.ts';
@@ -105,7 +105,7 @@ export class RouteRuntime {
   upstreamResolved(address: string, family: 4 | 6): void {
     this.upstreamAddress = address;
     this.upstreamFamily = family;
-    this.upstreamText = `${address}:${this.upstream.port}`;
+    this.upstreamText = formatHostPort(address, this.upstream.port);
   }
 
   /** The UDP socket responses leave from toward an address family: the one requests came to. */

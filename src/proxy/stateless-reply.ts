@@ -20,16 +20,25 @@ const SERVER_LINE = Buffer.from('Server: sipspan\r\n', 'latin1');
  * and a To tag is added when the request had none. The tag is a hash of the
  * request, so a retransmitted request gets an identical answer.
  *
+ * `ownVia`: the request is sipspan's forwarded copy, whose first Via line is
+ * sipspan's own: the answer leaves it out, as a response passing back would.
+ *
  * Returns the response as chunks, or null when the request has no Via to
  * answer along (then it can only be dropped).
  */
-export function buildStatelessReply(msg: SipMessage, status: number, extra: string | null): Buffer[] | null {
-  if (!msg.has(HeaderId.VIA)) return null;
+export function buildStatelessReply(
+  msg: SipMessage,
+  status: number,
+  extra: string | null,
+  ownVia = false,
+): Buffer[] | null {
+  const skipped = ownVia ? msg.fieldIndex(HeaderId.VIA) : -1;
+  if (!msg.has(HeaderId.VIA) || (ownVia && msg.fieldIndex(HeaderId.VIA, 1) === -1)) return null;
   const buf = msg.buf;
   const out: Buffer[] = [Buffer.from(`SIP/2.0 ${status} ${REASON_PHRASES[status] ?? 'Error'}\r\n`, 'latin1')];
   for (let i = 0; i < msg.fieldCount; i++) {
     const id = msg.fieldId(i);
-    if (!COPIED.includes(id)) continue;
+    if (i === skipped || !COPIED.includes(id)) continue;
     const lineStart = msg.fieldLineStart(i);
     const lineEnd = msg.fieldLineEnd(i);
     if (id === HeaderId.TO && readTag(buf, msg.fieldValueStart(i), msg.fieldValueEnd(i)) === null) {

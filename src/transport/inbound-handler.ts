@@ -1,6 +1,7 @@
 import type { ScanResult } from '../wire/scan.ts';
 import type { ScanCode } from '../wire/scan-codes.ts';
 import type { Flow } from './flow.ts';
+import type { UnsentMessage } from './tcp-connection.ts';
 
 /**
  * The seam between transport and proxy: transport hands over framed messages
@@ -21,9 +22,15 @@ export interface InboundHandler {
   /** A limit of the transport was hit (`tcp_max_connections`, `tcp_read_message_ms`, ...). */
   onLimit(routeIndex: number, limit: string): void;
   /**
-   * An outbound connection failed: `connect` when it was never established
-   * (refused, unreachable, backing off), `reset` when the peer broke it.
-   * `unsent` holds the tags of the messages that never left.
+   * An outbound connection to `address`:`port` failed: `connect` when it was
+   * never established (refused, unreachable, backing off), `reset` when the
+   * peer broke it. `unsent` holds the messages that never left, with their tags.
    */
-  onConnectionFailed(routeIndex: number, kind: 'connect' | 'reset', unsent: unknown[]): void;
+  onConnectionFailed(
+    routeIndex: number,
+    kind: 'connect' | 'reset',
+    address: string,
+    port: number,
+    unsent: UnsentMessage[],
+  ): void;
 }

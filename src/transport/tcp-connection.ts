@@ -22,6 +22,12 @@ export interface TcpTimeouts {
  * One coarse timer (the pool's sweeper) checks the deadlines: no timer per
  * connection or per message.
  */
+/** A message queued on a connection that failed before it was sent, with the tag its sender gave it. */
+export interface UnsentMessage {
+  chunks: Buffer[];
+  tag: unknown;
+}
+
 export class TcpConnection {
   readonly id: number;
   readonly socket: Socket;
@@ -109,14 +115,19 @@ export class TcpConnection {
   }
 
   /**
-   * The tags of the messages that never left because the connection failed
-   * before it was established (empty once connected): their senders know the
-   * requests were not sent, rather than waiting for a timeout.
+   * The messages that never left because the connection failed before it was
+   * established (none once connected), with their tags: their senders know the
+   * requests were not sent, and can answer them, rather than wait for a timeout.
    */
-  takeUnsentTags(): unknown[] {
+  takeUnsent(): UnsentMessage[] {
     const tags = this.pendingTags;
+    const writes = this.pendingWrites;
     this.pendingTags = null;
-    return tags === null ? [] : tags;
+    this.pendingWrites = null;
+    if (tags === null || writes === null) return [];
+    const out: UnsentMessage[] = [];
+    for (let i = 0; i < writes.length; i++) out.push({ chunks: writes[i], tag: tags[i] });
+    return out;
   }
 
   private onData(chunk: Buffer): void {
@@ -150,7 +161,7 @@ export class TcpConnection {
    * Queue a message (as chunks) on the connection. Returns false when it was
    * refused: the connection is closed, or its write queue is over its bound
    * (reported as the `tcp_write_queue` limit). `tag` comes back from
-   * takeUnsentTags when the connection fails before the message left.
+   * takeUnsent when the connection fails before the message left.
    */
   write(chunks: Buffer[], source: TcpConnection | null = null, tag: unknown = null): boolean {
     if (this.closed) return false;
@@ -163,7 +174,7 @@ export class TcpConnection {
       }
       this.pendingBytes += n;
       this.pendingWrites!.push(chunks);
-      if (tag !== null) this.pendingTags!.push(tag);
+      this.pendingTags!.push(tag);
       return true;
     }
     if (this.socket.writableLength > this.timeouts.writeQueueBytes) {
@@ -204,8 +215,10 @@ export class TcpConnection {
     if (this.closed) return;
     this.closed = true;
     this.framer.reset();
-    this.pendingWrites = null;
     this.socket.destroy();
+    // The close handler takes what never left (takeUnsent) before the queue goes.
     if (this.onClose !== null) this.onClose(this);
+    this.pendingWrites = null;
+    this.pendingTags = null;
   }
 }

@@ -131,6 +131,13 @@ export class TcpTransport {
    * or the peer's last connection failed and its backoff has not run out.
    * The caller counts a null as a send failure and ends the request at once.
    */
+  /** The peer's last connection failed and its backoff has not run out: a connection would be refused now. */
+  isBackingOff(address: string, port: number): boolean {
+    if (this.backoff.size === 0 || this.find(address, port) !== null) return false;
+    const b = this.backoff.get(`${address}|${port}`);
+    return b !== undefined && performance.now() < b.until;
+  }
+
   obtain(routeIndex: number, address: string, port: number): TcpConnection | null {
     const found = this.find(address, port);
     if (found !== null) return found;
@@ -197,7 +204,13 @@ export class TcpTransport {
     }
     this.backoff.set(conn.key, { until: now + delayMs, delayMs });
     const kind = conn.connected ? 'reset' : 'connect';
-    this.handler.onConnectionFailed(conn.routeIndex, kind, conn.takeUnsentTags());
+    this.handler.onConnectionFailed(
+      conn.routeIndex,
+      kind,
+      conn.flow.remoteAddress,
+      conn.flow.remotePort,
+      conn.takeUnsent(),
+    );
   }
 
   /** Enforce the read and idle deadlines; called by the proxy's coarse sweeper. */

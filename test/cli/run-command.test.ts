@@ -192,6 +192,7 @@ test('sipspan run --config: SIGHUP applies a new log level at once (logged both 
     child.kill('SIGHUP');
     const back = await waitLine('sipspan reloaded', beforeBack);
     assert.equal(back.log_level, 'info');
+    assert.deepEqual(back.applied, ['logs.level']);
     await call();
     assert.ok(
       lines.slice(beforeBack).some((l) => l.msg === 'transaction'),

@@ -18,6 +18,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { Sipspan } from '../../src/app.ts';
 import { buildConfig } from '../../src/config/load-config.ts';
+import { channels } from '../../src/observe/channels.ts';
+import type { TransactionRecord } from '../../src/observe/records.ts';
 import {
   type Arrival,
   describeDiff,
@@ -317,15 +319,27 @@ for (const v of [
   { name: 'UDP on ::1', host: '::1', transport: 'udp' as const },
 ]) {
   describe(`a whole call through sipspan, byte for byte: ${v.name}`, () => {
-    test("every request reaches the UAS unchanged but for sipspan's own changes; every response comes back less sipspan's Via only", async () => {
+    test("every request reaches the UAS unchanged but for sipspan's own changes; every response comes back less sipspan's Via only; peers reported as host:port ([v6]:port)", async () => {
       const rig = await startRig(v.host, v.transport);
       let d: Dialog | null = null;
+      // The addresses sipspan reports (log lines, spans) in the form RFC 3986 gives them: [v6]:port.
+      const peers: string[] = [];
+      const onEnd = (m: unknown) => {
+        const tx = m as TransactionRecord;
+        peers.push(tx.downstream, tx.upstream);
+      };
+      channels.transactionEnd.subscribe(onEnd);
       try {
         d = await runDialog(rig);
         checkDialog(rig, d);
         for (const a of d.atUas)
           assert.equal(a.transport, v.transport, 'to the upstream over its configured transport');
+        await new Promise((r) => setImmediate(r));
+        assert.ok(peers.length >= 6, `${peers.length} addresses reported`);
+        const form = v.host === '::1' ? /^\[::1\]:\d+$/ : /^127\.0\.0\.1:\d+$/;
+        for (const p of peers) assert.match(p, form);
       } finally {
+        channels.transactionEnd.unsubscribe(onEnd);
         await d?.uac.close();
         await rig.stop();
       }

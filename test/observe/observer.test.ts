@@ -310,6 +310,141 @@ describe('transactions and calls', () => {
     }
   });
 
+  /** Every call outcome and call end the observer publishes while `body` runs, flushed. */
+  function watchCalls(body: () => void): { outcomes: CallRecord[]; ends: CallRecord[] } {
+    const outcomes: CallRecord[] = [];
+    const ends: CallRecord[] = [];
+    const onOutcome = (m: unknown) => outcomes.push(m as CallRecord);
+    const onEnd = (m: unknown) => ends.push(m as CallRecord);
+    channels.callOutcome.subscribe(onOutcome);
+    channels.callEnd.subscribe(onEnd);
+    try {
+      body();
+    } finally {
+      channels.callOutcome.unsubscribe(onOutcome);
+      channels.callEnd.unsubscribe(onEnd);
+    }
+    return { outcomes, ends };
+  }
+
+  test('an initial INVITE that could not be sent and was answered 503 fails its call as a 503 would (RFC 3261 §16.9): one attempt, no call left', () => {
+    const o = observer();
+    let answered: TransactionRecord | null = null;
+    const { outcomes, ends } = watchCalls(() => {
+      answered = request(o, { branch: 's1', callId: 's1', now: 10 })!;
+      o.onRequestSent(answered, '127.0.0.1:5070', 'tcp', 11);
+      o.onSendFailureAnswered(answered, 503, 15);
+      // Reported once: a second failure of the same transaction (a retransmission) changes nothing.
+      o.onSendFailureAnswered(answered, 503, 16);
+      o.flushEvents();
+    });
+    assert.deepEqual(
+      outcomes.map((c) => [c.callId, c.outcome, c.finalStatus]),
+      [['s1', 'failed_5xx', 503]],
+    );
+    assert.deepEqual(
+      ends.map((c) => c.state),
+      ['failed'],
+    );
+    assert.equal(o.callCount, 0);
+    assert.equal(o.pendingTransactions(0), 0);
+    const a = answered as unknown as TransactionRecord;
+    assert.deepEqual(
+      [a.outcome, a.status, a.statusClass, a.generatedStatus, a.endedAt],
+      ['send-failed', 503, '5xx', 503, 15],
+    );
+  });
+
+  test('an INVITE challenged 407 and sent again with credentials is one call, answered, in one trace', () => {
+    const o = observer();
+    let first: TransactionRecord | null = null;
+    let retry: TransactionRecord | null = null;
+    const { outcomes, ends } = watchCalls(() => {
+      first = request(o, { branch: 'a1', callId: 'auth', now: 0 })!;
+      o.onRequestSent(first, 'x', 'udp', 0);
+      o.onResponse('a1', 'INVITE', 407, 5);
+      o.onResponseSent(first, 407, 5, 6);
+      o.flushEvents();
+      assert.equal(o.activeCalls(0), 1, 'the call waits for the retried INVITE');
+      retry = request(o, { branch: 'a2', callId: 'auth', now: 10 })!;
+      o.onRequestSent(retry, 'x', 'udp', 10);
+      o.onResponse('a2', 'INVITE', 180, 15);
+      o.onResponse('a2', 'INVITE', 200, 20);
+      o.onResponseSent(retry, 200, 20, 21);
+      // Long after a transaction timeout: the call is answered, not an expired challenge.
+      o.sweep(10_000);
+      o.flushEvents();
+    });
+    assert.deepEqual(
+      outcomes.map((c) => [c.outcome, c.finalStatus]),
+      [['answered', 200]],
+    );
+    assert.deepEqual(ends, []);
+    const f = first as unknown as TransactionRecord;
+    const r = retry as unknown as TransactionRecord;
+    assert.equal(r.traceId, f.traceId);
+    assert.equal(r.parentSpanId, f.serverSpanId);
+    assert.equal(o.activeCalls(0), 1);
+  });
+
+  test('a challenge nobody answers ends the call after 64·T1 (at the next walk of the calls) with the challenge as its outcome', () => {
+    const o = observer({ t1Ms: 20 });
+    const { outcomes, ends } = watchCalls(() => {
+      const tx = request(o, { branch: 'n1', callId: 'noauth', now: 0 })!;
+      o.onRequestSent(tx, 'x', 'udp', 0);
+      o.onResponse('n1', 'INVITE', 401, 5);
+      o.onResponseSent(tx, 401, 5, 6);
+      o.sweep(5 + 64 * 20 - 1);
+      o.flushEvents();
+      assert.equal(o.callCount, 1);
+      // The call table is walked at most every 5 s: the call ends at the first walk past its deadline.
+      o.sweep(5 + 64 * 20 - 1 + 5000);
+      o.flushEvents();
+    });
+    assert.deepEqual(
+      outcomes.map((c) => [c.outcome, c.finalStatus]),
+      [['failed_4xx', 401]],
+    );
+    assert.deepEqual(
+      ends.map((c) => c.state),
+      ['failed'],
+    );
+    assert.equal(o.callCount, 0);
+  });
+
+  test('a BYE challenged 407 then sent again completes the call; one never sent again leaves it not completed', () => {
+    const o = observer({ t1Ms: 20 });
+    const answer = (callId: string) => {
+      const tx = request(o, { branch: `i-${callId}`, callId, now: 0 })!;
+      o.onResponse(`i-${callId}`, 'INVITE', 200, 1);
+      o.onResponseSent(tx, 200, 1, 2);
+    };
+    const bye = (callId: string, branch: string, status: number, now: number) => {
+      const tx = request(o, { method: 'BYE', branch, callId, toTag: 't', now })!;
+      o.onResponse(branch, 'BYE', status, now + 1);
+      o.onResponseSent(tx, status, now + 1, now + 2);
+    };
+    const { ends } = watchCalls(() => {
+      answer('retried');
+      answer('abandoned');
+      bye('retried', 'b1', 407, 100);
+      bye('abandoned', 'b2', 407, 100);
+      o.flushEvents();
+      assert.equal(o.activeCalls(0), 2, 'both calls wait for their BYE again');
+      bye('retried', 'b3', 200, 110);
+      o.sweep(102 + 64 * 20 + 1);
+      o.flushEvents();
+    });
+    assert.deepEqual(
+      ends.map((c) => [c.callId, c.state, c.completed, c.byeAt]),
+      [
+        ['retried', 'terminated', true, 100],
+        ['abandoned', 'terminated', false, 100],
+      ],
+    );
+    assert.equal(o.callCount, 0);
+  });
+
   test('a full table refuses new transactions (forwarding goes on without them) and counts it', () => {
     const o = observer({ maxTransactions: 3 });
     for (let i = 0; i < 3; i++) assert.notEqual(request(o, { branch: `f${i}`, callId: `f${i}` }), null);

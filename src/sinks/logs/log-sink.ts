@@ -162,6 +162,8 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
 
   const onRejected = (message: unknown) => {
     const e = message as RejectedEvent;
+    // Keepalives come from every phone behind NAT every few seconds: counted, never a line.
+    if (e.reason === 'keepalive') return;
     const reason = safeValue(e.reason, REASON_BYTES);
     const suppressed = drops.admit(reason, performance.now());
     if (suppressed < 0) {

@@ -74,6 +74,7 @@ export const PARSE_REASONS: readonly string[] = Object.values(ScanCode).filter(
  */
 export const REASONS: readonly string[] = [
   'empty',
+  'keepalive',
   ...PARSE_REASONS,
   'missing-call-id',
   'missing-cseq',

@@ -238,7 +238,7 @@ describe('log sink lines', { concurrency: false }, () => {
     assert.ok(Buffer.byteLength(String(out.parsed().find((l) => l.msg === 'transaction')?.call_id)) <= 256);
   });
 
-  test('drop lines are rate-limited per reason; the held-back count rides on the next line and is reported at stop', async () => {
+  test('drop lines are rate-limited per reason; the held-back count rides on the next line and is reported at stop; keepalives write none', async () => {
     const out = collector();
     const { app, route } = await startApp({ drops_per_second: 5 }, out.stream);
     const reject = (reason: string, i: number) =>
@@ -257,6 +257,8 @@ describe('log sink lines', { concurrency: false }, () => {
     try {
       for (let i = 0; i < 50; i++) reject('bad-via', i);
       for (let i = 0; i < 2; i++) reject('max-forwards', i);
+      // NAT keepalives are routine: counted by the metrics sink, never a line (nor a suppressed count).
+      for (let i = 0; i < 20; i++) reject('keepalive', i);
       for (let i = 0; i < 20; i++) channels.limitHit.publish({ route, limit: 'max_calls' });
       await new Promise((r) => setTimeout(r, 1100));
       reject('bad-via', 100);
@@ -275,6 +277,10 @@ describe('log sink lines', { concurrency: false }, () => {
       'each reason has its own budget',
     );
     assert.equal(lines.find((l) => l.reason === 'max-forwards')?.msg, 'request rejected');
+    assert.deepEqual(
+      lines.filter((l) => l.reason === 'keepalive'),
+      [],
+    );
     assert.equal(lines.filter((l) => l.msg === 'limit reached').length, 5);
     const held = lines.filter((l) => l.msg === 'drop lines suppressed');
     assert.deepEqual(

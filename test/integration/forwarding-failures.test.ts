@@ -1,0 +1,210 @@
+/**
+ * What the caller sees when sipspan cannot forward, over real sockets:
+ * - a request that cannot be sent on is answered 503 (RFC 3261 §16.9), at once
+ *   or once its connection fails, and its call fails as with a 503;
+ * - a request moved to TCP for its size goes over UDP when TCP is refused
+ *   (§18.1.1);
+ * - an ACK that loops is dropped, never sent round again (§16.3 step 4);
+ * - NAT keepalives on UDP are counted apart, not logged as drops.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { channels } from '../../src/observe/channels.ts';
+import type { CallRecord, RejectedEvent } from '../../src/observe/records.ts';
+import {
+  CountingPeer,
+  collect,
+  HOST,
+  MiniUac,
+  responseTo,
+  type StartedProxy,
+  sipRequest,
+  startProxy,
+  viaLines,
+} from '../reliability/support/harness.ts';
+import { freePort } from '../support/sipp.ts';
+
+/** An SDP body that takes a request past the 1300 bytes of §18.1.1. */
+const LARGE_BODY = `v=0\r\n${Array.from({ length: 40 }, (_, i) => `a=fmtp:${96 + i} mode-set=0,2,4,7;mode-change-period=2\r\n`).join('')}`;
+
+describe('forwarding failures', () => {
+  let proxy: StartedProxy;
+  let udpOnly: CountingPeer;
+  let closedTcpPort = 0;
+  let uac: MiniUac;
+  const outcomes = collect<CallRecord>(channels.callOutcome);
+  const rejected = collect<RejectedEvent>(channels.messageRejected);
+
+  before(async () => {
+    closedTcpPort = await freePort();
+    udpOnly = await CountingPeer.start({ tcp: false });
+    udpOnly.keep = 100;
+    proxy = await startProxy({
+      routes: [
+        { name: 'tcp-refused', upstream: `tcp://${HOST}:${closedTcpPort}`, record_route: false },
+        { name: 'udp-only', upstream: `udp://${HOST}:${udpOnly.port}`, record_route: false },
+        { name: 'keepalive', upstream: `udp://${HOST}:${await freePort()}`, udp: true, tcp: false },
+      ],
+    });
+    uac = await MiniUac.open();
+  });
+
+  after(async () => {
+    outcomes.stop();
+    rejected.stop();
+    await uac.close();
+    await proxy.stop();
+    await udpOnly.close();
+  });
+
+  test('a request whose TCP connection is refused is answered 503 along its own Via, and its call fails once as failed_5xx', async () => {
+    const request = sipRequest({ viaPort: uac.port, branch: 'z9hG4bK-refused1', callId: 'refused-1' });
+    const answer = await uac.transact(request, proxy.ports[0], {
+      callId: 'refused-1',
+      method: 'INVITE',
+      retransmitMs: 60_000,
+      deadlineMs: 3000,
+    });
+    assert.ok(answer !== null, 'no answer: the caller would retransmit into Timer B');
+    assert.equal(answer.status, 503);
+    // Only the caller's Via (with rport and received filled in, RFC 3581): sipspan's own, on the
+    // forwarded copy the answer is built from, is left out.
+    assert.deepEqual(viaLines(answer.bytes), [
+      `Via: SIP/2.0/UDP ${HOST}:${uac.port};branch=z9hG4bK-refused1;rport=${uac.port};received=${HOST}`,
+    ]);
+    assert.match(
+      answer.bytes.toString('latin1'),
+      /\r\nTo: <sip:service@example\.invalid>;tag=ss[0-9a-f]+\r\n/,
+    );
+
+    // The next one finds the upstream backing off: answered at once, without a connection.
+    const again = await uac.transact(
+      sipRequest({ viaPort: uac.port, branch: 'z9hG4bK-refused2', callId: 'refused-2' }),
+      proxy.ports[0],
+      { callId: 'refused-2', method: 'INVITE', retransmitMs: 60_000, deadlineMs: 3000 },
+    );
+    assert.equal(again?.status, 503);
+    await new Promise((r) => setImmediate(r));
+    const calls = outcomes.items.filter((c) => c.callId.startsWith('refused-'));
+    assert.deepEqual(
+      calls.map((c) => [c.callId, c.outcome, c.finalStatus]),
+      [
+        ['refused-1', 'failed_5xx', 503],
+        ['refused-2', 'failed_5xx', 503],
+      ],
+    );
+    assert.equal(proxy.app.observer.activeCalls(0), 0, 'no call is left active');
+    assert.ok(
+      rejected.items.some(
+        (e) => e.route.name === 'tcp-refused' && e.reason === 'send-failed' && e.status === 503,
+      ),
+    );
+  });
+
+  test('a request moved to TCP for its size goes over UDP when the service refuses TCP, its Via saying UDP', async () => {
+    const request = sipRequest({
+      viaPort: uac.port,
+      branch: 'z9hG4bK-large1',
+      callId: 'large-1',
+      body: LARGE_BODY,
+      extra: ['Content-Type: application/sdp'],
+    });
+    assert.ok(request.length > 1300);
+    const before = udpOnly.udpCount;
+    const deadline = performance.now() + 3000;
+    uac.send(request, proxy.ports[1]);
+    while (udpOnly.udpCount === before && performance.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.equal(udpOnly.udpCount, before + 1, 'the request reached the UDP-only service');
+    const got = udpOnly.kept[udpOnly.kept.length - 1];
+    const top = viaLines(got)[0];
+    assert.match(
+      top,
+      new RegExp(`^Via: SIP/2\\.0/UDP ${HOST.replace(/\./g, '\\.')}:${proxy.ports[1]};branch=`),
+    );
+    assert.ok(got.toString('latin1').endsWith(LARGE_BODY), 'the body passed unchanged');
+
+    // The answer comes back over UDP, through sipspan, to the caller.
+    const answered = new Promise<number>((resolve) => {
+      const deadlineAt = performance.now() + 3000;
+      const poll = () => {
+        const r = uac.responses.get('large-1|INVITE');
+        if (r !== undefined) resolve(r[r.length - 1].status);
+        else if (performance.now() > deadlineAt) resolve(0);
+        else setTimeout(poll, 10);
+      };
+      poll();
+    });
+    udpOnly.send(responseTo(got, 486, 'Busy Here'), proxy.ports[1]);
+    assert.equal(await answered, 486);
+  });
+
+  test('a UDP NAT keepalive (CRLF CRLF, zero bytes) is counted as a keepalive, not as a bad message', async () => {
+    const from = rejected.items.length;
+    for (const keepalive of [Buffer.from('\r\n\r\n'), Buffer.alloc(4), Buffer.from('\r\n')])
+      uac.send(keepalive, proxy.ports[2]);
+    uac.send(Buffer.from('hello there\r\n\r\n'), proxy.ports[2]);
+    const deadline = performance.now() + 2000;
+    while (rejected.items.length < from + 4 && performance.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    const reasons = rejected.items.slice(from).map((e) => e.reason);
+    assert.deepEqual(reasons.slice(0, 3), ['keepalive', 'keepalive', 'keepalive']);
+    assert.notEqual(reasons[3], 'keepalive', 'text that is not SIP is still a bad message');
+  });
+});
+
+describe('loops', () => {
+  test('two routes that forward to each other answer the INVITE 482 and drop its ACK instead of sending it round', async () => {
+    const [a, b] = [await freePort(), await freePort()];
+    const { Sipspan } = await import('../../src/app.ts');
+    const { buildConfig } = await import('../../src/config/load-config.ts');
+    const route = (name: string, port: number, next: number) => ({
+      name,
+      listen: [`udp://${HOST}:${port}`],
+      upstream: `udp://${HOST}:${next}`,
+      record_route: false,
+    });
+    const app = await Sipspan.start(
+      buildConfig({ admin: `${HOST}:0`, routes: [route('a', a, b), route('b', b, a)] }),
+    );
+    const forwarded = collect<unknown>(channels.messageForwarded);
+    const drops = collect<RejectedEvent>(channels.messageRejected);
+    const uac = await MiniUac.open();
+    try {
+      // b takes a request from its upstream (a) toward the Request-URI: a again.
+      const uri = `sip:service@${HOST}:${a}`;
+      const invite = sipRequest({ uri, viaPort: uac.port, branch: 'z9hG4bK-loop1', callId: 'loop-1' });
+      const answer = await uac.transact(invite, a, {
+        callId: 'loop-1',
+        method: 'INVITE',
+        retransmitMs: 60_000,
+        deadlineMs: 2000,
+      });
+      assert.equal(answer?.status, 482);
+      const toTag = /\r\nTo: [^\r\n]*;tag=([^\r\n;]+)/.exec(answer!.bytes.toString('latin1'))?.[1];
+      const sentBefore = forwarded.count();
+      uac.send(
+        sipRequest({
+          method: 'ACK',
+          uri,
+          viaPort: uac.port,
+          branch: 'z9hG4bK-loop1',
+          callId: 'loop-1',
+          toTag,
+        }),
+        a,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      // a → b → a: sent on twice, then recognised at a as its own and dropped.
+      assert.equal(forwarded.count() - sentBefore, 2);
+      assert.ok(
+        drops.items.some((e) => e.reason === 'loop-detected' && e.method === 'ACK' && e.status === 0),
+      );
+    } finally {
+      forwarded.stop();
+      drops.stop();
+      await uac.close();
+      await app.stop(300);
+    }
+  });
+});
