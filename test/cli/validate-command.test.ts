@@ -109,3 +109,32 @@ test('sipspan with an unknown command prints the usage and exits 2', () => {
   assert.equal(r.status, 2);
   assert.match(r.stderr, /usage: sipspan/);
 });
+
+test('sipspan validate refuses the OTEL_* environment a start would refuse, naming each variable', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sipspan-validate-'));
+  const good = join(dir, 'good.yaml');
+  writeFileSync(
+    good,
+    'routes:\n  - name: gw\n    listen: [udp://0.0.0.0:5060]\n    upstream: udp://sip-gateway:5060\n',
+  );
+  const env = { ...envWithout('OTEL_'), OTEL_TRACES_EXPORTER: 'jaeger', OTEL_TRACES_SAMPLER: 'sometimes' };
+  const r = spawnSync(bin, ['validate', '--config', good], { encoding: 'utf8', env });
+  assert.equal(r.status, 1, r.stderr);
+  assert.deepEqual(
+    r.stderr
+      .trim()
+      .split('\n')
+      .map((l) => l.slice(0, l.indexOf(':'))),
+    ['OTEL_TRACES_SAMPLER', 'OTEL_TRACES_EXPORTER'],
+  );
+  const fine = spawnSync(bin, ['validate', '--config', good], {
+    encoding: 'utf8',
+    env: {
+      ...envWithout('OTEL_'),
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_TRACES_SAMPLER: 'traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.1',
+    },
+  });
+  assert.equal(fine.status, 0, fine.stderr);
+});
