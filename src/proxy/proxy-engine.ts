@@ -34,7 +34,7 @@ import {
 import { isRejection, type RequestFacts, readRequest } from './read-request.ts';
 import type { Resolver } from './resolver.ts';
 import type { RouteRuntime } from './route-runtime.ts';
-import { buildStatelessReply } from './stateless-reply.ts';
+import { buildStatelessReply, isAckOfOwnReply } from './stateless-reply.ts';
 
 /** RFC 3261 §18.1.1: above this size a UDP request goes on over a congestion-controlled transport. */
 const UDP_MTU_LIMIT = 1300;
@@ -243,6 +243,9 @@ export class ProxyEngine implements InboundHandler {
       return;
     }
     const method = facts.method;
+    // The ACK of an answer sipspan gave itself (420, 482, 483, 503): the transaction ended here, and
+    // the service, which never saw the request, must not get its ACK.
+    if (method === 'ACK' && isAckOfOwnReply(msg, facts.toTag)) return;
     const direction: Direction = this.isFromUpstream(route, flow) ? 'upstream' : 'downstream';
 
     // RFC 3261 §16.3 step 3: Max-Forwards 0 is answered 483, never forwarded.
@@ -977,12 +980,12 @@ export class ProxyEngine implements InboundHandler {
 
   /**
    * RFC 3261 §18.1.1: a request moved to TCP for its size goes over UDP when TCP fails. A UDP-only
-   * service refuses the connection once; while that peer is backing off, the request (a
-   * retransmission, the next large one) stays on UDP instead of failing again.
+   * service refuses the connection; while that failure is remembered (seconds), large requests stay
+   * on UDP instead of trying TCP first each time.
    */
   private tcpLikely(route: RouteRuntime, target: Target): boolean {
     const address = this.addressOf(route, target.host);
-    return address === null || !this.tcp.isBackingOff(address, target.port);
+    return address === null || !this.tcp.failedRecently(address, target.port);
   }
 
   /** An IP for a host: literals as they are, names from the cache; null when a lookup is needed. */
@@ -1102,7 +1105,7 @@ export class ProxyEngine implements InboundHandler {
       remote: this.remoteText(flow),
       method: msg.methodEnd > msg.methodStart ? msg.method : null,
       callId: msg.value(HeaderId.CALL_ID),
-      cseq: -1,
+      cseq: cseqNumberOf(msg),
       at: receivedAt,
     });
   }
@@ -1185,7 +1188,7 @@ export class ProxyEngine implements InboundHandler {
       remote: this.remoteText(flow),
       method,
       callId: msg.value(HeaderId.CALL_ID),
-      cseq: -1,
+      cseq: cseqNumberOf(msg),
       at: now,
     });
   }
@@ -1250,10 +1253,17 @@ export class ProxyEngine implements InboundHandler {
       remote: this.remoteText(flow),
       method,
       callId,
-      cseq: -1,
+      cseq: cseqNumberOf(msg),
       at: performance.now(),
     });
   }
+}
+
+/** The CSeq number of a message for a drop or reject line; -1 when there is none to read. */
+function cseqNumberOf(msg: SipMessage | null): number {
+  if (msg === null) return -1;
+  const i = msg.fieldIndex(HeaderId.CSEQ);
+  return i === -1 ? -1 : (readCSeq(msg.buf, msg.fieldValueStart(i), msg.fieldValueEnd(i))?.seq ?? -1);
 }
 
 /** A datagram of at most 16 bytes holding only CR, LF, space, tab or NUL: a NAT keepalive, not SIP. */

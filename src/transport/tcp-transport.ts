@@ -131,11 +131,14 @@ export class TcpTransport {
    * or the peer's last connection failed and its backoff has not run out.
    * The caller counts a null as a send failure and ends the request at once.
    */
-  /** The peer's last connection failed and its backoff has not run out: a connection would be refused now. */
-  isBackingOff(address: string, port: number): boolean {
+  /**
+   * The peer's connections failed lately (its backoff is still remembered, BACKOFF_FORGET_MS after
+   * the last failure) and none is open now: a new one would most likely fail too.
+   */
+  failedRecently(address: string, port: number): boolean {
     if (this.backoff.size === 0 || this.find(address, port) !== null) return false;
     const b = this.backoff.get(`${address}|${port}`);
-    return b !== undefined && performance.now() < b.until;
+    return b !== undefined && performance.now() - b.until <= BACKOFF_FORGET_MS;
   }
 
   obtain(routeIndex: number, address: string, port: number): TcpConnection | null {

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { channels } from '../../src/observe/channels.ts';
-import type { CallRecord, RejectedEvent } from '../../src/observe/records.ts';
+import type { CallRecord, LimitEvent, RejectedEvent } from '../../src/observe/records.ts';
 import {
   CountingPeer,
   collect,
@@ -34,6 +34,8 @@ describe('forwarding failures', () => {
   let uac: MiniUac;
   const outcomes = collect<CallRecord>(channels.callOutcome);
   const rejected = collect<RejectedEvent>(channels.messageRejected);
+  const limits = collect<LimitEvent>(channels.limitHit);
+  const forwarded = collect<unknown>(channels.messageForwarded);
 
   before(async () => {
     closedTcpPort = await freePort();
@@ -52,6 +54,8 @@ describe('forwarding failures', () => {
   after(async () => {
     outcomes.stop();
     rejected.stop();
+    limits.stop();
+    forwarded.stop();
     await uac.close();
     await proxy.stop();
     await udpOnly.close();
@@ -96,9 +100,71 @@ describe('forwarding failures', () => {
     assert.equal(proxy.app.observer.activeCalls(0), 0, 'no call is left active');
     assert.ok(
       rejected.items.some(
-        (e) => e.route.name === 'tcp-refused' && e.reason === 'send-failed' && e.status === 503,
+        (e) =>
+          e.route.name === 'tcp-refused' &&
+          e.reason === 'send-failed' &&
+          e.status === 503 &&
+          e.callId === 'refused-1' &&
+          e.cseq === 1,
       ),
     );
+
+    // The caller's ACK of the 503 ends at sipspan, as the INVITE did: no connection is tried for it.
+    const toTag = /\r\nTo: [^\r\n]*;tag=([^\r\n;]+)/.exec(answer.bytes.toString('latin1'))![1];
+    const limitsBefore = limits.items.length;
+    const forwardedBefore = forwarded.count();
+    uac.send(
+      sipRequest({
+        method: 'ACK',
+        viaPort: uac.port,
+        branch: 'z9hG4bK-refused1',
+        callId: 'refused-1',
+        toTag,
+      }),
+      proxy.ports[0],
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(forwarded.count(), forwardedBefore, 'the ACK was sent on');
+    assert.deepEqual(limits.items.slice(limitsBefore), []);
+  });
+
+  test('the ACK of an answer sipspan gave (420 Bad Extension) never reaches the service', async () => {
+    const invite = sipRequest({
+      viaPort: uac.port,
+      branch: 'z9hG4bK-ext1',
+      callId: 'ext-1',
+      extra: ['Proxy-Require: foo'],
+    });
+    const answer = await uac.transact(invite, proxy.ports[1], {
+      callId: 'ext-1',
+      method: 'INVITE',
+      retransmitMs: 60_000,
+      deadlineMs: 2000,
+    });
+    assert.equal(answer?.status, 420);
+    const toTag = /\r\nTo: [^\r\n]*;tag=([^\r\n;]+)/.exec(answer!.bytes.toString('latin1'))![1];
+    const before = udpOnly.udpCount;
+    uac.send(
+      sipRequest({ method: 'ACK', viaPort: uac.port, branch: 'z9hG4bK-ext1', callId: 'ext-1', toTag }),
+      proxy.ports[1],
+    );
+    // An ACK with another tag (the service's own answer) still goes on.
+    uac.send(
+      sipRequest({
+        method: 'ACK',
+        viaPort: uac.port,
+        branch: 'z9hG4bK-ext2',
+        callId: 'ext-2',
+        toTag: 'service-tag',
+      }),
+      proxy.ports[1],
+    );
+    const deadline = performance.now() + 2000;
+    while (udpOnly.udpCount === before && performance.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(udpOnly.udpCount, before + 1, "only the ACK of the service's answer arrived");
+    assert.match(udpOnly.kept[udpOnly.kept.length - 1].toString('latin1'), /\r\nCall-ID: ext-2\r\n/);
   });
 
   test('a request moved to TCP for its size goes over UDP when the service refuses TCP, its Via saying UDP', async () => {
@@ -137,6 +203,25 @@ describe('forwarding failures', () => {
     });
     udpOnly.send(responseTo(got, 486, 'Busy Here'), proxy.ports[1]);
     assert.equal(await answered, 486);
+
+    // The next large request, past the first reconnect backoff (100 ms) but while the refusal is
+    // remembered, goes straight over UDP: no TCP attempt.
+    await new Promise((r) => setTimeout(r, 300));
+    const limitsBefore = limits.items.length;
+    const count = udpOnly.udpCount;
+    uac.send(
+      sipRequest({ viaPort: uac.port, branch: 'z9hG4bK-large2', callId: 'large-2', body: LARGE_BODY }),
+      proxy.ports[1],
+    );
+    const until = performance.now() + 2000;
+    while (udpOnly.udpCount === count && performance.now() < until)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.equal(udpOnly.udpCount, count + 1);
+    assert.match(viaLines(udpOnly.kept[udpOnly.kept.length - 1])[0], /^Via: SIP\/2\.0\/UDP /);
+    assert.deepEqual(
+      limits.items.slice(limitsBefore).map((l) => l.limit),
+      [],
+    );
   });
 
   test('a UDP NAT keepalive (CRLF CRLF, zero bytes) is counted as a keepalive, not as a bad message', async () => {
@@ -154,7 +239,7 @@ describe('forwarding failures', () => {
 });
 
 describe('loops', () => {
-  test('two routes that forward to each other answer the INVITE 482 and drop its ACK instead of sending it round', async () => {
+  test('two routes that forward to each other answer the INVITE 482, absorb its ACK, and drop a looping ACK instead of sending it round', async () => {
     const [a, b] = [await freePort(), await freePort()];
     const { Sipspan } = await import('../../src/app.ts');
     const { buildConfig } = await import('../../src/config/load-config.ts');
@@ -182,20 +267,19 @@ describe('loops', () => {
       });
       assert.equal(answer?.status, 482);
       const toTag = /\r\nTo: [^\r\n]*;tag=([^\r\n;]+)/.exec(answer!.bytes.toString('latin1'))?.[1];
+      // The ACK of that 482 ends where the 482 came from: nothing is sent on.
       const sentBefore = forwarded.count();
-      uac.send(
-        sipRequest({
-          method: 'ACK',
-          uri,
-          viaPort: uac.port,
-          branch: 'z9hG4bK-loop1',
-          callId: 'loop-1',
-          toTag,
-        }),
-        a,
-      );
+      const ack = (branch: string, tag: string | undefined) =>
+        uac.send(
+          sipRequest({ method: 'ACK', uri, viaPort: uac.port, branch, callId: 'loop-1', toTag: tag }),
+          a,
+        );
+      ack('z9hG4bK-loop1', toTag);
       await new Promise((r) => setTimeout(r, 300));
-      // a → b → a: sent on twice, then recognised at a as its own and dropped.
+      assert.equal(forwarded.count(), sentBefore);
+      // An ACK of someone else's answer that loops: a → b → a, then recognised at a as its own and dropped.
+      ack('z9hG4bK-loop2', 'far-end');
+      await new Promise((r) => setTimeout(r, 300));
       assert.equal(forwarded.count() - sentBefore, 2);
       assert.ok(
         drops.items.some((e) => e.reason === 'loop-detected' && e.method === 'ACK' && e.status === 0),
