@@ -88,7 +88,7 @@ export function buildConfig(
       (l) =>
         l.transport === r.upstream.transport &&
         l.port === r.upstream.port &&
-        (l.host === r.upstream.host ||
+        (sameHost(l.host, r.upstream.host) ||
           ((l.host === '0.0.0.0' || l.host === '::') && isLocal(r.upstream.host))),
     );
     if (self !== -1)
@@ -122,9 +122,22 @@ export function buildConfig(
 
 /** An address that is this machine whatever its interfaces (another name or address may be too: not known here). */
 function isLocal(host: string): boolean {
-  return (
-    host === 'localhost' || host === '0.0.0.0' || host === '::' || host === '::1' || host.startsWith('127.')
-  );
+  const h = canonicalHost(host);
+  return h === 'localhost' || h === '0.0.0.0' || h === '::' || h === '::1' || h.startsWith('127.');
+}
+
+/** One spelling per host: IPv6 compressed (`0:0::1` is `::1`), names in lower case. */
+function canonicalHost(host: string): string {
+  const h = host.toLowerCase();
+  return h.includes(':') ? new URL(`http://[${h}]/`).hostname.slice(1, -1) : h;
+}
+
+/** The same host, or localhost and a loopback address (either way round). */
+function sameHost(listener: string, upstream: string): boolean {
+  const a = canonicalHost(listener);
+  const b = canonicalHost(upstream);
+  if (a === b) return true;
+  return (b === 'localhost' && (a === '127.0.0.1' || a === '::1')) || (a === 'localhost' && isLocal(b));
 }
 
 function configError(problems: readonly ConfigProblem[], where: (path: string) => string): ConfigError {

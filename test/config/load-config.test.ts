@@ -598,6 +598,20 @@ describe('configuration', () => {
         ],
       );
     }
+    // Other spellings of the same address loop as well.
+    for (const [listen, upstream] of [
+      ['udp://127.0.0.1:30500', 'udp://localhost:30500'],
+      ['udp://[::1]:30500', 'udp://[0:0:0:0:0:0:0:1]:30500'],
+      ['tcp://localhost:30500', 'tcp://127.0.0.1:30500'],
+    ]) {
+      assert.deepEqual(
+        problemsOf(() => buildConfig({ routes: [{ name: 'r', listen: [listen], upstream }] })).map(
+          (p) => p.path,
+        ),
+        ['routes[0].upstream'],
+        `${listen} ← ${upstream}`,
+      );
+    }
     // The same port over the other transport, or another address, is another socket.
     buildConfig({
       routes: [
