@@ -20,6 +20,7 @@ import {
   type StartedProxy,
   sipRequest,
   startProxy,
+  toTagOf,
   viaLines,
 } from '../reliability/support/harness.ts';
 import { freePort } from '../support/sipp.ts';
@@ -110,7 +111,7 @@ describe('forwarding failures', () => {
     );
 
     // The caller's ACK of the 503 ends at sipspan, as the INVITE did: no connection is tried for it.
-    const toTag = /\r\nTo: [^\r\n]*;tag=([^\r\n;]+)/.exec(answer.bytes.toString('latin1'))![1];
+    const toTag = toTagOf(answer.bytes)!;
     const limitsBefore = limits.items.length;
     const forwardedBefore = forwarded.count();
     uac.send(
@@ -142,7 +143,7 @@ describe('forwarding failures', () => {
       deadlineMs: 2000,
     });
     assert.equal(answer?.status, 420);
-    const toTag = /\r\nTo: [^\r\n]*;tag=([^\r\n;]+)/.exec(answer!.bytes.toString('latin1'))![1];
+    const toTag = toTagOf(answer!.bytes)!;
     const before = udpOnly.udpCount;
     uac.send(
       sipRequest({ method: 'ACK', viaPort: uac.port, branch: 'z9hG4bK-ext1', callId: 'ext-1', toTag }),
@@ -266,7 +267,7 @@ describe('loops', () => {
         deadlineMs: 2000,
       });
       assert.equal(answer?.status, 482);
-      const toTag = /\r\nTo: [^\r\n]*;tag=([^\r\n;]+)/.exec(answer!.bytes.toString('latin1'))?.[1];
+      const toTag = toTagOf(answer!.bytes);
       // The ACK of that 482 ends where the 482 came from: nothing is sent on.
       const sentBefore = forwarded.count();
       const ack = (branch: string, tag: string | undefined) =>

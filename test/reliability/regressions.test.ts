@@ -16,6 +16,7 @@ import {
   responseTo,
   sipRequest,
   startProxy,
+  toTagOf,
   viaLines,
 } from './support/harness.ts';
 
@@ -116,7 +117,7 @@ describe('regressions', { concurrency: false }, () => {
         deadlineMs: 2000,
       });
       assert.equal(r?.status, 486);
-      const toTag = /\r\nTo: [^\r\n]*;tag=([^;\r\n]+)/.exec(r!.bytes.toString('latin1'))?.[1];
+      const toTag = toTagOf(r!.bytes);
       assert.ok(toTag !== undefined);
       // Same branch as the INVITE, To with the tag of the response (§17.1.1.3).
       uac.send(

@@ -77,6 +77,11 @@ export function sipRequest(s: RequestSpec): Buffer {
   return Buffer.from(`${lines.join('\r\n')}\r\n\r\n${body}`, 'latin1');
 }
 
+/** The To tag of a message (a response's: the answering side's), or undefined. */
+export function toTagOf(message: Buffer): string | undefined {
+  return /\r\n(?:to|t)\s*:[^\r\n]*;\s*tag=([^;\s\r\n>]+)/i.exec(message.toString('latin1'))?.[1];
+}
+
 /** Every Via line of a request (raw, without CRLF), in order. */
 export function viaLines(request: Buffer): string[] {
   const head = request.toString('latin1', 0, request.indexOf('\r\n\r\n'));
@@ -600,8 +605,7 @@ export class MiniUac {
     dialog.status = r.status;
     dialog.at = r.at;
     if (r.status >= 300) return dialog;
-    dialog.toTag =
-      /\r\n(?:to|t)\s*:[^\r\n]*;\s*tag=([^;\s\r\n>]+)/i.exec(r.bytes.toString('latin1'))?.[1] ?? 'x';
+    dialog.toTag = toTagOf(r.bytes) ?? 'x';
     this.send(
       sipRequest({
         method: 'ACK',
