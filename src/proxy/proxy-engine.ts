@@ -369,22 +369,23 @@ export class ProxyEngine implements InboundHandler {
 
     const chunks = edits.apply(buf, msg.start, msg.end);
     edits.clear();
+    this.movedBySize = transport !== target.transport;
+    const sent = this.sendRequest(route, flow, target, transport, chunks, tx, method, direction, receivedAt);
+    this.movedBySize = false;
     if (channels.messageCaptured.hasSubscribers) {
+      // A request that could not be sent has no copy out: the call view shows it in, and the answer.
       this.capture(
         route,
         facts.callId,
         tx === null ? null : tx.traceId,
         flow,
         msg,
-        chunks,
+        sent ? chunks : null,
         transport,
         target,
         receivedAt,
       );
     }
-    this.movedBySize = transport !== target.transport;
-    const sent = this.sendRequest(route, flow, target, transport, chunks, tx, method, direction, receivedAt);
-    this.movedBySize = false;
     if (!sent) this.answerSendFailure(route, flow, msg, false, tx);
   }
 
@@ -764,21 +765,24 @@ export class ProxyEngine implements InboundHandler {
     this.sendResponse(route, flow, target, chunks, tx, cseq.method, msg.statusCode, receivedAt);
   }
 
-  /** For the call view: the message as received and as forwarded (copies: the store outlives the buffers). */
+  /**
+   * For the call view: the message as received and as forwarded (copies: the store outlives the
+   * buffers); `chunks` null when it was not sent on.
+   */
   private capture(
     route: RouteRuntime,
     callId: string,
     traceId: string | null,
     flow: Flow,
     msg: SipMessage,
-    chunks: Buffer[],
+    chunks: Buffer[] | null,
     outTransport: TransportName,
     target: Target,
     receivedAt: number,
   ): void {
     const source = this.remoteText(flow);
-    const local = `${flow.localAddress}:${flow.localPort}`;
-    const to = `${target.host}:${target.port}`;
+    const local = formatHostPort(flow.localAddress, flow.localPort);
+    const to = formatHostPort(target.host, target.port);
     channels.messageCaptured.publish({
       route: route.info,
       callId,
@@ -790,6 +794,7 @@ export class ProxyEngine implements InboundHandler {
       at: receivedAt,
       bytes: Buffer.from(msg.buf.subarray(msg.start, msg.end)),
     });
+    if (chunks === null) return;
     channels.messageCaptured.publish({
       route: route.info,
       callId,
@@ -800,6 +805,48 @@ export class ProxyEngine implements InboundHandler {
       destination: to,
       at: performance.now(),
       bytes: Buffer.concat(chunks),
+    });
+  }
+
+  /**
+   * For the call view: an answer sipspan gave itself, back along the flow the request came on, after
+   * the request when that was not captured yet (`captureRequest`).
+   */
+  private captureAnswer(
+    route: RouteRuntime,
+    flow: Flow,
+    msg: SipMessage,
+    captureRequest: boolean,
+    reply: Buffer[],
+    traceId: string | null,
+    receivedAt: number,
+  ): void {
+    const callId = msg.value(HeaderId.CALL_ID) ?? '';
+    const remote = this.remoteText(flow);
+    const local = formatHostPort(flow.localAddress, flow.localPort);
+    if (captureRequest) {
+      channels.messageCaptured.publish({
+        route: route.info,
+        callId,
+        traceId,
+        direction: 'in',
+        transport: flow.transport,
+        source: remote,
+        destination: local,
+        at: receivedAt,
+        bytes: Buffer.from(msg.buf.subarray(msg.start, msg.end)),
+      });
+    }
+    channels.messageCaptured.publish({
+      route: route.info,
+      callId,
+      traceId,
+      direction: 'out',
+      transport: flow.transport,
+      source: local,
+      destination: remote,
+      at: performance.now(),
+      bytes: Buffer.concat(reply),
     });
   }
 
@@ -1096,6 +1143,8 @@ export class ProxyEngine implements InboundHandler {
       return;
     }
     this.replyOnFlow(route, flow, chunks);
+    if (channels.messageCaptured.hasSubscribers)
+      this.captureAnswer(route, flow, msg, true, chunks, null, receivedAt);
     this.observer.publishRejected({
       route: route.info,
       isRequest: true,
@@ -1144,6 +1193,8 @@ export class ProxyEngine implements InboundHandler {
     );
     if (tx !== null && !this.observer.lastWasRetransmission)
       this.observer.onGenerated(tx, status, performance.now());
+    if (chunks !== null && channels.messageCaptured.hasSubscribers)
+      this.captureAnswer(route, flow, msg, true, chunks, tx === null ? null : tx.traceId, receivedAt);
     this.observer.publishRejected({
       route: route.info,
       isRequest: true,
@@ -1177,7 +1228,11 @@ export class ProxyEngine implements InboundHandler {
     const to = msg.fieldIndex(HeaderId.TO);
     const inDialog = to !== -1 && readTag(msg.buf, msg.fieldValueStart(to), msg.fieldValueEnd(to)) !== null;
     const reply = method === 'ACK' || inDialog ? null : buildStatelessReply(msg, 503, null, ownVia);
-    if (reply !== null) this.replyOnFlow(route, flow, reply);
+    if (reply !== null) {
+      this.replyOnFlow(route, flow, reply);
+      if (channels.messageCaptured.hasSubscribers)
+        this.captureAnswer(route, flow, msg, false, reply, tx === null ? null : tx.traceId, now);
+    }
     if (reply !== null && tx !== null) this.observer.onSendFailureAnswered(tx, 503, now);
     this.observer.publishRejected({
       route: route.info,

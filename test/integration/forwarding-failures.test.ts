@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { channels } from '../../src/observe/channels.ts';
-import type { CallRecord, LimitEvent, RejectedEvent } from '../../src/observe/records.ts';
+import type { CallRecord, CapturedEvent, LimitEvent, RejectedEvent } from '../../src/observe/records.ts';
 import {
   CountingPeer,
   collect,
@@ -36,6 +36,12 @@ describe('forwarding failures', () => {
   const outcomes = collect<CallRecord>(channels.callOutcome);
   const rejected = collect<RejectedEvent>(channels.messageRejected);
   const limits = collect<LimitEvent>(channels.limitHit);
+  /** What the call view stores: each captured message of a Call-ID, as direction and first line. */
+  const captured = collect<CapturedEvent>(channels.messageCaptured);
+  const capturedOf = (callId: string) =>
+    captured.items
+      .filter((e) => e.callId === callId)
+      .map((e) => [e.direction, e.bytes.toString('latin1', 0, e.bytes.indexOf('\r\n')), e.destination]);
   const forwarded = collect<unknown>(channels.messageForwarded);
 
   before(async () => {
@@ -57,6 +63,7 @@ describe('forwarding failures', () => {
     rejected.stop();
     limits.stop();
     forwarded.stop();
+    captured.stop();
     await uac.close();
     await proxy.stop();
     await udpOnly.close();
@@ -127,6 +134,21 @@ describe('forwarding failures', () => {
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(forwarded.count(), forwardedBefore, 'the ACK was sent on');
     assert.deepEqual(limits.items.slice(limitsBefore), []);
+
+    // The call view holds what went on the wire: the 503 back to the caller, and no copy out of a
+    // request that was never sent (the second one, refused before it left).
+    const caller = `${HOST}:${uac.port}`;
+    const service = `${HOST}:${closedTcpPort}`;
+    const local = `${HOST}:${proxy.ports[0]}`;
+    assert.deepEqual(capturedOf('refused-1'), [
+      ['in', 'INVITE sip:service@example.invalid SIP/2.0', local],
+      ['out', 'INVITE sip:service@example.invalid SIP/2.0', service],
+      ['out', 'SIP/2.0 503 Service Unavailable', caller],
+    ]);
+    assert.deepEqual(capturedOf('refused-2'), [
+      ['in', 'INVITE sip:service@example.invalid SIP/2.0', local],
+      ['out', 'SIP/2.0 503 Service Unavailable', caller],
+    ]);
   });
 
   test('the ACK of an answer sipspan gave (420 Bad Extension) never reaches the service', async () => {
@@ -143,6 +165,10 @@ describe('forwarding failures', () => {
       deadlineMs: 2000,
     });
     assert.equal(answer?.status, 420);
+    assert.deepEqual(capturedOf('ext-1'), [
+      ['in', 'INVITE sip:service@example.invalid SIP/2.0', `${HOST}:${proxy.ports[1]}`],
+      ['out', 'SIP/2.0 420 Bad Extension', `${HOST}:${uac.port}`],
+    ]);
     const toTag = toTagOf(answer!.bytes)!;
     const before = udpOnly.udpCount;
     uac.send(

@@ -84,7 +84,7 @@ export interface CallDetail {
   messages: DetailMessage[];
 }
 
-/** `::ffff:127.0.0.1:5060` and `[::1]:5060` as `127.0.0.1:5060` and `::1:5060` (how the proxy writes them). */
+/** `::ffff:127.0.0.1:5060` and `[::1]:5060` as `127.0.0.1:5060` and `::1:5060`: one spelling to compare addresses by. */
 export function normalizeAddress(a: string): string {
   let s = a.startsWith('[') ? a.replace(/^\[([^\]]*)\]/, '$1') : a;
   if (s.toLowerCase().startsWith('::ffff:') && s.indexOf('.') !== -1) s = s.slice(7);

@@ -99,6 +99,20 @@ export function groupByHop(call: StoredCall): HopMessages[] {
     if (info.isRequest) {
       if (method === '' && info.method !== 'ACK') method = info.method;
       if (info.method !== method || (method === 'INVITE' && info.toTag !== null)) continue;
+      // RFC 3261 §22.2: a request answered 401/407 comes again with credentials (its own CSeq); the
+      // call's setup and outcome are the retry's (RFC 6076 §4.2: a challenge is not a failure).
+      const current = h.requestIn ?? h.requestOut;
+      if (
+        current !== null &&
+        info.cseq !== current.info!.cseq &&
+        isChallenge(statusOf(h.finalOut ?? h.finalIn))
+      ) {
+        h.requestIn = null;
+        h.requestOut = null;
+        h.firstResponseIn = null;
+        h.finalIn = null;
+        h.finalOut = null;
+      }
       if (m.direction === 'in' && h.requestIn === null) h.requestIn = m;
       if (m.direction === 'out' && h.requestOut === null) h.requestOut = m;
       continue;
@@ -118,6 +132,10 @@ const since = (a: StoredMessage | null, b: StoredMessage | null): number | null 
 
 function statusOf(m: StoredMessage | null): number {
   return m === null ? 0 : m.info!.status;
+}
+
+function isChallenge(status: number): boolean {
+  return status === 401 || status === 407;
 }
 
 export function round3(v: number): number {

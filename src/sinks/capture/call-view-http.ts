@@ -22,6 +22,9 @@ import { writePcap } from './pcap-writer.ts';
  *   GET /api/capture/calls/<trace_id>/otlp the span store's OTLP JSON of the trace (proxied)
  *   GET /api/capture/events                server-sent events: `call` (summary), `evict` ({trace_id})
  *   GET /api/capture/health                per-minute calls, outcomes and RTT per hop
+ *
+ * A filter that cannot be right (a limit that is not a whole number from 1 to 5000, an unknown outcome
+ * or route name) is a 400 saying what was expected; a trace id matches in either case.
  */
 export interface CallViewDeps {
   store: MessageStore;
@@ -114,16 +117,42 @@ function json(res: ServerResponse, status: number, value: unknown): void {
   res.end(body);
 }
 
-function intParam(url: URL, name: string): number | null {
+/** A query parameter that is wrong: answered 400 with what was expected, never ignored. */
+class BadParam extends Error {}
+
+/** A number parameter in [min, max] (whole when `whole`), or null when absent. */
+function numberParam(url: URL, name: string, min: number, max: number, whole: boolean): number | null {
   const v = url.searchParams.get(name);
   if (v === null || v.trim() === '') return null;
   const n = Number(v);
-  return Number.isFinite(n) ? n : null;
+  if (!Number.isFinite(n) || n < min || n > max || (whole && !Number.isInteger(n)))
+    throw new BadParam(
+      `${name}: expected a ${whole ? 'whole ' : ''}number from ${min} to ${max}, got "${v}"`,
+    );
+  return n;
 }
 
 function strParam(url: URL, name: string): string | null {
   const v = url.searchParams.get(name);
   return v === null || v.trim() === '' ? null : v.trim();
+}
+
+const OUTCOME_FILTERS = [
+  'answered',
+  'redirected',
+  'failed',
+  'failed_4xx',
+  'failed_5xx',
+  'failed_6xx',
+  'cancelled',
+  'timeout',
+  'in_progress',
+];
+
+/** A trace id in the form the store keys it by (hex is case-insensitive); other ids as they are. */
+function normalizeId(id: string): string {
+  const lower = id.toLowerCase();
+  return TRACE_ID.test(lower) ? lower : id;
 }
 
 export class CallViewHttp {
@@ -157,7 +186,14 @@ export class CallViewHttp {
     admin.handle('/api/capture/health', (_req, res) =>
       json(res, 200, { ...this.deps.health.report(), store: this.deps.store.stats() }),
     );
-    admin.handle('/api/capture/calls', (_req, res, url) => json(res, 200, this.list(url)));
+    admin.handle('/api/capture/calls', (_req, res, url) => {
+      try {
+        json(res, 200, this.list(url));
+      } catch (err) {
+        if (!(err instanceof BadParam)) throw err;
+        json(res, 400, { error: err.message });
+      }
+    });
     admin.handle('/api/capture/calls/', (req, res, url) => this.oneCall(req, res, url));
     admin.handle('/api/capture/events', (req, res) => this.subscribe(req, res));
   }
@@ -172,11 +208,18 @@ export class CallViewHttp {
   }
 
   private list(url: URL): Record<string, unknown> {
-    const limit = Math.max(1, Math.min(MAX_LIST_LIMIT, intParam(url, 'limit') ?? DEFAULT_LIST_LIMIT));
+    const limit = numberParam(url, 'limit', 1, MAX_LIST_LIMIT, true) ?? DEFAULT_LIST_LIMIT;
+    const outcome = strParam(url, 'outcome');
+    if (outcome !== null && !OUTCOME_FILTERS.includes(outcome))
+      throw new BadParam(`outcome: expected one of ${OUTCOME_FILTERS.join(', ')}, got "${outcome}"`);
+    const service = strParam(url, 'service');
+    const services = this.deps.topology().map((r) => r.name);
+    if (service !== null && !services.includes(service))
+      throw new BadParam(`service: expected a route name (${services.join(', ')}), got "${service}"`);
     const filter: CallFilter = {
-      service: strParam(url, 'service'),
-      outcome: strParam(url, 'outcome'),
-      minSetupMs: intParam(url, 'min_setup_ms'),
+      service,
+      outcome,
+      minSetupMs: numberParam(url, 'min_setup_ms', 0, Number.MAX_SAFE_INTEGER, false),
       q: strParam(url, 'q'),
       limit,
     };
@@ -202,7 +245,7 @@ export class CallViewHttp {
     const parts = url.pathname.slice('/api/capture/calls/'.length).split('/');
     let id: string;
     try {
-      id = decodeURIComponent(parts[0]);
+      id = normalizeId(decodeURIComponent(parts[0]));
     } catch {
       json(res, 400, { error: 'bad id' });
       return;

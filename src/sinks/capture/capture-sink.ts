@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Sipspan } from '../../app.ts';
+import { formatHostPort } from '../../config/endpoint.ts';
 import { channels } from '../../observe/channels.ts';
 import type { CallRecord, CapturedEvent, TransactionRecord } from '../../observe/records.ts';
 import type { Sink } from '../sink.ts';
@@ -93,19 +94,20 @@ export function startCaptureSink(app: Sipspan, opts: CaptureSinkOptions = {}): C
   return new CaptureSink(app, opts);
 }
 
-function hostPort(host: string, port: number): string {
-  return `${host}:${port}`;
-}
-
 /** Each route's listeners and resolved upstream, as `address:port` the way captured events write them. */
 export function topologyOf(app: Sipspan): RouteTopology[] {
   return app.routes.map((r) => ({
     index: r.info.index,
     name: r.info.name,
-    upstream: hostPort(r.upstreamAddress !== '' ? r.upstreamAddress : r.upstream.host, r.upstream.port),
-    listen: r.config.listen.map((l) =>
-      hostPort(l.host, l.transport === 'udp' ? r.udpPort || l.port : r.tcpPort || l.port),
-    ),
+    upstream: formatHostPort(r.upstreamAddress !== '' ? r.upstreamAddress : r.upstream.host, r.upstream.port),
+    // A UDP and a TCP listener on one address and port are one address to the ladder.
+    listen: [
+      ...new Set(
+        r.config.listen.map((l) =>
+          formatHostPort(l.host, l.transport === 'udp' ? r.udpPort || l.port : r.tcpPort || l.port),
+        ),
+      ),
+    ],
   }));
 }
 

@@ -5,8 +5,9 @@
  * they were.
  *
  *   users: the user part of every sip:/sips: URI (`sip:alice@host` →
- *          `sip:redacted@host`), tel: numbers, and quoted display names of the
- *          identity headers.
+ *          `sip:redacted@host`), tel: numbers, and the display names of the
+ *          identity headers, quoted or not (RFC 3261 §25.1 display-name is
+ *          `*(token LWS) / quoted-string`: `To: +15551234567 <sip:...>`).
  *   auth:  the credentials of Authorization and Proxy-Authorization (the
  *          scheme is kept: `Digest redacted`).
  */
@@ -25,6 +26,8 @@ const AUTH_FIELD = /^((?:proxy-)?authorization[ \t]*:[ \t]*)([!-~]+)?[^\r\n]*(?:
 const IDENTITY_FIELD =
   /^((?:from|f|to|t|contact|m|p-asserted-identity|p-preferred-identity|remote-party-id|referred-by|diversion)[ \t]*:)([^\r\n]*)/gim;
 const QUOTED = /"(?:[^"\\]|\\.)*"/g;
+// A token display name: the words before "<" at the start of the value or after a comma (Contact lists).
+const TOKEN_NAME = /(^|,)([ \t]*)([^"<>,;\s][^"<>,;]*?)([ \t]*)</g;
 
 function headerEnd(bytes: Buffer): number {
   const crlf = bytes.indexOf('\r\n\r\n');
@@ -50,7 +53,14 @@ export function redactMessage(bytes: Buffer, opts: RedactOptions): Buffer {
       .replace(TEL_NUMBER, (_m, scheme: string) => `${scheme}:${REDACTED}`)
       .replace(
         IDENTITY_FIELD,
-        (_m, name: string, value: string) => `${name}${value.replace(QUOTED, `"${REDACTED}"`)}`,
+        (_m, name: string, value: string) =>
+          `${name}${value
+            .replace(QUOTED, `"${REDACTED}"`)
+            .replace(
+              TOKEN_NAME,
+              (_t, sep: string, before: string, _n: string, after: string) =>
+                `${sep}${before}${REDACTED}${after}<`,
+            )}`,
       );
   }
   if (out === head) return bytes;

@@ -182,6 +182,25 @@ function rootOf(t: StoredTrace): FinishedSpan | undefined {
   return root ?? t.spans[0];
 }
 
+/**
+ * The final status the caller got: the root request's, or when that was a 401/407 challenge, that of
+ * the request sent again with credentials at the same hop (RFC 3261 §22.2), the next one after it.
+ */
+function callerStatus(root: FinishedSpan, servers: readonly FinishedSpan[]): unknown {
+  let status = root.attributes[ATTR.SIP_STATUS] ?? null;
+  for (const s of servers) {
+    if (status !== 401 && status !== 407) break;
+    if (
+      s.startMs <= root.startMs ||
+      s.attributes[ATTR.ROUTE] !== root.attributes[ATTR.ROUTE] ||
+      s.attributes[ATTR.SIP_METHOD] !== root.attributes[ATTR.SIP_METHOD]
+    )
+      continue;
+    status = s.attributes[ATTR.SIP_STATUS] ?? null;
+  }
+  return status;
+}
+
 /** A per-trace summary for `GET /api/traces`. */
 export function summarize(t: StoredTrace): Record<string, unknown> {
   const root = rootOf(t);
@@ -208,7 +227,7 @@ export function summarize(t: StoredTrace): Record<string, unknown> {
     hops,
     root: root?.name ?? null,
     root_method: root?.attributes[ATTR.SIP_METHOD] ?? null,
-    status: root?.attributes[ATTR.SIP_STATUS] ?? null,
+    status: root === undefined ? null : callerStatus(root, servers),
     errors,
     call_id: t.callIds[0] ?? null,
     call_ids: t.callIds,

@@ -6,9 +6,14 @@ const TRACE_ID = /^[0-9a-f]{32}$/;
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 1000;
 
-function limitOf(url: URL): number {
-  const n = Number.parseInt(url.searchParams.get('limit') ?? '', 10);
-  return Number.isFinite(n) && n > 0 ? Math.min(n, MAX_LIMIT) : DEFAULT_LIMIT;
+/** `limit`: absent is the default; anything but a whole number from 1 to MAX_LIMIT is a bad request. */
+function limitOf(url: URL): number | string {
+  const text = url.searchParams.get('limit');
+  if (text === null || text.trim() === '') return DEFAULT_LIMIT;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT)
+    return `limit: expected a whole number from 1 to ${MAX_LIMIT}, got "${text}"`;
+  return n;
 }
 
 /**
@@ -41,8 +46,13 @@ export function installTraceApi(
   }
 
   admin.handle('/api/traces', (_req, res, url) => {
+    const limit = limitOf(url);
+    if (typeof limit === 'string') {
+      sendJson(res, 400, { error: limit });
+      return;
+    }
     sendJson(res, 200, {
-      traces: store.recent(limitOf(url)).map(summarize),
+      traces: store.recent(limit).map(summarize),
       stored_traces: store.size,
       stored_spans: store.spans,
       evicted_traces: store.evictedTraces,

@@ -189,6 +189,35 @@ describe('call view API on the two-route chain', () => {
     assert.equal((await list('limit=2')).length, 2);
   });
 
+  test('a filter that cannot be right is a 400 saying what is expected, never ignored', async () => {
+    const bad = async (q: string) => {
+      const r = await fetch(`${chain.adminUrl}/api/capture/calls?${q}`);
+      return [r.status, ((await r.json()) as { error: string }).error];
+    };
+    assert.deepEqual(await bad('limit=abc'), [
+      400,
+      'limit: expected a whole number from 1 to 5000, got "abc"',
+    ]);
+    for (const q of ['limit=0', 'limit=-5', 'limit=2.5', 'limit=5001', 'min_setup_ms=abc', 'min_setup_ms=-1'])
+      assert.equal((await bad(q))[0], 400, q);
+    assert.deepEqual(await bad('outcome=bogus'), [
+      400,
+      'outcome: expected one of answered, redirected, failed, failed_4xx, failed_5xx, failed_6xx, cancelled, timeout, in_progress, got "bogus"',
+    ]);
+    assert.deepEqual(await bad('service=bogus'), [
+      400,
+      'service: expected a route name (sip-gateway, sip-signaling), got "bogus"',
+    ]);
+  });
+
+  test('a trace id is found whatever the case of its hex digits', async () => {
+    const call = chain.capture.store.findByCallId(answeredIds[0])!;
+    const upper = call.traceId.toUpperCase();
+    const d = await getJson<CallDetail>(`${chain.adminUrl}/api/capture/calls/${upper}`);
+    assert.equal(d.summary.trace_id, call.traceId);
+    assert.equal((await fetch(`${chain.adminUrl}/api/capture/calls/${upper}/pcap`)).status, 200);
+  });
+
   test('one call: ladder columns from addresses, one entry per stored message, sipspan edits marked', async () => {
     const call = chain.capture.store.findByCallId(answeredIds[0])!;
     const d = await getJson<CallDetail>(`${chain.adminUrl}/api/capture/calls/${call.traceId}`);

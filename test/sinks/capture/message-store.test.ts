@@ -196,6 +196,75 @@ describe('message store grouping', () => {
   });
 });
 
+describe('call summary', () => {
+  /** A request of the call `ch` with its CSeq number (and a To tag for the in-dialog ones). */
+  const request = (method: string, cseq: number, toTag = '') =>
+    Buffer.from(
+      [
+        `${method} sip:bob@example.com SIP/2.0`,
+        `Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-${method}${cseq}`,
+        'From: <sip:alice@example.com>;tag=1928',
+        `To: <sip:bob@example.com>${toTag === '' ? '' : `;tag=${toTag}`}`,
+        'Call-ID: ch',
+        `CSeq: ${cseq} ${method}`,
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n'),
+      'latin1',
+    );
+  const response = (status: number, method: string, cseq: number) =>
+    Buffer.from(
+      [
+        `SIP/2.0 ${status} Reason`,
+        `Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-${method}${cseq}`,
+        'From: <sip:alice@example.com>;tag=1928',
+        'To: <sip:bob@example.com>;tag=b1',
+        'Call-ID: ch',
+        `CSeq: ${cseq} ${method}`,
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n'),
+      'latin1',
+    );
+
+  test('a call challenged 407 and sent again with credentials is answered, its setup that of the retry', () => {
+    const store = new MessageStore();
+    const t = hex(16);
+    const at = (ms: number, e: CapturedEvent) => ({ ...e, at: ms });
+    // One hop: INVITE (CSeq 1) → 407, ACK; INVITE (CSeq 2) → 200 after 30 ms.
+    store.add(at(0, event(t, 'ch', 'in', request('INVITE', 1))));
+    store.add(at(1, event(t, 'ch', 'out', request('INVITE', 1))));
+    store.add(at(5, event(t, 'ch', 'in', response(407, 'INVITE', 1))));
+    store.add(at(6, event(t, 'ch', 'out', response(407, 'INVITE', 1))));
+    store.add(at(10, event(t, 'ch', 'in', request('ACK', 1, 'b1'))));
+    store.add(at(100, event(t, 'ch', 'in', request('INVITE', 2))));
+    store.add(at(101, event(t, 'ch', 'out', request('INVITE', 2))));
+    store.add(at(130, event(t, 'ch', 'in', response(200, 'INVITE', 2))));
+    store.add(at(131, event(t, 'ch', 'out', response(200, 'INVITE', 2))));
+    const s = summarizeCall(store.get(t)!);
+    assert.equal(s.status, 200);
+    assert.equal(s.outcome, 'answered');
+    assert.equal(s.setup_ms, 31);
+    assert.deepEqual(
+      s.hops.map((h) => [h.status, h.setup_ms, h.client_ms]),
+      [[200, 31, 29]],
+    );
+  });
+
+  test('a challenge nobody answered stays the outcome: failed_4xx with the 401', () => {
+    const store = new MessageStore();
+    const t = hex(16);
+    store.add(event(t, 'ch', 'in', request('INVITE', 1)));
+    store.add(event(t, 'ch', 'out', request('INVITE', 1)));
+    store.add(event(t, 'ch', 'in', response(401, 'INVITE', 1)));
+    store.add(event(t, 'ch', 'out', response(401, 'INVITE', 1)));
+    const s = summarizeCall(store.get(t)!);
+    assert.deepEqual([s.status, s.outcome], [401, 'failed_4xx']);
+  });
+});
+
 describe('redaction', () => {
   test('URI user parts, display names and credentials are replaced before the message is kept', () => {
     const store = new MessageStore({ redact: { users: true, auth: true } });
@@ -206,8 +275,8 @@ describe('redaction', () => {
         'INVITE sip:bob@example.com SIP/2.0',
         'Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1',
         'From: "Alice Liddell" <sip:alice@example.com>;tag=1',
-        'To: <sip:bob@example.com>',
-        'Contact: <sips:alice@192.0.2.1:5061>',
+        'To: +15557654321 <sip:bob@example.com>',
+        'Contact: Alice Mobile <sips:alice@192.0.2.1:5061>, <sip:alice@192.0.2.2>',
         'P-Asserted-Identity: <tel:+15551234567>',
         'Call-ID: r1',
         'CSeq: 1 INVITE',
@@ -222,9 +291,15 @@ describe('redaction', () => {
     );
     store.add(event(t, 'r1', 'in', msg));
     const kept = store.get(t)!.messages[0].bytes.toString('latin1');
-    assert.doesNotMatch(kept, /alice@|bob@|Alice|15551234567|0123456789abcdef|feed|nonce/);
+    assert.doesNotMatch(kept, /alice@|bob@|Alice|15551234567|15557654321|Mobile|0123456789abcdef|feed|nonce/);
     assert.match(kept, /^INVITE sip:redacted@example\.com SIP\/2\.0\r\n/);
     assert.match(kept, /\r\nFrom: "redacted" <sip:redacted@example\.com>;tag=1\r\n/);
+    // Display names without quotes are tokens (RFC 3261 §25.1): they go too.
+    assert.match(kept, /\r\nTo: redacted <sip:redacted@example\.com>\r\n/);
+    assert.match(
+      kept,
+      /\r\nContact: redacted <sips:redacted@192\.0\.2\.1:5061>, <sip:redacted@192\.0\.2\.2>\r\n/,
+    );
     assert.match(kept, /\r\nAuthorization: Digest redacted\r\nProxy-Authorization: Digest redacted\r\n/);
     assert.match(kept, /\r\nCall-ID: r1\r\n/);
     // The body is left as it was, so Content-Length still frames the message.

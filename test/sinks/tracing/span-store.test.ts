@@ -117,6 +117,16 @@ describe('span store', () => {
     assert.ok(Math.abs((s.start_ms as number) - (performance.timeOrigin + 1000)) < 1e-3);
   });
 
+  test('summary: after a 407 the status is that of the INVITE sent again with credentials, not of a later re-INVITE', () => {
+    const store = new SpanStore({ maxTraces: 10, maxSpans: 100 });
+    const challenged = spansOf(4, { at: 1000, status: 407 });
+    const root = challenged[0].spanContext().spanId;
+    store.add(challenged, meta(4));
+    store.add(spansOf(4, { at: 1100, parent: root, status: 486 }), meta(4));
+    store.add(spansOf(4, { at: 1200, parent: root, status: 200 }), meta(4));
+    assert.equal(summarize(store.get(hex(5, 32))!).status, 486);
+  });
+
   test('span JSON: ids, parent, kind, epoch ms and unix ns, attributes, status names', () => {
     const [server, client] = spansOf(0, { status: 503 });
     const j = spanJson(client);
@@ -165,15 +175,19 @@ describe('trace API on the admin listener', () => {
     return { status: r.status, body: (await r.json()) as Record<string, unknown> };
   };
 
-  test('GET /api/traces: newest first, limit honoured, bad limits fall back', async () => {
+  test('GET /api/traces: newest first, limit honoured, a bad limit is a 400 saying what is expected', async () => {
     const { status, body } = await get('/api/traces?limit=5');
     assert.equal(status, 200);
     const traces = body.traces as { trace_id: string }[];
     assert.equal(traces.length, 5);
     assert.equal(traces[0].trace_id, hex(60, 32));
     assert.equal(body.stored_traces, 60);
-    assert.equal(((await get('/api/traces?limit=abc')).body.traces as unknown[]).length, 50);
-    assert.equal(((await get('/api/traces?limit=-3')).body.traces as unknown[]).length, 50);
+    assert.equal(((await get('/api/traces?limit=')).body.traces as unknown[]).length, 50);
+    for (const bad of ['abc', '-3', '0', '2.5', '1001']) {
+      const r = await get(`/api/traces?limit=${bad}`);
+      assert.equal(r.status, 400, bad);
+      assert.equal(r.body.error, `limit: expected a whole number from 1 to 1000, got "${bad}"`);
+    }
   });
 
   test('GET /api/traces/<id>, /otlp, unknown and malformed ids, other methods', async () => {
