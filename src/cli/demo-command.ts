@@ -14,6 +14,7 @@ import { ForwardStandin } from '../standins/forward-standin.ts';
 import { LoadGenerator } from '../standins/load-generator.ts';
 import { UasStandin } from '../standins/uas-standin.ts';
 import { installSignalHandlers } from './commands.ts';
+import { above0, atLeast0, NumberOptions, ratio } from './number-option.ts';
 
 const USAGE = `usage: sipspan demo [options]
 
@@ -35,6 +36,9 @@ keeps serving metrics and traces until interrupted, or exits with --calls N.
   --host ADDR        address to bind everything on (default 127.0.0.1)
   --admin-port P     admin listener (default 13000); --gateway-metrics-port (13012), --signaling-metrics-port (13022)
   --log-file PATH    transaction log lines (default: a file in the temp directory)
+
+The SIP elements listen on fixed ports of --host: sipspan 15060 (gateway side) and 15062
+(signaling side), the stand-ins 15070 (sip-gateway) and 15080 (sip-signaling).
 `;
 
 export async function demoCommand(argv: string[]): Promise<number | null> {
@@ -62,13 +66,38 @@ export async function demoCommand(argv: string[]): Promise<number | null> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const n = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
-  const exitAfter = values.calls !== undefined && Number(values.calls) > 0;
-  const calls = exitAfter ? Number(values.calls) : 200;
-  const rate = n(values.rate, 20);
+  const num = new NumberOptions();
+  const given = num.read(
+    '--calls',
+    values.calls,
+    0,
+    (c) => Number.isInteger(c) && c >= 0,
+    'a whole number, 0 or more',
+  );
+  const exitAfter = given > 0;
+  const calls = exitAfter ? given : 200;
+  const rate = num.read('--rate', values.rate, 20, above0, 'a number above 0');
   const host = values.host ?? '127.0.0.1';
-  const failRatio = n(values['fail-ratio'], 0);
-  const adminPort = n(values['admin-port'], 13000);
+  const failRatio = num.read('--fail-ratio', values['fail-ratio'], 0, ratio, 'a ratio from 0 to 1');
+  const port = (flag: string, d: number) =>
+    num.read(
+      `--${flag}`,
+      values[flag as 'admin-port'],
+      d,
+      (p) => Number.isInteger(p) && p >= 0 && p <= 65535,
+      'a port from 0 to 65535',
+    );
+  const adminPort = port('admin-port', 13000);
+  const gatewayMetricsPort = port('gateway-metrics-port', 13012);
+  const signalingMetricsPort = port('signaling-metrics-port', 13022);
+  const ms = (flag: string, d: number) =>
+    num.read(`--${flag}`, values[flag as 'ring-ms'], d, atLeast0, 'a number of ms, 0 or more');
+  const ringMs = ms('ring-ms', 80);
+  const answerMs = ms('answer-ms', 250);
+  const jitterMs = ms('jitter-ms', 100);
+  const gatewayDelayMs = ms('gateway-delay-ms', 5);
+  const holdMs = ms('hold-ms', 1000);
+  if (num.report()) return 2;
   const logFile = values['log-file'] ?? join(tmpdir(), 'sipspan-demo.log');
   const out = process.stdout;
   const tty = out.isTTY === true;
@@ -80,9 +109,9 @@ export async function demoCommand(argv: string[]): Promise<number | null> {
   const signaling = await new UasStandin({
     host,
     port: ports.signaling,
-    ringMs: n(values['ring-ms'], 80),
-    answerMs: n(values['answer-ms'], 250),
-    jitterMs: n(values['jitter-ms'], 100),
+    ringMs,
+    answerMs,
+    jitterMs,
     failRatio,
     failStatus: 486,
   }).start();
@@ -93,7 +122,7 @@ export async function demoCommand(argv: string[]): Promise<number | null> {
         host,
         port: ports.gateway,
         next,
-        delayMs: n(values['gateway-delay-ms'], 5),
+        delayMs: gatewayDelayMs,
       }).start();
 
   const config = buildConfig({
@@ -104,13 +133,13 @@ export async function demoCommand(argv: string[]): Promise<number | null> {
         name: 'sip-gateway',
         listen: [`udp://${hp(ports.gatewayRoute)}`, `tcp://${hp(ports.gatewayRoute)}`],
         upstream: `udp://${hp(ports.gateway)}`,
-        metrics: hp(n(values['gateway-metrics-port'], 13012)),
+        metrics: hp(gatewayMetricsPort),
       },
       {
         name: 'sip-signaling',
         listen: [`udp://${hp(ports.signalingRoute)}`, `tcp://${hp(ports.signalingRoute)}`],
         upstream: `udp://${hp(ports.signaling)}`,
-        metrics: hp(n(values['signaling-metrics-port'], 13022)),
+        metrics: hp(signalingMetricsPort),
       },
     ],
     logs: { destination: logFile },
@@ -132,7 +161,7 @@ export async function demoCommand(argv: string[]): Promise<number | null> {
       'sipspan demo',
       `  caller → sip-gateway route (udp ${hp(ports.gatewayRoute)}) → ${values.b2bua ? 'B2BUA' : 'gateway'} stand-in (${hp(ports.gateway)})`,
       `         → sip-signaling route (udp ${hp(ports.signalingRoute)}) → signaling stand-in (${hp(ports.signaling)})`,
-      `  metrics: http://${hp(n(values['gateway-metrics-port'], 13012))}/metrics  http://${hp(n(values['signaling-metrics-port'], 13022))}/metrics  ${admin}/metrics`,
+      `  metrics: http://${hp(gatewayMetricsPort)}/metrics  http://${hp(signalingMetricsPort)}/metrics  ${admin}/metrics`,
       `  traces:  ${admin}/api/traces   call view: ${admin}/`,
       `  logs:    ${logFile}`,
       `  placing ${calls} calls at ${rate}/s${failRatio > 0 ? `, ${Math.round(failRatio * 100)}% answered 486` : ''}`,
@@ -145,7 +174,7 @@ export async function demoCommand(argv: string[]): Promise<number | null> {
     host,
     rate,
     calls,
-    holdMs: n(values['hold-ms'], 1000),
+    holdMs,
   });
   const started = performance.now();
   const progress = setInterval(() => {

@@ -3,6 +3,7 @@ import { parseEndpoint } from '../config/endpoint.ts';
 import { B2buaStandin } from '../standins/b2bua-standin.ts';
 import { ForwardStandin } from '../standins/forward-standin.ts';
 import { UasStandin } from '../standins/uas-standin.ts';
+import { atLeast0, NumberOptions, ratio } from './number-option.ts';
 
 const USAGE = `usage: sipspan standin <uas|forward|b2bua> --listen URI [options]
 
@@ -53,19 +54,35 @@ export async function standinCommand(argv: string[]): Promise<number | null> {
     process.stderr.write(`--listen: ${listen}\n`);
     return 2;
   }
-  const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
+  const num = new NumberOptions();
+  const ms = (flag: string, d: number) =>
+    num.read(`--${flag}`, values[flag as 'ring-ms'], d, atLeast0, 'a number of ms, 0 or more');
+  const ringMs = ms('ring-ms', 80);
+  const answerMs = ms('answer-ms', 250);
+  const jitterMs = ms('jitter-ms', 0);
+  const byeAfterMs = ms('bye-after-ms', 0);
+  const delayMs = ms('delay-ms', 0);
+  const failRatio = num.read('--fail-ratio', values['fail-ratio'], 0, ratio, 'a ratio from 0 to 1');
+  const failStatus = num.read(
+    '--fail-status',
+    values['fail-status'],
+    486,
+    (n) => Number.isInteger(n) && n >= 300 && n <= 699,
+    'a final failure status from 300 to 699',
+  );
+  if (num.report()) return 2;
   let stop: () => Promise<void>;
   let describe: string;
   if (kind === 'uas') {
     const uas = await new UasStandin({
       host: listen.host,
       port: listen.port,
-      ringMs: num(values['ring-ms'], 80),
-      answerMs: num(values['answer-ms'], 250),
-      jitterMs: num(values['jitter-ms'], 0),
-      failRatio: num(values['fail-ratio'], 0),
-      failStatus: num(values['fail-status'], 486),
-      byeAfterMs: num(values['bye-after-ms'], 0),
+      ringMs,
+      answerMs,
+      jitterMs,
+      failRatio,
+      failStatus,
+      byeAfterMs,
     }).start();
     stop = () => uas.stop();
     describe = `uas on ${listen.host}:${uas.port}`;
@@ -81,7 +98,7 @@ export async function standinCommand(argv: string[]): Promise<number | null> {
         host: listen.host,
         port: listen.port,
         next: target,
-        delayMs: num(values['delay-ms'], 0),
+        delayMs,
         recordRoute: !values['no-record-route'],
       }).start();
       stop = () => fw.stop();

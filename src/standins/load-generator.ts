@@ -178,8 +178,13 @@ export class LoadGenerator {
 
   private retransmit(now: number): void {
     if (this.opts.target.transport !== 'udp') {
-      for (const c of this.live.values())
+      // A reliable transport retransmits nothing, but Timer B (INVITE) and Timer F (BYE) still end what
+      // is never answered: a BYE the callee never answers must not keep the run alive.
+      for (const c of this.live.values()) {
         if (c.status === 0 && now - c.startedAt > TIMER_B_MS) this.end(c, 'timeout', now);
+        else if (c.byeText !== null && c.byeMs === -1 && now - c.byeSentAt > TIMER_B_MS)
+          this.end(c, 'answered', now);
+      }
       return;
     }
     for (const c of this.live.values()) {

@@ -223,5 +223,78 @@ describe('sipspan bench against a SIPp UAS', { concurrency: false }, () => {
     const noUdp = await placeCalls(`udp://127.0.0.1:${uas.port}`, 1, ['--listen', 'tcp://127.0.0.1:0']);
     assert.equal(noUdp.code, 2);
     assert.match(noUdp.stderr, /a UDP upstream needs a UDP listener of IPv4 on the route/);
+    const unreadable = await runSipspan([
+      'bench',
+      '--target',
+      `udp://127.0.0.1:${uas.port}`,
+      '--threshold',
+      'p99<1..2',
+    ]);
+    assert.equal(unreadable.code, 2);
+    assert.match(unreadable.stderr, /--threshold: "p99<1\.\.2"/);
+  });
+
+  test('a rate, call count, duration or hold that is not a sensible number is a usage error before any call', async () => {
+    const target = `udp://127.0.0.1:${uas.port}`;
+    for (const [flag, value, expected] of [
+      ['--rate', '0', 'a number above 0'],
+      ['--rate', 'abc', 'a number above 0'],
+      ['--rate', '-5', 'a number above 0'],
+      ['--calls', '0', 'a whole number from 1'],
+      ['--calls', '2.5', 'a whole number from 1'],
+      ['--calls', 'abc', 'a whole number from 1'],
+      ['--duration', '0', 'a number of seconds above 0'],
+      ['--hold-ms', '-5', 'a number of ms, 0 or more'],
+    ]) {
+      const r = await runSipspan(['bench', '--target', target, `${flag}=${value}`], 10_000);
+      assert.equal(r.code, 2, `${flag} ${value}: ${r.stderr}`);
+      assert.equal(r.stderr, `${flag}: expected ${expected}, got "${value}"\n`);
+    }
+  });
+});
+
+describe('sipspan bench against a service that cannot be reached', () => {
+  test('a TCP service that is down: every call failed, no negative time behind it, exit 1 even without a threshold', async () => {
+    const down = await freePort();
+    const r = await runSipspan(
+      [
+        'bench',
+        '--target',
+        `tcp://127.0.0.1:${down}`,
+        '--listen',
+        'tcp://127.0.0.1:0',
+        '--rate',
+        '20',
+        '--calls',
+        '4',
+        '--json',
+      ],
+      30_000,
+    );
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /no call was answered/);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.failed, 4);
+    const hop = out.report.hops[0];
+    assert.equal(hop.calls, 4, 'every call in the hop figures');
+    assert.deepEqual(hop.outcomes, { failed_5xx: 4 });
+    for (const c of out.report.slowest)
+      for (const ms of c.perHopMs) assert.ok(!(ms < 0), `${ms} ms behind it`);
+  });
+
+  test("an IPv6 target works with the default listener, which takes the target's family", async () => {
+    const uas = await new UasStandin({
+      host: '::1',
+      port: await freePort(),
+      ringMs: 5,
+      answerMs: 10,
+    }).start();
+    try {
+      const r = await placeCalls(`udp://[::1]:${uas.port}`, 4, ['--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).failed, 0);
+    } finally {
+      await uas.stop();
+    }
   });
 });

@@ -42,3 +42,32 @@ test('usage mistakes exit 2 with the command named on stderr', async () => {
     assert.match(r.stderr, stderr, args.join(' '));
   }
 });
+
+test('a number option that cannot be right is a usage error naming it, before anything is bound or sent', async () => {
+  const cases: [string[], string][] = [
+    [
+      ['standin', 'uas', '--listen', 'udp://127.0.0.1:1', '--fail-status', 'abc'],
+      '--fail-status: expected a final failure status from 300 to 699, got "abc"',
+    ],
+    [
+      ['standin', 'uas', '--listen', 'udp://127.0.0.1:1', '--fail-status', '700'],
+      '--fail-status: expected a final failure status from 300 to 699, got "700"',
+    ],
+    [
+      ['standin', 'uas', '--listen', 'udp://127.0.0.1:1', '--fail-ratio', '2'],
+      '--fail-ratio: expected a ratio from 0 to 1, got "2"',
+    ],
+    [
+      ['standin', 'uas', '--listen', 'udp://127.0.0.1:1', '--answer-ms', 'soon'],
+      '--answer-ms: expected a number of ms, 0 or more, got "soon"',
+    ],
+    [['demo', '--rate', '0'], '--rate: expected a number above 0, got "0"'],
+    [['demo', '--calls=-5'], '--calls: expected a whole number, 0 or more, got "-5"'],
+    [['demo', '--hold-ms', 'abc'], '--hold-ms: expected a number of ms, 0 or more, got "abc"'],
+  ];
+  for (const [args, message] of cases) {
+    const r = await runSipspan(args, 20_000);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr, `${message}\n`, args.join(' '));
+  }
+});

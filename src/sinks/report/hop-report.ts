@@ -97,7 +97,14 @@ export class HopReport implements Sink {
     if (tx.outcome === 'timeout') hop.timeouts++;
     if (tx.upstreamRttMs >= 0) push(hop.rtt, tx.upstreamRttMs);
     if (tx.requestProxyMs > 0) push(hop.ownTime, tx.requestProxyMs + tx.responseProxyMs);
-    if (tx.method === 'INVITE' && tx.isInitialInvite && tx.finalResponseOut !== -1 && tx.requestOut !== -1) {
+    // Setup from a final the service gave: one sipspan answered itself (503, nothing sent) has none.
+    if (
+      tx.method === 'INVITE' &&
+      tx.isInitialInvite &&
+      tx.finalResponseOut !== -1 &&
+      tx.finalResponseIn !== -1 &&
+      tx.requestOut !== -1
+    ) {
       const server = tx.finalResponseOut - tx.requestIn;
       const client = tx.finalResponseIn - tx.requestOut;
       push(hop.inviteSetup, client);
@@ -186,7 +193,8 @@ const f1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : '-');
 const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '-');
 
 /** The report as text for a terminal. */
-export function renderReport(r: Report, traceLink: (traceId: string) => string): string {
+/** `traceLink`: where a trace can be opened (the demo keeps serving), or null to print its id only. */
+export function renderReport(r: Report, traceLink: ((traceId: string) => string) | null): string {
   const lines: string[] = [];
   lines.push('per hop');
   lines.push(
@@ -213,7 +221,7 @@ export function renderReport(r: Report, traceLink: (traceId: string) => string):
       lines.push(
         `  ${f1(c.setupMs).padStart(7)} ms  [${c.perHopMs.map((v) => f1(v)).join(' | ')}] ms  trace ${c.traceId}`,
       );
-      lines.push(`           ${traceLink(c.traceId)}`);
+      if (traceLink !== null) lines.push(`           ${traceLink(c.traceId)}`);
     }
   }
   return lines.join('\n');
