@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { HopReport, type Report, renderReport } from '../sinks/report/hop-report.ts';
 import { startTracingSink } from '../sinks/tracing/tracing-sink.ts';
 import { LoadGenerator } from '../standins/load-generator.ts';
-import { above0, atLeast0, NumberOptions, wholeFrom1 } from './number-option.ts';
+import { above0, NumberOptions, wholeFrom1 } from './number-option.ts';
 
 const USAGE = `usage: sipspan bench --target URI --rate R (--calls N | --duration S) [options]
 
@@ -69,7 +69,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   }
   const num = new NumberOptions();
   const rate = num.read('--rate', values.rate, 50, above0, 'a number above 0');
-  const holdMs = num.read('--hold-ms', values['hold-ms'], 500, atLeast0, 'a number of ms, 0 or more');
+  const holdMs = num.milliseconds('--hold-ms', values['hold-ms'], 500);
   const duration = num.read('--duration', values.duration, 10, above0, 'a number of seconds above 0');
   const callsGiven = num.read('--calls', values.calls, 0, wholeFrom1, 'a whole number from 1');
   if (num.report()) return 2;

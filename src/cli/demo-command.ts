@@ -14,7 +14,7 @@ import { ForwardStandin } from '../standins/forward-standin.ts';
 import { LoadGenerator } from '../standins/load-generator.ts';
 import { UasStandin } from '../standins/uas-standin.ts';
 import { installSignalHandlers } from './commands.ts';
-import { above0, atLeast0, NumberOptions, ratio } from './number-option.ts';
+import { above0, NumberOptions, ratio } from './number-option.ts';
 
 const USAGE = `usage: sipspan demo [options]
 
@@ -90,13 +90,11 @@ export async function demoCommand(argv: string[]): Promise<number | null> {
   const adminPort = port('admin-port', 13000);
   const gatewayMetricsPort = port('gateway-metrics-port', 13012);
   const signalingMetricsPort = port('signaling-metrics-port', 13022);
-  const ms = (flag: string, d: number) =>
-    num.read(`--${flag}`, values[flag as 'ring-ms'], d, atLeast0, 'a number of ms, 0 or more');
-  const ringMs = ms('ring-ms', 80);
-  const answerMs = ms('answer-ms', 250);
-  const jitterMs = ms('jitter-ms', 100);
-  const gatewayDelayMs = ms('gateway-delay-ms', 5);
-  const holdMs = ms('hold-ms', 1000);
+  const ringMs = num.milliseconds('--ring-ms', values['ring-ms'], 80);
+  const answerMs = num.milliseconds('--answer-ms', values['answer-ms'], 250);
+  const jitterMs = num.milliseconds('--jitter-ms', values['jitter-ms'], 100);
+  const gatewayDelayMs = num.milliseconds('--gateway-delay-ms', values['gateway-delay-ms'], 5);
+  const holdMs = num.milliseconds('--hold-ms', values['hold-ms'], 1000);
   if (num.report()) return 2;
   const logFile = values['log-file'] ?? join(tmpdir(), 'sipspan-demo.log');
   const out = process.stdout;

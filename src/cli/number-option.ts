@@ -21,6 +21,11 @@ export class NumberOptions {
     return fallback;
   }
 
+  /** A duration in milliseconds, 0 or more. */
+  milliseconds(flag: string, text: string | undefined, fallback: number): number {
+    return this.read(flag, text, fallback, atLeast0, 'a number of ms, 0 or more');
+  }
+
   /** Print the problems; true when there were any (the command exits 2). */
   report(): boolean {
     for (const p of this.problems) process.stderr.write(`${p}\n`);
@@ -29,6 +34,6 @@ export class NumberOptions {
 }
 
 export const above0 = (n: number) => n > 0;
-export const atLeast0 = (n: number) => n >= 0;
+const atLeast0 = (n: number) => n >= 0;
 export const wholeFrom1 = (n: number) => Number.isInteger(n) && n >= 1;
 export const ratio = (n: number) => n >= 0 && n <= 1;

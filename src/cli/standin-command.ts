@@ -3,7 +3,7 @@ import { parseEndpoint } from '../config/endpoint.ts';
 import { B2buaStandin } from '../standins/b2bua-standin.ts';
 import { ForwardStandin } from '../standins/forward-standin.ts';
 import { UasStandin } from '../standins/uas-standin.ts';
-import { atLeast0, NumberOptions, ratio } from './number-option.ts';
+import { NumberOptions, ratio } from './number-option.ts';
 
 const USAGE = `usage: sipspan standin <uas|forward|b2bua> --listen URI [options]
 
@@ -55,13 +55,11 @@ export async function standinCommand(argv: string[]): Promise<number | null> {
     return 2;
   }
   const num = new NumberOptions();
-  const ms = (flag: string, d: number) =>
-    num.read(`--${flag}`, values[flag as 'ring-ms'], d, atLeast0, 'a number of ms, 0 or more');
-  const ringMs = ms('ring-ms', 80);
-  const answerMs = ms('answer-ms', 250);
-  const jitterMs = ms('jitter-ms', 0);
-  const byeAfterMs = ms('bye-after-ms', 0);
-  const delayMs = ms('delay-ms', 0);
+  const ringMs = num.milliseconds('--ring-ms', values['ring-ms'], 80);
+  const answerMs = num.milliseconds('--answer-ms', values['answer-ms'], 250);
+  const jitterMs = num.milliseconds('--jitter-ms', values['jitter-ms'], 0);
+  const byeAfterMs = num.milliseconds('--bye-after-ms', values['bye-after-ms'], 0);
+  const delayMs = num.milliseconds('--delay-ms', values['delay-ms'], 0);
   const failRatio = num.read('--fail-ratio', values['fail-ratio'], 0, ratio, 'a ratio from 0 to 1');
   const failStatus = num.read(
     '--fail-status',

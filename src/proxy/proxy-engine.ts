@@ -780,32 +780,11 @@ export class ProxyEngine implements InboundHandler {
     target: Target,
     receivedAt: number,
   ): void {
-    const source = this.remoteText(flow);
+    this.captureIn(route, callId, traceId, flow, msg, receivedAt);
+    if (chunks === null) return;
     const local = formatHostPort(flow.localAddress, flow.localPort);
     const to = formatHostPort(target.host, target.port);
-    channels.messageCaptured.publish({
-      route: route.info,
-      callId,
-      traceId,
-      direction: 'in',
-      transport: flow.transport,
-      source,
-      destination: local,
-      at: receivedAt,
-      bytes: Buffer.from(msg.buf.subarray(msg.start, msg.end)),
-    });
-    if (chunks === null) return;
-    channels.messageCaptured.publish({
-      route: route.info,
-      callId,
-      traceId,
-      direction: 'out',
-      transport: outTransport,
-      source: local,
-      destination: to,
-      at: performance.now(),
-      bytes: Buffer.concat(chunks),
-    });
+    this.captureOut(route, callId, traceId, outTransport, local, to, chunks);
   }
 
   /**
@@ -822,31 +801,51 @@ export class ProxyEngine implements InboundHandler {
     receivedAt: number,
   ): void {
     const callId = msg.value(HeaderId.CALL_ID) ?? '';
-    const remote = this.remoteText(flow);
+    if (captureRequest) this.captureIn(route, callId, traceId, flow, msg, receivedAt);
     const local = formatHostPort(flow.localAddress, flow.localPort);
-    if (captureRequest) {
-      channels.messageCaptured.publish({
-        route: route.info,
-        callId,
-        traceId,
-        direction: 'in',
-        transport: flow.transport,
-        source: remote,
-        destination: local,
-        at: receivedAt,
-        bytes: Buffer.from(msg.buf.subarray(msg.start, msg.end)),
-      });
-    }
+    this.captureOut(route, callId, traceId, flow.transport, local, this.remoteText(flow), reply);
+  }
+
+  private captureIn(
+    route: RouteRuntime,
+    callId: string,
+    traceId: string | null,
+    flow: Flow,
+    msg: SipMessage,
+    receivedAt: number,
+  ): void {
+    channels.messageCaptured.publish({
+      route: route.info,
+      callId,
+      traceId,
+      direction: 'in',
+      transport: flow.transport,
+      source: this.remoteText(flow),
+      destination: formatHostPort(flow.localAddress, flow.localPort),
+      at: receivedAt,
+      bytes: Buffer.from(msg.buf.subarray(msg.start, msg.end)),
+    });
+  }
+
+  private captureOut(
+    route: RouteRuntime,
+    callId: string,
+    traceId: string | null,
+    transport: TransportName,
+    source: string,
+    destination: string,
+    chunks: Buffer[],
+  ): void {
     channels.messageCaptured.publish({
       route: route.info,
       callId,
       traceId,
       direction: 'out',
-      transport: flow.transport,
-      source: local,
-      destination: remote,
+      transport,
+      source,
+      destination,
       at: performance.now(),
-      bytes: Buffer.concat(reply),
+      bytes: Buffer.concat(chunks),
     });
   }
 

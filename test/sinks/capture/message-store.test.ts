@@ -197,11 +197,11 @@ describe('message store grouping', () => {
 });
 
 describe('call summary', () => {
-  /** A request of the call `ch` with its CSeq number (and a To tag for the in-dialog ones). */
-  const request = (method: string, cseq: number, toTag = '') =>
+  /** A message of the call `ch`: its start line, CSeq and To tag ('' for none). */
+  const message = (startLine: string, method: string, cseq: number, toTag: string) =>
     Buffer.from(
       [
-        `${method} sip:bob@example.com SIP/2.0`,
+        startLine,
         `Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-${method}${cseq}`,
         'From: <sip:alice@example.com>;tag=1928',
         `To: <sip:bob@example.com>${toTag === '' ? '' : `;tag=${toTag}`}`,
@@ -213,21 +213,10 @@ describe('call summary', () => {
       ].join('\r\n'),
       'latin1',
     );
+  const request = (method: string, cseq: number, toTag = '') =>
+    message(`${method} sip:bob@example.com SIP/2.0`, method, cseq, toTag);
   const response = (status: number, method: string, cseq: number) =>
-    Buffer.from(
-      [
-        `SIP/2.0 ${status} Reason`,
-        `Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-${method}${cseq}`,
-        'From: <sip:alice@example.com>;tag=1928',
-        'To: <sip:bob@example.com>;tag=b1',
-        'Call-ID: ch',
-        `CSeq: ${cseq} ${method}`,
-        'Content-Length: 0',
-        '',
-        '',
-      ].join('\r\n'),
-      'latin1',
-    );
+    message(`SIP/2.0 ${status} Reason`, method, cseq, 'b1');
 
   test('a call challenged 407 and sent again with credentials is answered, its setup that of the retry', () => {
     const store = new MessageStore();
