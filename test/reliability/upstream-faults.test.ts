@@ -258,10 +258,12 @@ describe('upstream faults', { concurrency: true }, () => {
     channels.limitHit.unsubscribe(onLimit);
     await Promise.allSettled([...scenarios.values()]);
     for (const c of cleanups) await c();
-    await proxy.stop();
-    await silent.close();
-    await slow.close();
-    await reset.close();
+    // Whatever before() got to start is stopped, also when it failed half-way: an open socket left
+    // behind would keep the test process, and the whole run, alive.
+    await proxy?.stop();
+    await silent?.close();
+    await slow?.close();
+    await reset?.close();
   });
 
   /** The one end event of a transaction, checked to be the only one. */

@@ -5,9 +5,16 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** A port free for both UDP and TCP on the given loopback address. */
+/**
+ * Ports this process has handed out: a port is only free until its taker binds it, so the kernel may
+ * hand the same one out again meanwhile (two routes, or a route and the upstream it forwards to, on
+ * one port). Never handed out twice.
+ */
+const handedOut = new Set<number>();
+
+/** A port free for both UDP and TCP on the given loopback address, and not handed out before. */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
+  for (let attempt = 0; attempt < 40; attempt++) {
     const port = await new Promise<number>((resolve, reject) => {
       const s = createServer();
       s.once('error', reject);
@@ -22,7 +29,10 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
       u.once('error', () => resolve(false));
       u.bind(port, host, () => u.close(() => resolve(true)));
     });
-    if (udpFree) return port;
+    if (udpFree && !handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
   }
   throw new Error('no free port');
 }
