@@ -1,6 +1,7 @@
 import type { TransportName } from '../transport/flow.ts';
 import { methodLabel } from '../wire/methods.ts';
 import { isAcceptableTracestate, parseTraceId, parseTraceparent } from '../wire/read-trace-context.ts';
+import { isCredentialChallenge } from '../wire/status.ts';
 import { channels } from './channels.ts';
 import { DeferredEvents } from './deferred-events.ts';
 import { ACK_LINGER, EndedTransactions, TRANSACTION_LINGER } from './ended-transactions.ts';
@@ -462,7 +463,7 @@ export class Observer {
     if (state !== 'trying' && state !== 'early' && state !== 'confirmed' && state !== 'challenged')
       this.endCall(call, now);
     else if (tx.method === 'BYE' && state === 'confirmed') {
-      if (isChallenge(tx.status)) {
+      if (isCredentialChallenge(tx.status)) {
         // RFC 3261 §22.2: the BYE comes again with credentials; the call ends with that one.
         this.awaitRetry(call, tx.status, now);
         return;
@@ -487,7 +488,7 @@ export class Observer {
   private onFinalForCall(tx: TransactionRecord, status: number, now: number): void {
     const call = tx.call;
     if (call === null || !tx.isInitialInvite || call.outcome !== null) return;
-    if (isChallenge(status) && tx.generatedStatus === 0) {
+    if (isCredentialChallenge(status) && tx.generatedStatus === 0) {
       // The INVITE comes again with credentials in the same call (Call-ID, From tag): still one attempt.
       call.state = 'challenged';
       this.awaitRetry(call, status, now);
@@ -641,11 +642,6 @@ export class Observer {
   flushEvents(): void {
     this.events.flush();
   }
-}
-
-/** RFC 3261 §22.2: 401 and 407 ask for the request again with credentials. */
-function isChallenge(status: number): boolean {
-  return status === 401 || status === 407;
 }
 
 export function statusClassOf(status: number): StatusClass {

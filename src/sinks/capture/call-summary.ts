@@ -1,3 +1,4 @@
+import { isCredentialChallenge } from '../../wire/status.ts';
 import type { StoredCall, StoredMessage } from './message-store.ts';
 
 /**
@@ -105,7 +106,7 @@ export function groupByHop(call: StoredCall): HopMessages[] {
       if (
         current !== null &&
         info.cseq !== current.info!.cseq &&
-        isChallenge(statusOf(h.finalOut ?? h.finalIn))
+        isCredentialChallenge(statusOf(h.finalOut ?? h.finalIn))
       ) {
         h.requestIn = null;
         h.requestOut = null;
@@ -132,10 +133,6 @@ const since = (a: StoredMessage | null, b: StoredMessage | null): number | null 
 
 function statusOf(m: StoredMessage | null): number {
   return m === null ? 0 : m.info!.status;
-}
-
-function isChallenge(status: number): boolean {
-  return status === 401 || status === 407;
 }
 
 export function round3(v: number): number {

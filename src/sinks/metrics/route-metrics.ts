@@ -103,13 +103,13 @@ export function statusClassPosition(status: number): number {
 }
 
 /** RFC 6076 §4.2, §4.3.2: 401, 402 and 407 are "non-failure challenge response codes". */
-function isChallenge(status: number): boolean {
+function isNonFailureChallenge(status: number): boolean {
   return status === 401 || status === 402 || status === 407;
 }
 
 /** RFC 6076 §4.3.2, §4.2: a failure is a 4XX other than a challenge, a 5XX or a 6XX. */
 function isFailure(status: number): boolean {
-  return status >= 400 && status <= 699 && !isChallenge(status);
+  return status >= 400 && status <= 699 && !isNonFailureChallenge(status);
 }
 
 function finalPosition(call: CallRecord): number {
@@ -299,7 +299,7 @@ export class RouteMetrics {
       this.challenged.delete(tx.callId);
       if (tx.requestOut - remembered <= CHALLENGE_MEMORY_MS) start = remembered;
     }
-    if (!timedOut && isChallenge(status)) {
+    if (!timedOut && isNonFailureChallenge(status)) {
       if (this.challenged.size >= MAX_CHALLENGES) {
         const oldest = this.challenged.keys().next().value;
         if (oldest !== undefined) this.challenged.delete(oldest);

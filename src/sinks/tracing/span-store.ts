@@ -1,5 +1,6 @@
 import { type Attributes, type HrTime, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
+import { isCredentialChallenge } from '../../wire/status.ts';
 import { ATTR, RESOURCE } from './semconv.ts';
 import { type FinishedSpan, toEpochMs } from './span-builder.ts';
 
@@ -189,7 +190,7 @@ function rootOf(t: StoredTrace): FinishedSpan | undefined {
 function callerStatus(root: FinishedSpan, servers: readonly FinishedSpan[]): unknown {
   let status = root.attributes[ATTR.SIP_STATUS] ?? null;
   for (const s of servers) {
-    if (status !== 401 && status !== 407) break;
+    if (typeof status !== 'number' || !isCredentialChallenge(status)) break;
     if (
       s.startMs <= root.startMs ||
       s.attributes[ATTR.ROUTE] !== root.attributes[ATTR.ROUTE] ||
