@@ -181,28 +181,20 @@ export class ProxyEngine implements InboundHandler {
     unsent: UnsentMessage[],
   ): void {
     const route = this.routes[routeIndex];
+    // RFC 3261 §18.4: a transport failure is reported to the transaction at once, not left to Timer B,
+    // and §16.9: the request is answered as a 503 from the next hop would be.
     // Counted as the service's failure when it was the service's: the route's upstream, or where a
     // request from downstream was going. A caller's address the proxy had to connect back to is not.
     let towardService = address === route.upstreamAddress && port === route.upstream.port;
     for (let i = 0; i < unsent.length; i++) {
       const tag = unsent[i].tag;
-      if (
-        tag instanceof PendingRequest &&
-        tag.tx instanceof TransactionRecord &&
-        tag.tx.direction === 'downstream'
-      )
-        towardService = true;
-    }
-    if (towardService) this.upstreamError(route, kind);
-    // RFC 3261 §18.4: a transport failure is reported to the transaction at once, not left to Timer B,
-    // and §16.9: the request is answered as a 503 from the next hop would be.
-    for (let i = 0; i < unsent.length; i++) {
-      const tag = unsent[i].tag;
       if (tag instanceof PendingRequest) {
+        if (tag.tx instanceof TransactionRecord && tag.tx.direction === 'downstream') towardService = true;
         if (!(tag.bySize && this.resendOverUdp(route, tag, unsent[i].chunks, address, port)))
           this.answerForwarded(route, tag.flow, unsent[i].chunks, tag.tx);
       } else if (tag === RESPONSE_TAG) this.dropUnsentResponse(route, formatHostPort(address, port));
     }
+    if (towardService) this.upstreamError(route, kind);
   }
 
   /**
@@ -640,12 +632,8 @@ export class ProxyEngine implements InboundHandler {
   private isLoop(route: RouteRuntime, msg: SipMessage, loop: number): boolean {
     // Cheap filter first: a memmem for our branch marker in the header section.
     const buf = msg.buf;
-    if (
-      buf.indexOf(BRANCH_PREFIX_BYTES, msg.startLineEnd) === -1 ||
-      buf.indexOf(BRANCH_PREFIX_BYTES, msg.startLineEnd) >= msg.headersEnd
-    ) {
-      return false;
-    }
+    const marker = buf.indexOf(BRANCH_PREFIX_BYTES, msg.startLineEnd);
+    if (marker === -1 || marker >= msg.headersEnd) return false;
     const loopHex = hashHex(loop, 0, 8);
     for (let i = 0; i < msg.fieldCount; i++) {
       if (msg.fieldId(i) !== HeaderId.VIA) continue;
