@@ -3,8 +3,7 @@ import { hostname } from 'node:os';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigProblem, closestKey, formatPath } from './config-error.ts';
-import { formatEndpoint } from './endpoint.ts';
-import { portCollisions, socketsOf } from './port-collisions.ts';
+import { ownListenerUpstreams, portCollisions, socketsOf } from './port-collisions.ts';
 import { type Config, configSchema } from './schema.ts';
 
 /** Flags of `sipspan run` that stand for a single-route config, or override the file. */
@@ -83,19 +82,6 @@ export function buildConfig(
     if (names.has(r.name))
       problems.push({ path: `routes[${i}].name`, message: `"${r.name}" is used by another route` });
     names.add(r.name);
-    // A route whose upstream is one of its own listeners forwards every request back to itself.
-    const self = r.listen.findIndex(
-      (l) =>
-        l.transport === r.upstream.transport &&
-        l.port === r.upstream.port &&
-        (sameHost(l.host, r.upstream.host) ||
-          ((l.host === '0.0.0.0' || l.host === '::') && isLocal(r.upstream.host))),
-    );
-    if (self !== -1)
-      problems.push({
-        path: `routes[${i}].upstream`,
-        message: `${formatEndpoint(r.upstream)} is this route's own listener routes[${i}].listen[${self}]: every request would come back to sipspan`,
-      });
     // A route sends UDP from the socket it listens on (peers see replies come from where they sent).
     const up = r.upstream;
     if (
@@ -111,6 +97,7 @@ export function buildConfig(
       });
     }
   });
+  problems.push(...ownListenerUpstreams(cfg));
   problems.push(...portCollisions(socketsOf(cfg), where));
   if (cfg.limits.heap_soft_limit_mb >= cfg.limits.heap_hard_limit_mb) {
     problems.push({ path: 'limits.heap_soft_limit_mb', message: 'must be below limits.heap_hard_limit_mb' });
@@ -118,26 +105,6 @@ export function buildConfig(
   if (problems.length > 0) throw configError(problems, where);
 
   return deepFreeze({ ...cfg, node: cfg.node ?? hostname() });
-}
-
-/** An address that is this machine whatever its interfaces (another name or address may be too: not known here). */
-function isLocal(host: string): boolean {
-  const h = canonicalHost(host);
-  return h === 'localhost' || h === '0.0.0.0' || h === '::' || h === '::1' || h.startsWith('127.');
-}
-
-/** One spelling per host: IPv6 compressed (`0:0::1` is `::1`), names in lower case. */
-function canonicalHost(host: string): string {
-  const h = host.toLowerCase();
-  return h.includes(':') ? new URL(`http://[${h}]/`).hostname.slice(1, -1) : h;
-}
-
-/** The same host, or localhost and a loopback address (either way round). */
-function sameHost(listener: string, upstream: string): boolean {
-  const a = canonicalHost(listener);
-  const b = canonicalHost(upstream);
-  if (a === b) return true;
-  return (b === 'localhost' && (a === '127.0.0.1' || a === '::1')) || (a === 'localhost' && isLocal(b));
 }
 
 function configError(problems: readonly ConfigProblem[], where: (path: string) => string): ConfigError {

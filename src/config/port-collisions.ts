@@ -4,8 +4,8 @@ import { formatEndpoint, formatHostPort, type HostPort, type TransportName } fro
 import type { ParsedConfig } from './schema.ts';
 
 /**
- * Listeners that would take the same port: what `run` would fail to bind with EADDRINUSE, found by
- * `validate` without binding or resolving anything.
+ * Listeners that would take the same port (what `run` would fail to bind with EADDRINUSE), and
+ * upstreams that are a route's own listener: found by `validate` without binding or resolving anything.
  */
 
 /**
@@ -71,8 +71,7 @@ function ipv4(ip: string): BoundAddress {
 }
 
 function ipv6(ip: string, dualStack: boolean): BoundAddress {
-  // One spelling per address: `0:0::0` is `::`.
-  const canonical = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  const canonical = canonicalHost(ip);
   const wildcard = canonical === '::';
   return { family: 6, ip: canonical, wildcard, dualStack: wildcard && dualStack };
 }
@@ -106,4 +105,48 @@ export function portCollisions(
     problems.push({ path: s.path, message });
   });
   return problems;
+}
+
+/**
+ * A route whose upstream is one of its own listeners forwards every request back to itself: the same
+ * host in any spelling, or a wildcard listener and a local upstream. Any other name or address may be
+ * this machine too; that is not known without a lookup.
+ */
+export function ownListenerUpstreams(cfg: ParsedConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  cfg.routes.forEach((r, i) => {
+    const up = r.upstream;
+    const self = r.listen.findIndex(
+      (l) =>
+        l.transport === up.transport &&
+        l.port === up.port &&
+        (sameHost(l.host, up.host) || ((l.host === '0.0.0.0' || l.host === '::') && isLocal(up.host))),
+    );
+    if (self !== -1)
+      problems.push({
+        path: `routes[${i}].upstream`,
+        message: `${formatEndpoint(up)} is this route's own listener routes[${i}].listen[${self}]: every request would come back to sipspan`,
+      });
+  });
+  return problems;
+}
+
+/** One spelling per host: IPv6 compressed (`0:0::1` is `::1`), names in lower case. */
+function canonicalHost(host: string): string {
+  const h = host.toLowerCase();
+  return h.includes(':') ? new URL(`http://[${h}]/`).hostname.slice(1, -1) : h;
+}
+
+/** An address that is this machine whatever its interfaces. */
+function isLocal(host: string): boolean {
+  const h = canonicalHost(host);
+  return h === 'localhost' || h === '0.0.0.0' || h === '::' || h === '::1' || h.startsWith('127.');
+}
+
+/** The same host, or localhost and a loopback address (either way round). */
+function sameHost(listener: string, upstream: string): boolean {
+  const a = canonicalHost(listener);
+  const b = canonicalHost(upstream);
+  if (a === b) return true;
+  return (b === 'localhost' && (a === '127.0.0.1' || a === '::1')) || (a === 'localhost' && isLocal(b));
 }
