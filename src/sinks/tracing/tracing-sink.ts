@@ -118,16 +118,21 @@ export function sdkDisabled(env: NodeJS.ProcessEnv): boolean {
  */
 export function tracingEnvProblems(env: NodeJS.ProcessEnv): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  for (const check of [() => samplerFromEnv(env), () => exportersFromEnv(env)]) {
+  for (const check of [() => samplerFromEnv(env), () => exporterChoices(env)]) {
     try {
-      const made = check();
-      if (Array.isArray(made)) for (const e of made) void e.exporter.shutdown();
+      check();
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       problems.push(...err.problems);
     }
   }
   return problems;
+}
+
+/** An exporter OTEL_TRACES_EXPORTER names, with its OTLP protocol (null for the others). */
+interface ExporterChoice {
+  name: 'console' | 'zipkin' | 'otlp';
+  protocol: string | null;
 }
 
 /**
@@ -139,7 +144,7 @@ export function tracingEnvProblems(env: NodeJS.ProcessEnv): ConfigProblem[] {
  * backend sipspan keeps spans in its embedded store). An unknown name or
  * protocol is a configuration error, reported at start rather than ignored.
  */
-export function exportersFromEnv(env: NodeJS.ProcessEnv): { name: string; exporter: SpanExporter }[] {
+function exporterChoices(env: NodeJS.ProcessEnv): ExporterChoice[] {
   if (sdkDisabled(env)) return [];
   const names = [
     ...new Set(
@@ -150,50 +155,52 @@ export function exportersFromEnv(env: NodeJS.ProcessEnv): { name: string; export
     ),
   ];
   if (names.length === 0 || names.includes('none')) return [];
-  const out: { name: string; exporter: SpanExporter }[] = [];
-  for (const name of names) {
-    if (name === 'console') out.push({ name, exporter: new ConsoleSpanExporter() });
-    else if (name === 'zipkin') {
-      const url = nonEmpty(env.OTEL_EXPORTER_ZIPKIN_ENDPOINT) ?? 'http://localhost:9411/api/v2/spans';
-      out.push({ name, exporter: new ZipkinExporter({ url }) });
-    } else if (name === 'otlp') {
-      // The error names the variable the value came from: the signal-specific one wins, as in the SDK.
-      const protocolVariable =
-        nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) !== undefined
-          ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'
-          : 'OTEL_EXPORTER_OTLP_PROTOCOL';
-      const protocol = (nonEmpty(env[protocolVariable]) ?? 'http/protobuf').toLowerCase();
-      if (!PROTOCOLS.includes(protocol))
-        throw new ConfigError([
-          {
-            path: protocolVariable,
-            message: `unknown OTLP protocol "${protocol}" (${PROTOCOLS.join(', ')})`,
-          },
-        ]);
-      if (protocol === 'grpc') {
-        // gRPC takes the endpoint as given (no path); headers come from process.env through the exporter.
-        const url =
-          nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) ?? nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT);
-        out.push({
-          name: `otlp/${protocol}`,
-          exporter: new OtlpGrpcExporter(url === undefined ? {} : { url }),
-        });
-      } else {
-        const opts = otlpHttpOptions(env);
-        out.push({
-          name: `otlp/${protocol}`,
-          exporter: protocol === 'http/json' ? new OtlpJsonExporter(opts) : new OtlpProtoTraceExporter(opts),
-        });
-      }
-    } else
+  return names.map((name): ExporterChoice => {
+    if (name === 'console' || name === 'zipkin') return { name, protocol: null };
+    if (name !== 'otlp')
       throw new ConfigError([
         {
           path: 'OTEL_TRACES_EXPORTER',
           message: `unknown trace exporter "${name}" (otlp, zipkin, console, none)`,
         },
       ]);
-  }
-  return out;
+    // The error names the variable the value came from: the signal-specific one wins, as in the SDK.
+    const protocolVariable =
+      nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) !== undefined
+        ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'
+        : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+    const protocol = (nonEmpty(env[protocolVariable]) ?? 'http/protobuf').toLowerCase();
+    if (!PROTOCOLS.includes(protocol))
+      throw new ConfigError([
+        {
+          path: protocolVariable,
+          message: `unknown OTLP protocol "${protocol}" (${PROTOCOLS.join(', ')})`,
+        },
+      ]);
+    return { name, protocol };
+  });
+}
+
+/** The exporters OTEL_TRACES_EXPORTER names (exporterChoices), built. */
+export function exportersFromEnv(env: NodeJS.ProcessEnv): { name: string; exporter: SpanExporter }[] {
+  return exporterChoices(env).map(({ name, protocol }) => {
+    if (name === 'console') return { name, exporter: new ConsoleSpanExporter() };
+    if (name === 'zipkin') {
+      const url = nonEmpty(env.OTEL_EXPORTER_ZIPKIN_ENDPOINT) ?? 'http://localhost:9411/api/v2/spans';
+      return { name, exporter: new ZipkinExporter({ url }) };
+    }
+    if (protocol === 'grpc') {
+      // gRPC takes the endpoint as given (no path); headers come from process.env through the exporter.
+      const url =
+        nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) ?? nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT);
+      return { name: `otlp/${protocol}`, exporter: new OtlpGrpcExporter(url === undefined ? {} : { url }) };
+    }
+    const opts = otlpHttpOptions(env);
+    return {
+      name: `otlp/${protocol}`,
+      exporter: protocol === 'http/json' ? new OtlpJsonExporter(opts) : new OtlpProtoTraceExporter(opts),
+    };
+  });
 }
 
 /**
