@@ -1,5 +1,5 @@
-import { randomFillSync } from 'node:crypto';
 import { KNOWN_METHODS } from '../wire/methods.ts';
+import { KeyHash, nextPowerOfTwo } from './key-hash.ts';
 import {
   EndedTransaction,
   type RouteInfo,
@@ -62,8 +62,7 @@ interface RareData {
 export class EndedTransactions {
   private readonly maxPerKind: number;
   private readonly mask: number;
-  private readonly seed1: number;
-  private readonly seed2: number;
+  private readonly hash = new KeyHash();
   private count = 0;
   private readonly fpHi: Int32Array;
   private readonly fpLo: Int32Array;
@@ -89,10 +88,6 @@ export class EndedTransactions {
     this.method = new Uint8Array(slots);
     this.ids = Buffer.alloc(slots * ID_BYTES);
     this.rings = [new FifoRing(maxPerKind), new FifoRing(maxPerKind)];
-    const seeds = new Int32Array(2);
-    randomFillSync(seeds);
-    this.seed1 = seeds[0];
-    this.seed2 = seeds[1];
   }
 
   get size(): number {
@@ -101,8 +96,8 @@ export class EndedTransactions {
 
   /** The ended transaction of `key`, or undefined. */
   find(key: string): EndedTransaction | undefined {
-    this.fingerprint(key);
-    const slot = this.slotOf(scratchHi, scratchLo);
+    this.hash.fingerprint(key);
+    const slot = this.slotOf(this.hash.hi, this.hash.lo);
     return slot === -1 ? undefined : this.viewOf(slot);
   }
 
@@ -113,9 +108,9 @@ export class EndedTransactions {
       ring.shift();
       this.remove(ring.shiftedHi, ring.shiftedLo);
     }
-    this.fingerprint(tx.key);
-    const hi = scratchHi;
-    const lo = scratchLo;
+    this.hash.fingerprint(tx.key);
+    const hi = this.hash.hi;
+    const lo = this.hash.lo;
     let i = hi & this.mask;
     while (this.fpHi[i] !== 0 || this.fpLo[i] !== 0) {
       // A key already here cannot end again (a request that finds it is a retransmission): replace it.
@@ -252,45 +247,10 @@ export class EndedTransactions {
     this.method[to] = this.method[from];
     this.ids.copyWithin(to * ID_BYTES, from * ID_BYTES, from * ID_BYTES + ID_BYTES);
   }
-
-  /**
-   * Two 32-bit multiplicative hashes over the key's UTF-16 units, each seeded and finished with
-   * MurmurHash3's fmix32, into scratchHi/scratchLo (no tuple per lookup). 0,0 marks an empty slot.
-   */
-  private fingerprint(key: string): void {
-    let h1 = this.seed1;
-    let h2 = this.seed2;
-    for (let i = 0; i < key.length; i++) {
-      const c = key.charCodeAt(i);
-      h1 = Math.imul(h1 ^ c, 0x01000193);
-      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
-      h2 ^= h2 >>> 15;
-    }
-    scratchHi = fmix32(h1 ^ key.length);
-    scratchLo = fmix32(h2 ^ Math.imul(key.length, 0x27d4eb2d));
-    if (scratchHi === 0 && scratchLo === 0) scratchLo = 1;
-  }
-}
-
-let scratchHi = 0;
-let scratchLo = 0;
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
 }
 
 function rareKey(hi: number, lo: number): string {
   return `${hi}:${lo}`;
-}
-
-function nextPowerOfTwo(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
 }
 
 /**

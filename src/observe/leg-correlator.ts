@@ -1,4 +1,5 @@
 import type { TransactionRecord } from './records.ts';
+import { SlotTable } from './slot-table.ts';
 
 /**
  * B2BUA leg correlation. A back-to-back user agent starts a new leg with a
@@ -30,13 +31,14 @@ export interface LegMatch {
 }
 
 export class LegCorrelator {
-  private readonly byKey = new Map<string, LegEntry>();
+  private readonly byKey: SlotTable<LegEntry>;
   private readonly windowMs: number;
-  private readonly maxEntries: number;
+  /** Keys found out of their window by a sweep, removed once its walk is over. */
+  private readonly expired: string[] = [];
 
   constructor(windowMs: number, maxEntries: number) {
     this.windowMs = windowMs;
-    this.maxEntries = maxEntries;
+    this.byKey = new SlotTable(maxEntries);
   }
 
   get size(): number {
@@ -46,12 +48,12 @@ export class LegCorrelator {
   /** Keys are `kind:value` strings, strongest first. */
   remember(keys: readonly string[], entry: LegEntry): void {
     for (const k of keys) {
-      if (this.byKey.size >= this.maxEntries) {
-        const oldest = this.byKey.keys().next().value;
-        if (oldest !== undefined) this.byKey.delete(oldest);
-      }
+      // Newest last: a key seen again moves to the end, and a full table lets its oldest key go.
       this.byKey.delete(k);
-      this.byKey.set(k, entry);
+      if (!this.byKey.set(k, entry)) {
+        this.byKey.delete(this.byKey.keyAt(this.byKey.oldest));
+        this.byKey.set(k, entry);
+      }
     }
   }
 
@@ -86,10 +88,13 @@ export class LegCorrelator {
 
   sweep(now: number): void {
     // Insertion order is arrival order: stop at the first entry still inside the window.
-    for (const [k, e] of this.byKey) {
-      if (now - e.requestIn <= this.windowMs) break;
-      this.byKey.delete(k);
+    const expired = this.expired;
+    for (let s = this.byKey.oldest; s !== -1; s = this.byKey.newer(s)) {
+      if (now - this.byKey.valueAt(s).requestIn <= this.windowMs) break;
+      expired.push(this.byKey.keyAt(s));
     }
+    for (const k of expired) this.byKey.delete(k);
+    expired.length = 0;
   }
 }
 

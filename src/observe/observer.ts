@@ -19,6 +19,7 @@ import {
   TransactionRecord,
 } from './records.ts';
 import type { Sampler } from './sampler.ts';
+import { SlotTable } from './slot-table.ts';
 import { newSpanId, newTraceId } from './trace-ids.ts';
 
 /** Trace headers found on an inbound request (raw values; null when absent). */
@@ -60,8 +61,11 @@ export class Observer {
    * Open transactions (full records, outcome still null) in creation order. A record leaves the
    * moment it ends (endEntry) and what its linger needs goes to `ended`.
    */
-  private readonly transactions = new Map<string, TransactionRecord>();
-  private readonly calls = new Map<string, CallRecord>();
+  private readonly transactions: SlotTable<TransactionRecord>;
+  private readonly calls: SlotTable<CallRecord>;
+  /** What a sweep found due, acted on once the walk is over (a table must not change during one). */
+  private readonly dueTransactions: TransactionRecord[] = [];
+  private readonly dueCalls: CallRecord[] = [];
   /**
    * Ended transactions, kept COMPLETED_LINGER_MS to recognise retransmissions. 2xx ACKs are kept
    * there too, to recognise their retransmissions: as long as an ended transaction (T4), or 64·T1
@@ -92,6 +96,8 @@ export class Observer {
     this.opts = opts;
     this.ackLingerMs = Math.min(64 * opts.t1Ms, COMPLETED_LINGER_MS);
     this.ended = new EndedTransactions(opts.maxTransactions);
+    this.transactions = new SlotTable(opts.maxTransactions);
+    this.calls = new SlotTable(opts.maxCalls);
     for (let i = 0; i < routeCount; i++) {
       this.pendingPerRoute.push(0);
       this.activeCallsPerRoute.push(0);
@@ -582,9 +588,14 @@ export class Observer {
     // than 64·T1 after its request (a provisional only moves an INVITE's deadline later), so the walk
     // stops at the first entry younger than that: it costs the old entries, not the whole table.
     const timerB = 64 * this.opts.t1Ms;
-    for (const tx of this.transactions.values()) {
+    const due = this.dueTransactions;
+    for (let s = this.transactions.oldest; s !== -1; s = this.transactions.newer(s)) {
+      const tx = this.transactions.valueAt(s);
       if (now < tx.requestIn + timerB) break;
-      if (now < tx.expiresAt) continue;
+      if (now >= tx.expiresAt) due.push(tx);
+    }
+    for (let i = 0; i < due.length; i++) {
+      const tx = due[i];
       if (tx.finalResponseIn === -1) {
         tx.outcome = 'timeout';
         tx.statusClass = 'timeout';
@@ -603,36 +614,50 @@ export class Observer {
         this.finish(tx, now);
       }
     }
+    due.length = 0;
     // Idle calls (an hour by default) need no sweep-period precision: walk the call table an eighth
     // of the idle time apart, at most every 5 s, not on every sweep.
     const idle = this.opts.callIdleMs;
     if (now >= this.nextCallSweep) {
       this.nextCallSweep = now + Math.min(5000, idle / 8);
-      for (const call of this.calls.values()) {
+      const dueCalls = this.dueCalls;
+      for (let s = this.calls.oldest; s !== -1; s = this.calls.newer(s)) {
+        const call = this.calls.valueAt(s);
+        if ((call.challengeDeadline !== -1 && now >= call.challengeDeadline) || now - call.lastSeen > idle)
+          dueCalls.push(call);
+      }
+      for (let i = 0; i < dueCalls.length; i++) {
+        const call = dueCalls[i];
         if (call.challengeDeadline !== -1 && now >= call.challengeDeadline) {
           this.endChallenged(call, now);
           continue;
         }
-        if (now - call.lastSeen > idle) {
-          call.state = call.state === 'confirmed' ? 'terminated' : 'failed';
-          this.endCall(call, now);
-        }
+        call.state = call.state === 'confirmed' ? 'terminated' : 'failed';
+        this.endCall(call, now);
       }
+      dueCalls.length = 0;
     }
     this.opts.correlator?.sweep(now);
   }
 
   /** On shutdown: end every pending transaction as it stands, so sinks can flush them. */
   endAll(now: number): void {
-    for (const tx of this.transactions.values()) {
-      if (tx.finalResponseIn === -1) {
-        tx.outcome = 'timeout';
-        tx.statusClass = 'timeout';
-        tx.endedAt = now;
-        this.finish(tx, now);
-      }
+    const due = this.dueTransactions;
+    for (let s = this.transactions.oldest; s !== -1; s = this.transactions.newer(s)) {
+      const tx = this.transactions.valueAt(s);
+      if (tx.finalResponseIn === -1) due.push(tx);
     }
-    for (const call of this.calls.values()) this.endCall(call, now);
+    for (const tx of due) {
+      tx.outcome = 'timeout';
+      tx.statusClass = 'timeout';
+      tx.endedAt = now;
+      this.finish(tx, now);
+    }
+    due.length = 0;
+    const calls = this.dueCalls;
+    for (let s = this.calls.oldest; s !== -1; s = this.calls.newer(s)) calls.push(this.calls.valueAt(s));
+    for (const call of calls) this.endCall(call, now);
+    calls.length = 0;
     this.transactions.clear();
     this.ended.clear();
     this.events.flush();
