@@ -17,7 +17,7 @@ import { readCSeq } from '../wire/read-cseq.ts';
 import { locateAddress, readTag, readUser } from '../wire/read-name-addr.ts';
 import { readSipUri } from '../wire/read-sip-uri.ts';
 import { formatTraceparent, parseSessionId } from '../wire/read-trace-context.ts';
-import { readVia, type ViaValue } from '../wire/read-via.ts';
+import { lowerTransport, readVia, type ViaValue } from '../wire/read-via.ts';
 import type { ScanResult } from '../wire/scan.ts';
 import { ScanCode } from '../wire/scan-codes.ts';
 import type { SipMessage } from '../wire/sip-message.ts';
@@ -644,7 +644,7 @@ export class ProxyEngine implements InboundHandler {
         if (via === null) break;
         if (
           via.branch !== null &&
-          route.isOwn(via.host, via.port, via.transport.toLowerCase()) &&
+          route.isOwn(via.host, via.port, lowerTransport(via.transport)) &&
           loopPartOf(via.branch) === loopHex
         ) {
           return true;
@@ -677,7 +677,7 @@ export class ProxyEngine implements InboundHandler {
       top === null ||
       top.branch === null ||
       !top.branch.startsWith(BRANCH_PREFIX) ||
-      !route.isOwn(top.host, top.port, top.transport.toLowerCase())
+      !route.isOwn(top.host, top.port, lowerTransport(top.transport))
     ) {
       this.drop(route, flow, msg, false, 'not-our-via');
       return;

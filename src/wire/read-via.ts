@@ -47,7 +47,7 @@ export function readVia(buf: Buffer, start: number, end: number): ViaValue | nul
   t = p;
   while (p < end && IS_TOKEN[buf[p]] === 1) p++;
   if (p === t) return null;
-  const transport = buf.toString('latin1', t, p).toUpperCase();
+  const transport = knownTransport(buf, t, p) ?? buf.toString('latin1', t, p).toUpperCase();
   const afterTransport = p;
   p = skipLws(buf, p, end);
   if (p === afterTransport) return null;
@@ -176,4 +176,42 @@ function isHostChar(b: number): boolean {
     b === 0x2d ||
     b === 0x5f
   );
+}
+
+/**
+ * The usual transports as constant strings: no string is built (and upper-cased) per Via for them.
+ * RFC 3261 §20.42: the transport token is case-insensitive.
+ */
+function knownTransport(buf: Buffer, start: number, end: number): string | null {
+  const n = end - start;
+  if (n === 3) {
+    const a = buf[start] | 0x20;
+    const b = buf[start + 1] | 0x20;
+    const c = buf[start + 2] | 0x20;
+    if (b === 0x64 && c === 0x70) return a === 0x75 ? 'UDP' : null; // udp
+    if (a === 0x74 && b === 0x63 && c === 0x70) return 'TCP';
+    if (a === 0x74 && b === 0x6c && c === 0x73) return 'TLS';
+    if (a === 0x77 && b === 0x73 && c === 0x73) return 'WSS';
+    return null;
+  }
+  if (n === 2) return (buf[start] | 0x20) === 0x77 && (buf[start + 1] | 0x20) === 0x73 ? 'WS' : null;
+  return null;
+}
+
+/** A Via transport as routes and flows name it ('udp', 'tcp', …), without a string per message. */
+export function lowerTransport(transport: string): string {
+  switch (transport) {
+    case 'UDP':
+      return 'udp';
+    case 'TCP':
+      return 'tcp';
+    case 'TLS':
+      return 'tls';
+    case 'WS':
+      return 'ws';
+    case 'WSS':
+      return 'wss';
+    default:
+      return transport.toLowerCase();
+  }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { frameDatagram } from '../../src/wire/frame-datagram.ts';
 import { HeaderId } from '../../src/wire/header-names.ts';
-import { readVia, type ViaValue } from '../../src/wire/read-via.ts';
+import { lowerTransport, readVia, type ViaValue } from '../../src/wire/read-via.ts';
 import { corpusFile } from '../support/corpus.ts';
 import { bytes } from './bytes.ts';
 
@@ -50,6 +50,11 @@ describe('readVia', () => {
   test('the transport is upper-cased and unknown transports are fine (RFC 4475 §3.1.1.10)', () => {
     assert.equal(viaOk('sip/2.0/tcp h').transport, 'TCP');
     assert.equal(viaOk('SIP/2.0/NOTATRANSPORT h').transport, 'NOTATRANSPORT');
+    for (const t of ['udp', 'Udp', 'TCP', 'tls', 'Ws', 'wss', 'sctp', 'UDQ', 'xdp', 'w1']) {
+      const v = viaOk(`SIP/2.0/${t} h`);
+      assert.equal(v.transport, t.toUpperCase());
+      assert.equal(lowerTransport(v.transport), t.toLowerCase());
+    }
   });
 
   test('no port is 0 and no branch is null (RFC 2543 peers, inv2543)', () => {
