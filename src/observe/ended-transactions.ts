@@ -24,8 +24,17 @@ const HAD_FINAL = 2;
 /** The entry has data in `rare`, keyed by its fingerprint. */
 const RARE = 4;
 const OTHER_METHOD = 255;
-/** Bytes of ids per slot: trace id (16), server span id (8), client span id (8). */
-const ID_BYTES = 32;
+/**
+ * One slot, 48 bytes, as 12 int32 words: fingerprint hi, lo; meta (flags | outcome << 8 | method << 16);
+ * route index; then the ids as bytes: trace id (16), server span id (8), client span id (8).
+ */
+const SLOT_WORDS = 12;
+const SLOT_BYTES = 4 * SLOT_WORDS;
+const W_HI = 0;
+const W_LO = 1;
+const W_META = 2;
+const W_ROUTE = 3;
+const IDS_AT = 16;
 
 /** What few entries have: kept in a Map so that the columns stay fixed-width. */
 interface RareData {
@@ -48,11 +57,13 @@ interface RareData {
  * collector nothing (bench/README.md has the figures).
  *
  *   key "branch|METHOD" ──▶ seeded 64-bit fingerprint ──▶ slot (linear probing, load ≤ 1/2)
- *   columns per slot: fingerprint · flags · outcome · route · method · ids (32 bytes)
+ *   per slot, 48 contiguous bytes: fingerprint · flags · outcome · method · route · ids (32 bytes)
  *   one FIFO ring per linger kind: (fingerprint, expiresAt), oldest first; a drain removes what expired
  *
- * The columns are sized once for the bound (both kinds full at load 1/2). They are zero-filled
- * allocations, so the kernel backs only the pages entries have touched; nothing is rehashed under load.
+ * The slots are sized once for the bound (both kinds full at load 1/2), in one zero-filled
+ * allocation, so the kernel backs only the pages entries have touched; nothing is rehashed under load.
+ * A slot's fields sit together: an add, a lookup or a removal costs one or two cache lines, where
+ * a column per field cost a cache miss per field (the table is far larger than the caches).
  *
  * Entries are matched by fingerprint, not by key: two keys sharing one would merge (a new request
  * taken for a retransmission of the other: observed in its trace, forwarded all the same). With
@@ -64,13 +75,9 @@ export class EndedTransactions {
   private readonly mask: number;
   private readonly hash = new KeyHash();
   private count = 0;
-  private readonly fpHi: Int32Array;
-  private readonly fpLo: Int32Array;
-  private readonly flags: Uint8Array;
-  private readonly outcome: Uint8Array;
-  private readonly routeIndex: Uint16Array;
-  private readonly method: Uint8Array;
-  private readonly ids: Buffer;
+  private readonly words: Int32Array;
+  /** The same memory as bytes, for the ids. */
+  private readonly bytes: Buffer;
   private readonly routes: RouteInfo[] = [];
   private readonly rare = new Map<string, RareData>();
   private readonly rings: [FifoRing, FifoRing];
@@ -80,13 +87,8 @@ export class EndedTransactions {
     this.maxPerKind = maxPerKind;
     const slots = nextPowerOfTwo(4 * maxPerKind);
     this.mask = slots - 1;
-    this.fpHi = new Int32Array(slots);
-    this.fpLo = new Int32Array(slots);
-    this.flags = new Uint8Array(slots);
-    this.outcome = new Uint8Array(slots);
-    this.routeIndex = new Uint16Array(slots);
-    this.method = new Uint8Array(slots);
-    this.ids = Buffer.alloc(slots * ID_BYTES);
+    this.words = new Int32Array(slots * SLOT_WORDS);
+    this.bytes = Buffer.from(this.words.buffer, this.words.byteOffset, this.words.byteLength);
     this.rings = [new FifoRing(maxPerKind), new FifoRing(maxPerKind)];
   }
 
@@ -111,34 +113,36 @@ export class EndedTransactions {
     this.hash.fingerprint(tx.key);
     const hi = this.hash.hi;
     const lo = this.hash.lo;
+    const words = this.words;
     let i = hi & this.mask;
-    while (this.fpHi[i] !== 0 || this.fpLo[i] !== 0) {
+    let w = i * SLOT_WORDS;
+    while (words[w + W_HI] !== 0 || words[w + W_LO] !== 0) {
       // A key already here cannot end again (a request that finds it is a retransmission): replace it.
-      if (this.fpHi[i] === hi && this.fpLo[i] === lo) break;
+      if (words[w + W_HI] === hi && words[w + W_LO] === lo) break;
       i = (i + 1) & this.mask;
+      w = i * SLOT_WORDS;
     }
-    if (this.fpHi[i] === 0 && this.fpLo[i] === 0) this.count++;
-    else if ((this.flags[i] & RARE) !== 0) this.rare.delete(rareKey(hi, lo));
-    this.fpHi[i] = hi;
-    this.fpLo[i] = lo;
-    this.outcome[i] = OUTCOMES.indexOf(tx.outcome ?? 'completed');
+    if (words[w + W_HI] === 0 && words[w + W_LO] === 0) this.count++;
+    else if ((words[w + W_META] & RARE) !== 0) this.rare.delete(rareKey(hi, lo));
+    words[w + W_HI] = hi;
+    words[w + W_LO] = lo;
     const route = tx.route;
     if (this.routes[route.index] !== route) this.routes[route.index] = route;
-    this.routeIndex[i] = route.index;
-    const m = KNOWN_METHODS.indexOf(tx.method as (typeof KNOWN_METHODS)[number]);
-    this.method[i] = m === -1 ? OTHER_METHOD : m;
-    const exact = this.writeIds(i * ID_BYTES, tx);
+    words[w + W_ROUTE] = route.index;
+    const known = KNOWN_METHODS.indexOf(tx.method as (typeof KNOWN_METHODS)[number]);
+    const m = known === -1 ? OTHER_METHOD : known;
+    const exact = this.writeIds(i * SLOT_BYTES + IDS_AT, tx);
     let flags = (tx.sampled ? SAMPLED : 0) | (tx.finalResponseIn !== -1 ? HAD_FINAL : 0);
-    if (m === -1 || tx.traceState !== null || !exact) {
+    if (known === -1 || tx.traceState !== null || !exact) {
       flags |= RARE;
       this.rare.set(rareKey(hi, lo), {
-        method: m === -1 ? tx.method : null,
+        method: known === -1 ? tx.method : null,
         traceState: tx.traceState,
         ids: exact ? null : [tx.traceId, tx.serverSpanId, tx.clientSpanId],
         view: null,
       });
     }
-    this.flags[i] = flags;
+    words[w + W_META] = flags | (OUTCOMES.indexOf(tx.outcome ?? 'completed') << 8) | (m << 16);
     ring.push(hi, lo, expiresAt);
   }
 
@@ -153,8 +157,7 @@ export class EndedTransactions {
   }
 
   clear(): void {
-    this.fpHi.fill(0);
-    this.fpLo.fill(0);
+    this.words.fill(0);
     this.rare.clear();
     this.count = 0;
     for (const ring of this.rings) ring.clear();
@@ -170,48 +173,53 @@ export class EndedTransactions {
       tx.traceId.length === 32 &&
       tx.serverSpanId.length === 16 &&
       tx.clientSpanId.length === 16 &&
-      writeLowerHex(this.ids, at, tx.traceId) &&
-      writeLowerHex(this.ids, at + 16, tx.serverSpanId) &&
-      writeLowerHex(this.ids, at + 24, tx.clientSpanId)
+      writeLowerHex(this.bytes, at, tx.traceId) &&
+      writeLowerHex(this.bytes, at + 16, tx.serverSpanId) &&
+      writeLowerHex(this.bytes, at + 24, tx.clientSpanId)
     );
   }
 
   /** One object per entry, made on its first lookup and handed out again after. */
   private viewOf(slot: number): EndedTransaction {
-    const flags = this.flags[slot];
+    const w = slot * SLOT_WORDS;
+    const meta = this.words[w + W_META];
     let rare: RareData | undefined;
-    if ((flags & RARE) !== 0) {
-      rare = this.rare.get(rareKey(this.fpHi[slot], this.fpLo[slot]))!;
+    if ((meta & RARE) !== 0) {
+      rare = this.rare.get(rareKey(this.words[w + W_HI], this.words[w + W_LO]))!;
       if (rare.view !== null) return rare.view;
     } else {
       rare = { method: null, traceState: null, ids: null, view: null };
-      this.rare.set(rareKey(this.fpHi[slot], this.fpLo[slot]), rare);
-      this.flags[slot] = flags | RARE;
+      this.rare.set(rareKey(this.words[w + W_HI], this.words[w + W_LO]), rare);
+      this.words[w + W_META] = meta | RARE;
     }
-    const at = slot * ID_BYTES;
+    const at = slot * SLOT_BYTES + IDS_AT;
     const ids = rare.ids;
-    const m = this.method[slot];
+    const m = (meta >>> 16) & 0xff;
     rare.view = new EndedTransaction(
-      this.routes[this.routeIndex[slot]],
+      this.routes[this.words[w + W_ROUTE]],
       m === OTHER_METHOD ? rare.method! : KNOWN_METHODS[m],
-      ids === null ? this.ids.toString('hex', at, at + 16) : ids[0],
-      ids === null ? this.ids.toString('hex', at + 16, at + 24) : ids[1],
-      ids === null ? this.ids.toString('hex', at + 24, at + 32) : ids[2],
-      (flags & SAMPLED) !== 0,
+      ids === null ? this.bytes.toString('hex', at, at + 16) : ids[0],
+      ids === null ? this.bytes.toString('hex', at + 16, at + 24) : ids[1],
+      ids === null ? this.bytes.toString('hex', at + 24, at + 32) : ids[2],
+      (meta & SAMPLED) !== 0,
       rare.traceState,
-      OUTCOMES[this.outcome[slot]],
-      (flags & HAD_FINAL) !== 0,
+      OUTCOMES[(meta >>> 8) & 0xff],
+      (meta & HAD_FINAL) !== 0,
     );
     return rare.view;
   }
 
   private slotOf(hi: number, lo: number): number {
+    const words = this.words;
     let i = hi & this.mask;
-    while (this.fpHi[i] !== 0 || this.fpLo[i] !== 0) {
-      if (this.fpHi[i] === hi && this.fpLo[i] === lo) return i;
+    for (;;) {
+      const w = i * SLOT_WORDS;
+      const h = words[w + W_HI];
+      const l = words[w + W_LO];
+      if (h === hi && l === lo) return i;
+      if (h === 0 && l === 0) return -1;
       i = (i + 1) & this.mask;
     }
-    return -1;
   }
 
   /**
@@ -221,31 +229,30 @@ export class EndedTransactions {
   private remove(hi: number, lo: number): void {
     let hole = this.slotOf(hi, lo);
     if (hole === -1) return;
-    if ((this.flags[hole] & RARE) !== 0) this.rare.delete(rareKey(hi, lo));
+    const words = this.words;
+    if ((words[hole * SLOT_WORDS + W_META] & RARE) !== 0) this.rare.delete(rareKey(hi, lo));
     this.count--;
     let j = hole;
     for (;;) {
       j = (j + 1) & this.mask;
-      if (this.fpHi[j] === 0 && this.fpLo[j] === 0) break;
-      const home = this.fpHi[j] & this.mask;
+      const w = j * SLOT_WORDS;
+      if (words[w + W_HI] === 0 && words[w + W_LO] === 0) break;
+      const home = words[w + W_HI] & this.mask;
       const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
       if (!stays) {
         this.move(j, hole);
         hole = j;
       }
     }
-    this.fpHi[hole] = 0;
-    this.fpLo[hole] = 0;
+    words[hole * SLOT_WORDS + W_HI] = 0;
+    words[hole * SLOT_WORDS + W_LO] = 0;
   }
 
   private move(from: number, to: number): void {
-    this.fpHi[to] = this.fpHi[from];
-    this.fpLo[to] = this.fpLo[from];
-    this.flags[to] = this.flags[from];
-    this.outcome[to] = this.outcome[from];
-    this.routeIndex[to] = this.routeIndex[from];
-    this.method[to] = this.method[from];
-    this.ids.copyWithin(to * ID_BYTES, from * ID_BYTES, from * ID_BYTES + ID_BYTES);
+    const words = this.words;
+    const f = from * SLOT_WORDS;
+    const t = to * SLOT_WORDS;
+    for (let k = 0; k < SLOT_WORDS; k++) words[t + k] = words[f + k];
   }
 }
 
@@ -258,20 +265,22 @@ function rareKey(hi: number, lo: number): string {
  * Buffer#toString('hex') writes lowercase and the id must come back the same.
  */
 function writeLowerHex(out: Buffer, at: number, hex: string): boolean {
+  let bad = 0;
   for (let i = 0; i < hex.length; i += 2) {
-    const high = hexValue(hex.charCodeAt(i));
-    const low = hexValue(hex.charCodeAt(i + 1));
-    if ((high | low) < 0) return false;
+    const c1 = hex.charCodeAt(i);
+    const c2 = hex.charCodeAt(i + 1);
+    const high = c1 < 128 ? HEX_VALUE[c1] : NOT_HEX;
+    const low = c2 < 128 ? HEX_VALUE[c2] : NOT_HEX;
+    bad |= high | low;
     out[at + (i >> 1)] = (high << 4) | low;
   }
-  return true;
+  return (bad & ~0xf) === 0;
 }
 
-function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  return -1;
-}
+/** Lowercase hex digits to their value; anything else has bits above the low four set. */
+const NOT_HEX = 0xf0;
+const HEX_VALUE = new Uint8Array(128).fill(NOT_HEX);
+for (let d = 0; d < 16; d++) HEX_VALUE['0123456789abcdef'.charCodeAt(d)] = d;
 
 /**
  * (fingerprint, expiresAt) in the order added: the expiry times of one linger kind only grow, so the

@@ -89,6 +89,15 @@ describe('ended transactions table', () => {
     assert.equal(found.clientSpanId, tx.clientSpanId);
   });
 
+  test('an id with characters beyond ASCII comes back as it was (no character is taken modulo 128)', () => {
+    const table = new EndedTransactions(100);
+    const tx = ended('z9hG4bK-wide');
+    // U+0131 and U+0161 share their low seven bits with '1' and 'a'.
+    tx.serverSpanId = '0123456789abcd\u0131\u0161';
+    table.add(TRANSACTION_LINGER, tx, 5000);
+    assert.equal(table.find('z9hG4bK-wide|INVITE')!.serverSpanId, tx.serverSpanId);
+  });
+
   test('an id whose last character is not hex comes back as it was, its neighbours too', () => {
     const table = new EndedTransactions(100);
     const tx = ended('z9hG4bK-late');
