@@ -5,9 +5,7 @@
  * fails or is interrupted.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -186,27 +184,8 @@ export function peakRssMb(pid: number): number | null {
   return kb < 0 ? null : kb / 1024;
 }
 
-/** A loopback port free for both UDP and TCP right now. */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const a = s.address();
-        const p = typeof a === 'object' && a !== null ? a.port : 0;
-        s.close(() => resolve(p));
-      });
-    });
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const u = createSocket('udp4');
-      u.once('error', () => resolve(false));
-      u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)));
-    });
-    if (udpFree) return port;
-  }
-  throw new Error('no free loopback port');
-}
+/** Never hands a port out twice: two picks in one run must not collide (admin and a route's /metrics). */
+export { freePort } from '../../test/support/sipp.ts';
 
 /** Wait until something answers on a UDP or TCP port, or the process exits; false on timeout. */
 export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
