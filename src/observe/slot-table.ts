@@ -1,5 +1,7 @@
 import { KeyHash } from './key-hash.ts';
 
+const MIN_SLOTS = 16;
+
 /**
  * A string-keyed table for entries that come and go at message rate (open transactions, calls, B2BUA
  * legs), kept in insertion order.
@@ -23,8 +25,6 @@ import { KeyHash } from './key-hash.ts';
  * Walks go oldest first: `for (let s = t.oldest; s !== -1; s = t.newer(s)) t.valueAt(s)`. A walk must
  * not add or delete (a deletion moves entries between slots): collect first, then act.
  */
-const MIN_SLOTS = 16;
-
 export class SlotTable<V> {
   private readonly maxEntries: number;
   private readonly hash = new KeyHash();
