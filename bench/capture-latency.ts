@@ -7,14 +7,17 @@
  * 2 s warm-up at 1000 calls/s, then dumpcap on the two legs while SIPp runs at the rate. Prints the
  * p50/p99 of every message's time through the hop, and the p50 of requests and of responses apart.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startCapture } from './lib/capture.ts';
-import { freePort, sleep } from './lib/procs.ts';
+import { SippDriver } from './lib/load-driver.ts';
+import { freePort, isUdpBound, killAll, start, stop, waitFor } from './lib/procs.ts';
 import { quantile } from './lib/stats.ts';
+
+const CORE_LOAD = '0';
+const CORE_BOX = '1';
 
 const { values } = parseArgs({
   options: {
@@ -26,49 +29,33 @@ const { values } = parseArgs({
 });
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
-const [uasPort, boxPort, uacPort] = [await freePort(), await freePort(), await freePort()];
-const sipp = ['-i', '127.0.0.1', '-t', 'u1', '-nostdin', '-buff_size', String(4 * 1024 * 1024)];
-const uac = (r: number, calls: number) =>
-  spawnSync(
-    'taskset',
-    [
-      '-c',
-      '0',
-      'sipp',
-      '-sn',
-      'uac',
-      `127.0.0.1:${boxPort}`,
-      '-p',
-      String(uacPort),
-      '-m',
-      String(calls),
-    ].concat(['-r', String(r), '-l', String(r * 4), '-recv_timeout', '4000', ...sipp]),
-    { stdio: 'ignore' },
-  );
+const sipp = new SippDriver();
+const [uasPort, boxPort] = [await freePort(), await freePort()];
 
-const children: ChildProcess[] = [
-  spawn('taskset', ['-c', '0', 'sipp', '-sn', 'uas', '-p', String(uasPort), ...sipp], { stdio: 'ignore' }),
-  spawn(
-    'taskset',
-    [
-      '-c',
-      '1',
-      process.execPath,
-      'bench/sink-cost.ts',
-      '--sinks',
-      values.sinks!,
-      '--listen',
-      String(boxPort),
-    ].concat(['--upstream', String(uasPort), '--log-file', join(tmpdir(), 'sipspan-capture-latency.log')]),
-    { cwd: values.tree, stdio: 'ignore', env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' } },
-  ),
-];
+const uas = await sipp.startUas(uasPort, 'udp', CORE_LOAD);
+const box = start(
+  process.execPath,
+  [
+    'bench/sink-cost.ts',
+    '--sinks',
+    values.sinks!,
+    '--listen',
+    String(boxPort),
+    '--upstream',
+    String(uasPort),
+  ].concat(['--log-file', join(tmpdir(), 'sipspan-capture-latency.log')]),
+  { core: CORE_BOX, cwd: values.tree, env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' } },
+);
 try {
-  await sleep(2500);
-  uac(1000, 2000);
-  await sleep(1000);
-  const capture = await startCapture([boxPort, uasPort], mkdtempSync(join(tmpdir(), 'sipspan-lat-')), '0');
-  uac(rate, rate * seconds);
+  if (!(await waitFor(() => box.exited() || isUdpBound(boxPort), 10_000)) || box.exited())
+    throw new Error(`sipspan did not start: ${box.output().slice(-500)}`);
+  await sipp.runUac(boxPort, 1000, 2000, 'udp', CORE_LOAD);
+  const capture = await startCapture(
+    [boxPort, uasPort],
+    mkdtempSync(join(tmpdir(), 'sipspan-lat-')),
+    CORE_LOAD,
+  );
+  await sipp.runUac(boxPort, rate, rate * seconds, 'udp', CORE_LOAD);
   const { hops } = await capture.finish([boxPort, uasPort]);
   const requests = hops.flatMap((h) => h.requestUs);
   const responses = hops.flatMap((h) => h.responseUs);
@@ -79,5 +66,7 @@ try {
       `requests p50 ${us(requests, 0.5)} µs, responses p50 ${us(responses, 0.5)} µs\n`,
   );
 } finally {
-  for (const c of children) c.kill('SIGKILL');
+  await stop(box);
+  await stop(uas, 'SIGKILL');
+  killAll();
 }
