@@ -1,5 +1,5 @@
 import { KNOWN_METHODS } from '../wire/methods.ts';
-import { KeyHash, nextPowerOfTwo } from './key-hash.ts';
+import { KeyHash } from './key-hash.ts';
 import {
   EndedTransaction,
   type RouteInfo,
@@ -254,6 +254,12 @@ export class EndedTransactions {
     const t = to * SLOT_WORDS;
     for (let k = 0; k < SLOT_WORDS; k++) words[t + k] = words[f + k];
   }
+}
+
+function nextPowerOfTwo(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
 }
 
 function rareKey(hi: number, lo: number): string {

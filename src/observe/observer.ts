@@ -623,12 +623,11 @@ export class Observer {
       const dueCalls = this.dueCalls;
       for (let s = this.calls.oldest; s !== -1; s = this.calls.newer(s)) {
         const call = this.calls.valueAt(s);
-        if ((call.challengeDeadline !== -1 && now >= call.challengeDeadline) || now - call.lastSeen > idle)
-          dueCalls.push(call);
+        if (challengeOver(call, now) || now - call.lastSeen > idle) dueCalls.push(call);
       }
       for (let i = 0; i < dueCalls.length; i++) {
         const call = dueCalls[i];
-        if (call.challengeDeadline !== -1 && now >= call.challengeDeadline) {
+        if (challengeOver(call, now)) {
           this.endChallenged(call, now);
           continue;
         }
@@ -667,6 +666,11 @@ export class Observer {
   flushEvents(): void {
     this.events.flush();
   }
+}
+
+/** A 401/407 was not answered with credentials within its 64·T1. */
+function challengeOver(call: CallRecord, now: number): boolean {
+  return call.challengeDeadline !== -1 && now >= call.challengeDeadline;
 }
 
 export function statusClassOf(status: number): StatusClass {
