@@ -183,35 +183,17 @@ function isHostChar(b: number): boolean {
  * RFC 3261 §20.42: the transport token is case-insensitive.
  */
 function knownTransport(buf: Buffer, start: number, end: number): string | null {
-  const n = end - start;
-  if (n === 3) {
-    const a = buf[start] | 0x20;
-    const b = buf[start + 1] | 0x20;
-    const c = buf[start + 2] | 0x20;
-    if (b === 0x64 && c === 0x70) return a === 0x75 ? 'UDP' : null; // udp
-    if (a === 0x74 && b === 0x63 && c === 0x70) return 'TCP';
-    if (a === 0x74 && b === 0x6c && c === 0x73) return 'TLS';
-    if (a === 0x77 && b === 0x73 && c === 0x73) return 'WSS';
-    return null;
+  for (let i = 0; i < KNOWN_TRANSPORTS.length; i++) {
+    if (equalsLower(buf, start, end, KNOWN_TRANSPORTS_LOWER[i])) return KNOWN_TRANSPORTS[i];
   }
-  if (n === 2) return (buf[start] | 0x20) === 0x77 && (buf[start + 1] | 0x20) === 0x73 ? 'WS' : null;
   return null;
 }
 
+const KNOWN_TRANSPORTS = ['UDP', 'TCP', 'TLS', 'WS', 'WSS'];
+const KNOWN_TRANSPORTS_LOWER = KNOWN_TRANSPORTS.map((t) => t.toLowerCase());
+
 /** A Via transport as routes and flows name it ('udp', 'tcp', …), without a string per message. */
 export function lowerTransport(transport: string): string {
-  switch (transport) {
-    case 'UDP':
-      return 'udp';
-    case 'TCP':
-      return 'tcp';
-    case 'TLS':
-      return 'tls';
-    case 'WS':
-      return 'ws';
-    case 'WSS':
-      return 'wss';
-    default:
-      return transport.toLowerCase();
-  }
+  const i = KNOWN_TRANSPORTS.indexOf(transport);
+  return i === -1 ? transport.toLowerCase() : KNOWN_TRANSPORTS_LOWER[i];
 }
