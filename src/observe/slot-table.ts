@@ -56,21 +56,14 @@ export class SlotTable<V> {
   /** Adds `key` as the newest entry, or replaces its value where it stands. False when full. */
   set(key: string, value: V): boolean {
     const h = this.hash.hash32(key);
-    let i = h & this.mask;
-    for (;;) {
-      const k = this.keys[i];
-      if (k === null) break;
-      if (this.hashes[i] === h && k === key) {
-        this.values[i] = value;
-        return true;
-      }
-      i = (i + 1) & this.mask;
+    const slot = this.slotOf(key, h);
+    if (slot !== -1) {
+      this.values[slot] = value;
+      return true;
     }
     if (this.count >= this.maxEntries) return false;
-    if (2 * (this.count + 1) > this.mask + 1) {
-      this.resize(2 * (this.mask + 1));
-      this.append(h, key, value);
-    } else this.put(i, h, key, value);
+    if (2 * (this.count + 1) > this.mask + 1) this.resize(2 * (this.mask + 1));
+    this.append(h, key, value);
     return true;
   }
 
@@ -151,10 +144,6 @@ export class SlotTable<V> {
   private append(h: number, key: string, value: V): void {
     let i = h & this.mask;
     while (this.keys[i] !== null) i = (i + 1) & this.mask;
-    this.put(i, h, key, value);
-  }
-
-  private put(i: number, h: number, key: string, value: V): void {
     this.hashes[i] = h;
     this.keys[i] = key;
     this.values[i] = value;
