@@ -1,11 +1,15 @@
 /**
- * Per-hop latency of one sipspan from a loopback capture, as the bench measures it, for A/B runs of
- * two trees without the whole bench:
- *   node bench/capture-latency.ts [--tree DIR] [--sinks none|all] [--rate 500] [--seconds 10]
+ * Per-hop latency of one box from a loopback capture, as the bench measures it, for A/B runs of two
+ * trees without the whole bench:
+ *   node bench/capture-latency.ts [--tree DIR] [--box sipspan|relay] [--sinks none|metrics|all]
+ *                                 [--rate 500] [--seconds 10]
  *
- * SIPp's uas and uac (core 0) around `bench/sink-cost.ts` of DIR (core 1, default: this tree), a
- * 2 s warm-up at 1000 calls/s, then dumpcap on the two legs while SIPp runs at the rate. Prints the
- * p50/p99 of every message's time through the hop, and the p50 of requests and of responses apart.
+ * SIPp's uas and uac (core 0) around the box of DIR (core 1, default: this tree): `bench/sink-cost.ts`
+ * with the chosen sinks, or the node:dgram relay. A 2 s warm-up at 1000 calls/s, then dumpcap on the
+ * two legs while SIPp runs at the rate. Prints the p50/p99 of every message's time through the hop,
+ * the p50 of requests and of responses apart, and each kind of message (INVITE, 180 INVITE, ...).
+ * With the metrics sink on, also sipspan's own sipspan_proxy_seconds over the same run, as the bench
+ * compares them.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,57 +18,92 @@ import { parseArgs } from 'node:util';
 import { startCapture } from './lib/capture.ts';
 import { SippDriver } from './lib/load-driver.ts';
 import { freePort, isUdpBound, killAll, start, stop, waitFor } from './lib/procs.ts';
-import { quantile } from './lib/stats.ts';
+import { type Buckets, diffBuckets, histogramQuantile, quantile } from './lib/stats.ts';
+import { scrapeHistogram } from './lib/telemetry.ts';
 
 const CORE_LOAD = '0';
 const CORE_BOX = '1';
+const PROXY_HISTOGRAM = 'sipspan_proxy_seconds';
+/** sipspan_proxy_seconds of every message, then of requests and of responses (its `kind` label). */
+const INSIDE_SERIES = [undefined, 'kind="request"', 'kind="response"'] as const;
 
 const { values } = parseArgs({
   options: {
     tree: { type: 'string', default: resolve(import.meta.dirname, '..') },
+    box: { type: 'string', default: 'sipspan' },
     sinks: { type: 'string', default: 'none' },
     rate: { type: 'string', default: '500' },
     seconds: { type: 'string', default: '10' },
   },
 });
+if (values.box !== 'sipspan' && values.box !== 'relay') throw new Error('--box: sipspan or relay');
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
+const isRelay = values.box === 'relay';
+const withMetrics = !isRelay && (values.sinks === 'all' || values.sinks!.split(',').includes('metrics'));
 const sipp = new SippDriver();
-const [uasPort, boxPort] = [await freePort(), await freePort()];
+const [uasPort, boxPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+
+const ports = ['--listen', String(boxPort), '--upstream', String(uasPort)];
+const boxArgs = isRelay
+  ? ['bench/relay/dgram-relay.ts', ...ports]
+  : ['bench/sink-cost.ts', '--sinks', values.sinks!, ...ports]
+      .concat(['--log-file', join(tmpdir(), 'sipspan-capture-latency.log')])
+      .concat(withMetrics ? ['--metrics', String(metricsPort)] : []);
+
+/** The proxy-time histogram's series now, or nulls without the metrics sink. */
+const scrapeInside = () =>
+  Promise.all(
+    INSIDE_SERIES.map((label) =>
+      withMetrics ? scrapeHistogram([metricsPort], PROXY_HISTOGRAM, label) : Promise.resolve(null),
+    ),
+  );
 
 const uas = await sipp.startUas(uasPort, 'udp', CORE_LOAD);
-const box = start(
-  process.execPath,
-  [
-    'bench/sink-cost.ts',
-    '--sinks',
-    values.sinks!,
-    '--listen',
-    String(boxPort),
-    '--upstream',
-    String(uasPort),
-  ].concat(['--log-file', join(tmpdir(), 'sipspan-capture-latency.log')]),
-  { core: CORE_BOX, cwd: values.tree, env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' } },
-);
+const box = start(process.execPath, boxArgs, {
+  core: CORE_BOX,
+  cwd: values.tree,
+  env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
+});
 try {
   if (!(await waitFor(() => box.exited() || isUdpBound(boxPort), 10_000)) || box.exited())
-    throw new Error(`sipspan did not start: ${box.output().slice(-500)}`);
+    throw new Error(`${values.box} did not start: ${box.output().slice(-500)}`);
   await sipp.runUac(boxPort, 1000, 2000, 'udp', CORE_LOAD);
   const capture = await startCapture(
     [boxPort, uasPort],
     mkdtempSync(join(tmpdir(), 'sipspan-lat-')),
     CORE_LOAD,
   );
+  const before = await scrapeInside();
   await sipp.runUac(boxPort, rate, rate * seconds, 'udp', CORE_LOAD);
   const { hops } = await capture.finish([boxPort, uasPort]);
+  const after = await scrapeInside();
+
   const requests = hops.flatMap((h) => h.requestUs);
   const responses = hops.flatMap((h) => h.responseUs);
   const all = [...requests, ...responses];
   const us = (xs: number[], q: number) => quantile(xs, q).toFixed(0);
-  process.stdout.write(
-    `${values.tree}: ${all.length} messages, per hop p50 ${us(all, 0.5)} µs, p99 ${us(all, 0.99)} µs; ` +
-      `requests p50 ${us(requests, 0.5)} µs, responses p50 ${us(responses, 0.5)} µs\n`,
-  );
+  const out = [
+    `${values.tree} (${values.box}): ${all.length} messages, per hop p50 ${us(all, 0.5)} µs, ` +
+      `p99 ${us(all, 0.99)} µs; requests p50 ${us(requests, 0.5)} µs, responses p50 ${us(responses, 0.5)} µs`,
+  ];
+  for (const [kind, xs] of hops[0].byMessage)
+    out.push(
+      `  ${kind.padEnd(12)} ${String(xs.length).padStart(6)} messages, p50 ${us(xs, 0.5)} µs, p90 ${us(xs, 0.9)} µs`,
+    );
+
+  const [inside, insideRequests, insideResponses] = before.map((b, i) => {
+    const a = after[i];
+    return b === null || a === null ? null : diffBuckets(a, b);
+  });
+  if (inside && insideRequests && insideResponses) {
+    const q = (d: Buckets, p: number) => ((histogramQuantile(d, p) ?? Number.NaN) * 1e6).toFixed(0);
+    out.push(
+      `  ${PROXY_HISTOGRAM} over the run: p50 ${q(inside, 0.5)} µs, p99 ${q(inside, 0.99)} µs; ` +
+        `requests p50 ${q(insideRequests, 0.5)} µs, responses p50 ${q(insideResponses, 0.5)} µs`,
+    );
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
 } finally {
   await stop(box);
   await stop(uas, 'SIGKILL');

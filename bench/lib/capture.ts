@@ -25,6 +25,8 @@ export interface HopSamples {
   /** Residence times in µs, requests and responses. */
   requestUs: number[];
   responseUs: number[];
+  /** The same times by message: "INVITE", "180 INVITE", "ACK", ... (status and CSeq method for responses). */
+  byMessage: Map<string, number[]>;
 }
 
 export interface CaptureResult {
@@ -205,11 +207,19 @@ export function sipKey(msg: Buffer): { key: string; contentLength: number } | nu
   return { key: `${callId}|${cseq}|${startToken}`, contentLength };
 }
 
+/** "INVITE" for a request, "200 BYE" for a response, from a key `dir|call-id|cseq|start token`. */
+function messageKind(id: string, isResponse: boolean): string {
+  const token = id.slice(id.lastIndexOf('|') + 1);
+  if (!isResponse) return token;
+  const cseq = id.slice(0, id.lastIndexOf('|'));
+  return `${token} ${cseq.slice(cseq.lastIndexOf(' ') + 1)}`;
+}
+
 /** Pair each message's first appearance on consecutive legs: residence time per box. */
 export function analyse(frames: SipFrame[], legPorts: number[]): Omit<CaptureResult, 'dropped'> {
   const legs = legPorts.length;
   const hops: HopSamples[] = [];
-  for (let h = 0; h < legs - 1; h++) hops.push({ requestUs: [], responseUs: [] });
+  for (let h = 0; h < legs - 1; h++) hops.push({ requestUs: [], responseUs: [], byMessage: new Map() });
   // key + direction → first time on each leg
   const seen = new Map<string, number[]>();
   for (const f of frames) {
@@ -235,6 +245,7 @@ export function analyse(frames: SipFrame[], legPorts: number[]): Omit<CaptureRes
   for (const [id, times] of seen) {
     const up = id.charCodeAt(0) === 117; // 'u'
     const isResponse = /\|\d{3}$/.test(id);
+    const kind = messageKind(id, isResponse);
     let complete = true;
     for (let h = 0; h < legs - 1; h++) {
       const inT = up ? times[h] : times[h + 1];
@@ -247,6 +258,9 @@ export function analyse(frames: SipFrame[], legPorts: number[]): Omit<CaptureRes
       // Negative or beyond Timer B: a retransmission paired with something else, not a residence time.
       if (d < 0 || d > 32_000_000) continue;
       (isResponse ? hops[h].responseUs : hops[h].requestUs).push(d);
+      const same = hops[h].byMessage.get(kind);
+      if (same === undefined) hops[h].byMessage.set(kind, [d]);
+      else same.push(d);
     }
     if (complete) matched++;
     else unmatched++;

@@ -10,12 +10,15 @@ export function quantile(xs: readonly number[], q: number): number {
 /** Cumulative bucket counts by upper bound (seconds; +Inf as Infinity), summed over label sets. */
 export type Buckets = Map<number, number>;
 
-/** The `<name>_bucket` series of a Prometheus text exposition, summed over every label set but `le`. */
-export function parseHistogram(text: string, name: string): Buckets {
+/**
+ * The `<name>_bucket` series of a Prometheus text exposition, summed over every label set but `le`,
+ * or over those that carry `label` (such as `kind="request"`).
+ */
+export function parseHistogram(text: string, name: string, label?: string): Buckets {
   const out: Buckets = new Map();
   const prefix = `${name}_bucket{`;
   for (const line of text.split('\n')) {
-    if (!line.startsWith(prefix)) continue;
+    if (!line.startsWith(prefix) || (label !== undefined && !line.includes(label))) continue;
     const le = /le="([^"]+)"/.exec(line)?.[1];
     if (le === undefined) continue;
     const bound = le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le);

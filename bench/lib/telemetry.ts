@@ -87,13 +87,18 @@ export class Scraper {
   }
 }
 
-/** sipspan_proxy_seconds (or another histogram) summed over the given metrics ports. */
-export async function scrapeHistogram(ports: number[], name: string): Promise<Buckets | null> {
+/** sipspan_proxy_seconds (or another histogram) summed over the given metrics ports (and `label`'s series). */
+export async function scrapeHistogram(
+  ports: number[],
+  name: string,
+  label?: string,
+): Promise<Buckets | null> {
   const total: Buckets = new Map();
   for (const p of ports) {
     try {
       const text = await (await fetch(`http://127.0.0.1:${p}/metrics`)).text();
-      for (const [bound, n] of parseHistogram(text, name)) total.set(bound, (total.get(bound) ?? 0) + n);
+      for (const [bound, n] of parseHistogram(text, name, label))
+        total.set(bound, (total.get(bound) ?? 0) + n);
     } catch {
       return null;
     }
