@@ -31,7 +31,7 @@ import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Box, type BoxKind, fileBytes, kamailioInstalled, startBox } from './lib/boxes.ts';
-import { canCapture, startCapture } from './lib/capture.ts';
+import { canCapture, type HopSamples, startCapture } from './lib/capture.ts';
 import { chooseDriver, type LoadDriver, type Transport, type UacResult } from './lib/load-driver.ts';
 import {
   cpuSeconds,
@@ -250,6 +250,14 @@ function spread(us: number[]): Spread {
   return { p50Us: round(quantile(us, 0.5)), p99Us: round(quantile(us, 0.99)), samples: us.length };
 }
 
+/** Each kind of message over every hop. */
+function spreadByMessage(hops: HopSamples[]): Record<string, Spread> {
+  const merged = new Map<string, number[]>();
+  for (const h of hops)
+    for (const [kind, us] of h.byMessage) merged.set(kind, [...(merged.get(kind) ?? []), ...us]);
+  return Object.fromEntries([...merged].map(([kind, us]) => [kind, spread(us)]));
+}
+
 async function measurePath(spec: PathSpec, ctx: Context): Promise<PathResult> {
   const result: PathResult = {
     id: spec.id,
@@ -349,6 +357,7 @@ async function measurePath(spec: PathSpec, ctx: Context): Promise<PathResult> {
             requests: spread(req),
             responses: spread(res),
             perHop: c.hops.map((h) => spread([...h.requestUs, ...h.responseUs])),
+            byMessage: spreadByMessage(c.hops),
           };
           point.capture = {
             packets: c.packets,

@@ -51,6 +51,15 @@ test('npm run bench -- --short runs the short paths and writes a complete report
       if (lat.outside !== null) {
         assert.ok(lat.outside.samples > 0 && lat.outside.p50Us !== null, `${x.id}: empty capture`);
         assert.equal(lat.outside.perHop.length, 1);
+        // SIPp's call: INVITE, 180, 200, ACK, BYE, 200.
+        assert.deepEqual(Object.keys(lat.outside.byMessage).sort(), [
+          '180 INVITE',
+          '200 BYE',
+          '200 INVITE',
+          'ACK',
+          'BYE',
+          'INVITE',
+        ]);
       }
     }
     const on = report.results[2];
