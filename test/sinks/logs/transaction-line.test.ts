@@ -9,7 +9,13 @@ import fc from 'fast-check';
 import pino from 'pino';
 import { CallRecord, type TransactionRecord } from '../../../src/observe/records.ts';
 import { safeValue } from '../../../src/sinks/logs/safe-value.ts';
-import { IsoClock, jsonString, ms, transactionLine } from '../../../src/sinks/logs/transaction-line.ts';
+import {
+  IsoClock,
+  jsonString,
+  ms,
+  msText,
+  transactionLine,
+} from '../../../src/sinks/logs/transaction-line.ts';
 import { completed, transactionRecord } from '../../support/records.ts';
 
 const TIME = '2026-12-04T21:00:00.123Z';
@@ -175,6 +181,30 @@ describe('transaction line', () => {
     assert.equal(jsonString('127.0.0.1:5060'), '"127.0.0.1:5060"');
     assert.equal(jsonString('a"b\\c'), JSON.stringify('a"b\\c'));
     assert.equal(jsonString('x\ny'), JSON.stringify('x\ny'));
+  });
+
+  test('milliseconds are written as JSON writes the number rounded to µs', () => {
+    for (const v of [
+      0,
+      0.0004,
+      0.0005,
+      0.001,
+      0.5,
+      1,
+      3,
+      12.345,
+      12.3456,
+      999.9995,
+      1e6 + 0.25,
+      2 ** 31 / 1000,
+    ])
+      assert.equal(msText(v), JSON.stringify(ms(v)), String(v));
+    // Beyond the table's range the double's own text is used.
+    for (const v of [-0.25, 3e6, 1e300]) assert.equal(msText(v), JSON.stringify(ms(v)), String(v));
+    fc.assert(
+      fc.property(fc.double({ min: 0, max: 1e7, noNaN: true }), (v) => msText(v) === JSON.stringify(ms(v))),
+      { numRuns: 2000 },
+    );
   });
 
   test('the clock writes ISO 8601 UTC with milliseconds', () => {
