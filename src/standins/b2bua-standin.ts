@@ -10,6 +10,8 @@ export interface B2buaOptions {
   /** Header names copied from the A leg's INVITE to the B leg's (e.g. Session-ID); none by default. */
   copyHeaders?: readonly string[];
   transports?: readonly ('udp' | 'tcp')[];
+  /** Told each new call's two Call-IDs, leg A's then leg B's (who checks what the legs were joined with). */
+  onBridge?: (aCallId: string, bCallId: string) => void;
 }
 
 interface Bridge {
@@ -132,6 +134,7 @@ export class B2buaStandin {
     };
     this.byA.set(p.callId, bridge);
     this.byB.set(bCallId, bridge);
+    this.opts.onBridge?.(p.callId, bCallId);
     this.stats.bridged++;
     this.endpoint.sendTo(bInviteText, n);
     setTimeout(() => this.forget(bridge), 120_000).unref();

@@ -11,7 +11,11 @@ import { transactionRecord } from '../support/records.ts';
 
 const KEYS = ['session-id:ab12', 'users:alice|bob'];
 
-function invite(routeIndex: number, requestIn: number): TransactionRecord {
+function invite(
+  routeIndex: number,
+  requestIn: number,
+  traceId = '0af7651916cd43dd8448eb211c80319c',
+): TransactionRecord {
   const tx = transactionRecord({
     route: { index: routeIndex, name: `route-${routeIndex}` },
     callId: `call-${routeIndex}`,
@@ -19,7 +23,7 @@ function invite(routeIndex: number, requestIn: number): TransactionRecord {
     downstream: '192.0.2.1:5060',
     requestIn,
   });
-  tx.traceId = '0af7651916cd43dd8448eb211c80319c';
+  tx.traceId = traceId;
   tx.clientSpanId = 'b7ad6b7169203331';
   return tx;
 }
@@ -68,6 +72,69 @@ describe('leg correlator', () => {
     c.sweep(10_002.5);
     assert.equal(c.size, 2);
     c.sweep(20_000);
+    assert.equal(c.size, 0);
+  });
+
+  // SIPp sends one SDP o= line and the same users on every call: a key two calls hold at once.
+  const SDP = ['sdp-origin:- 53655765 2353687637 IN IP4 127.0.0.1', 'users:sipp|service'];
+  const T1 = '11111111111111111111111111111111';
+  const T2 = '22222222222222222222222222222222';
+
+  test('a leg matching pending legs of two traces is not stitched to either, and is counted', () => {
+    const c = new LegCorrelator(10_000, 100);
+    const a1 = invite(0, 1000, T1);
+    const a2 = invite(0, 1001, T2);
+    c.remember(SDP, a1);
+    c.remember(SDP, a2);
+    assert.equal(c.find(1, SDP, 1002, '192.0.2.9:5070'), null);
+    assert.equal(c.ambiguous, 1, 'once per leg, not per key');
+    // Once one of them is answered, the key points at the other again.
+    a1.finalResponseIn = 1003;
+    assert.equal(c.find(1, SDP, 1004, '192.0.2.9:5070')?.entry, a2);
+    // And once it has ended, its keys are let go.
+    c.forget(SDP, a1);
+    c.forget(SDP, a2);
+    assert.equal(c.size, 0);
+  });
+
+  test('legs that cannot be the one asking do not make a key ambiguous', () => {
+    const c = new LegCorrelator(10_000, 100);
+    const a1 = invite(0, 1000, T1);
+    a1.upstream = '192.0.2.9:5070';
+    c.remember(SDP, a1);
+    // Leg B of the first call, stitched into its trace, on the second route.
+    const b1 = invite(1, 1001, T1);
+    b1.upstream = '192.0.2.20:5060';
+    c.remember(SDP, b1);
+    // The second call arrives; a later leg on route 1 can only be its leg B.
+    const a2 = invite(0, 1002, T2);
+    a2.upstream = '192.0.2.9:5070';
+    c.remember(SDP, a2);
+    assert.equal(c.find(1, SDP, 1003, '192.0.2.9:5070')?.entry, a2);
+    // A leg on a third route, from where leg A of the first call went, is that call's.
+    assert.equal(c.find(2, SDP, 1003, '192.0.2.20:5060')?.entry, b1);
+    assert.equal(c.ambiguous, 0);
+  });
+
+  test('two INVITEs of one trace (a retry after 407) share a key without ambiguity: the newest matches', () => {
+    const c = new LegCorrelator(10_000, 100);
+    const first = invite(0, 1000, T1);
+    const retry = invite(0, 1100, T1);
+    c.remember(SDP, first);
+    c.remember(SDP, retry);
+    assert.equal(c.find(1, SDP, 1101, '')?.entry, retry);
+    assert.equal(c.ambiguous, 0);
+  });
+
+  test('a shared key is bounded and leaves with the window after its newest leg', () => {
+    const c = new LegCorrelator(10_000, 100);
+    for (let i = 0; i < 20; i++)
+      c.remember(['users:sipp|service'], invite(0, 1000 + i, `${i}`.padStart(32, '0')));
+    assert.equal(c.size, 1);
+    assert.equal(c.find(1, ['users:sipp|service'], 1020, ''), null);
+    c.sweep(11_018);
+    assert.equal(c.size, 1, 'the newest leg is still in the window');
+    c.sweep(11_020);
     assert.equal(c.size, 0);
   });
 });

@@ -21,42 +21,70 @@ import { freePort, runSippUac } from '../../support/sipp.ts';
 import { twoRouteConfig } from '../../support/two-routes.ts';
 
 const CALLS = 20;
+const LOAD_CALLS = 400;
+
+interface Chain {
+  gatewayPort: number;
+  store: NonNullable<TracingSink['store']>;
+  flush(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** UAS stand-in, B2BUA stand-in and sipspan with both routes and the span store, as drawn above. */
+async function startChain(onBridge?: (aCallId: string, bCallId: string) => void): Promise<Chain> {
+  const uas = await new UasStandin({
+    host: '127.0.0.1',
+    port: await freePort(),
+    ringMs: 20,
+    answerMs: 60,
+  }).start();
+  const gatewayPort = await freePort();
+  const signalingPort = await freePort();
+  const b2bua = await new B2buaStandin({
+    host: '127.0.0.1',
+    port: await freePort(),
+    next: { transport: 'udp', host: '127.0.0.1', port: signalingPort },
+    onBridge,
+  }).start();
+  const env = { OTEL_BSP_SCHEDULE_DELAY: '100' };
+  let sink: TracingSink | null = null;
+  const app = await Sipspan.start(
+    twoRouteConfig({
+      gateway: gatewayPort,
+      gatewayUpstream: b2bua.port,
+      signaling: signalingPort,
+      signalingUpstream: uas.port,
+    }),
+    {
+      sampler: samplerFromEnv(env),
+      sinks: (a) => {
+        sink = startTracingSink(a, { env, store: true });
+        return [sink];
+      },
+    },
+  );
+  const tracing = sink as unknown as TracingSink;
+  return {
+    gatewayPort,
+    store: tracing.store!,
+    async flush() {
+      await new Promise((res) => setTimeout(res, 200));
+      await tracing.flush(2000);
+    },
+    async stop() {
+      await app.stop(1000);
+      await b2bua.stop();
+      await uas.stop();
+    },
+  };
+}
 
 describe('B2BUA between the hops', () => {
   test('both legs of every call end up in one trace: the signaling leg hangs under the gateway CLIENT span', async () => {
-    const uas = await new UasStandin({
-      host: '127.0.0.1',
-      port: await freePort(),
-      ringMs: 20,
-      answerMs: 60,
-    }).start();
-    const gatewayPort = await freePort();
-    const signalingPort = await freePort();
-    const b2bua = await new B2buaStandin({
-      host: '127.0.0.1',
-      port: await freePort(),
-      next: { transport: 'udp', host: '127.0.0.1', port: signalingPort },
-    }).start();
-    const env = { OTEL_BSP_SCHEDULE_DELAY: '100' };
-    let sink: TracingSink | null = null;
-    const app = await Sipspan.start(
-      twoRouteConfig({
-        gateway: gatewayPort,
-        gatewayUpstream: b2bua.port,
-        signaling: signalingPort,
-        signalingUpstream: uas.port,
-      }),
-      {
-        sampler: samplerFromEnv(env),
-        sinks: (a) => {
-          sink = startTracingSink(a, { env, store: true });
-          return [sink];
-        },
-      },
-    );
+    const chain = await startChain();
     try {
       const r = await runSippUac({
-        target: `127.0.0.1:${gatewayPort}`,
+        target: `127.0.0.1:${chain.gatewayPort}`,
         port: await freePort(),
         calls: CALLS,
         rate: 10,
@@ -64,9 +92,8 @@ describe('B2BUA between the hops', () => {
       });
       assert.equal(r.failed, 0, r.stderr);
       assert.equal(r.successful, CALLS);
-      await new Promise((res) => setTimeout(res, 200));
-      await sink!.flush(2000);
-      const store = sink!.store!;
+      await chain.flush();
+      const store = chain.store;
 
       assert.equal(store.size, CALLS, `one trace per call, not one per leg: ${store.size} traces`);
       for (const t of store.recent(CALLS)) {
@@ -107,9 +134,42 @@ describe('B2BUA between the hops', () => {
         `# b2bua: ${CALLS} calls, ${store.size} traces, stitched by ${store.recent(1)[0].spans.find((s) => s.attributes[ATTR.STITCHED_BY] !== undefined)?.attributes[ATTR.STITCHED_BY]}\n`,
       );
     } finally {
-      await app.stop(1000);
-      await b2bua.stop();
-      await uas.stop();
+      await chain.stop();
+    }
+  });
+
+  test('under load with one SDP o= line and the same users on every call, no leg joins another call', async () => {
+    // SIPp's calls differ only in Call-ID and tags: the weak keys are shared by every call, and at
+    // 200 calls/s several legs A wait for their answer at once. A leg B that matches legs of more than
+    // one call starts a trace of its own; it never joins a call that is not its own.
+    const pairs: [string, string][] = [];
+    const chain = await startChain((a, b) => pairs.push([a, b]));
+    try {
+      const r = await runSippUac({
+        target: `127.0.0.1:${chain.gatewayPort}`,
+        port: await freePort(),
+        calls: LOAD_CALLS,
+        rate: 200,
+        timeoutS: 30,
+      });
+      assert.equal(r.failed, 0, r.stderr);
+      await chain.flush();
+      const traceOf = new Map<string, { traceId: string; callIds: readonly string[] }>();
+      for (const t of chain.store.recent(LOAD_CALLS * 2)) for (const c of t.callIds) traceOf.set(c, t);
+      assert.equal(pairs.length, LOAD_CALLS);
+      let joined = 0;
+      for (const [a, b] of pairs) {
+        const ta = traceOf.get(a);
+        const tb = traceOf.get(b);
+        assert.ok(ta !== undefined && tb !== undefined, `both legs traced: ${a}, ${b}`);
+        if (ta === tb) joined++;
+        else assert.deepEqual(tb.callIds, [b], `leg ${b} (of ${a}) is in the trace of ${tb.callIds}`);
+      }
+      process.stdout.write(
+        `# b2bua under load: ${LOAD_CALLS} calls, ${joined} with both legs in one trace\n`,
+      );
+    } finally {
+      await chain.stop();
     }
   });
 });
