@@ -281,6 +281,7 @@ export class Sipspan {
         transactions: this.observer.openTransactionCount,
         ended_transactions: this.observer.endedTransactionCount,
         calls: this.observer.callCount,
+        b2bua_legs_ambiguous: this.observer.ambiguousLegCount,
         tcp_connections: this.tcp.connectionCount,
         heap_guard: this.heapState,
       }),

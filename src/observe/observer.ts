@@ -138,6 +138,11 @@ export class Observer {
     return this.calls.size;
   }
 
+  /** B2BUA legs left unstitched because they matched unanswered legs of more than one call. */
+  get ambiguousLegCount(): number {
+    return this.opts.correlator?.ambiguous ?? 0;
+  }
+
   pendingTransactions(routeIndex: number): number {
     return this.pendingPerRoute[routeIndex];
   }

@@ -25,6 +25,7 @@ const LOAD_CALLS = 400;
 
 interface Chain {
   gatewayPort: number;
+  app: Sipspan;
   store: NonNullable<TracingSink['store']>;
   flush(): Promise<void>;
   stop(): Promise<void>;
@@ -66,6 +67,7 @@ async function startChain(onBridge?: (aCallId: string, bCallId: string) => void)
   const tracing = sink as unknown as TracingSink;
   return {
     gatewayPort,
+    app,
     store: tracing.store!,
     async flush() {
       await new Promise((res) => setTimeout(res, 200));
@@ -165,6 +167,8 @@ describe('B2BUA between the hops', () => {
         if (ta === tb) joined++;
         else assert.deepEqual(tb.callIds, [b], `leg ${b} (of ${a}) is in the trace of ${tb.callIds}`);
       }
+      // Every leg B could join its own call: those left alone are the ones counted as ambiguous.
+      assert.equal(joined + chain.app.observer.ambiguousLegCount, LOAD_CALLS);
       process.stdout.write(
         `# b2bua under load: ${LOAD_CALLS} calls, ${joined} with both legs in one trace\n`,
       );
