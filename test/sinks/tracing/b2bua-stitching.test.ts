@@ -24,8 +24,9 @@ const CALLS = 20;
 const LOAD_CALLS = 400;
 
 interface Chain {
-  gatewayPort: number;
   app: Sipspan;
+  /** SIPp's default call flow through the gateway route; every call must succeed. */
+  place(calls: number, rate: number): Promise<void>;
   store: NonNullable<TracingSink['store']>;
   flush(): Promise<void>;
   stop(): Promise<void>;
@@ -66,8 +67,18 @@ async function startChain(onBridge?: (aCallId: string, bCallId: string) => void)
   );
   const tracing = sink as unknown as TracingSink;
   return {
-    gatewayPort,
     app,
+    async place(calls, rate) {
+      const r = await runSippUac({
+        target: `127.0.0.1:${gatewayPort}`,
+        port: await freePort(),
+        calls,
+        rate,
+        timeoutS: 30,
+      });
+      assert.equal(r.failed, 0, r.stderr);
+      assert.equal(r.successful, calls);
+    },
     store: tracing.store!,
     async flush() {
       await new Promise((res) => setTimeout(res, 200));
@@ -85,15 +96,7 @@ describe('B2BUA between the hops', () => {
   test('both legs of every call end up in one trace: the signaling leg hangs under the gateway CLIENT span', async () => {
     const chain = await startChain();
     try {
-      const r = await runSippUac({
-        target: `127.0.0.1:${chain.gatewayPort}`,
-        port: await freePort(),
-        calls: CALLS,
-        rate: 10,
-        timeoutS: 30,
-      });
-      assert.equal(r.failed, 0, r.stderr);
-      assert.equal(r.successful, CALLS);
+      await chain.place(CALLS, 10);
       await chain.flush();
       const store = chain.store;
 
@@ -147,14 +150,7 @@ describe('B2BUA between the hops', () => {
     const pairs: [string, string][] = [];
     const chain = await startChain((a, b) => pairs.push([a, b]));
     try {
-      const r = await runSippUac({
-        target: `127.0.0.1:${chain.gatewayPort}`,
-        port: await freePort(),
-        calls: LOAD_CALLS,
-        rate: 200,
-        timeoutS: 30,
-      });
-      assert.equal(r.failed, 0, r.stderr);
+      await chain.place(LOAD_CALLS, 200);
       await chain.flush();
       const traceOf = new Map<string, { traceId: string; callIds: readonly string[] }>();
       for (const t of chain.store.recent(LOAD_CALLS * 2)) for (const c of t.callIds) traceOf.set(c, t);
