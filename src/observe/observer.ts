@@ -351,6 +351,7 @@ export class Observer {
         }
         return;
       }
+      tx.stitchAmbiguous = this.opts.correlator.lastWasAmbiguous;
     }
     tx.traceId = newTraceId();
     tx.sampled = sampler.sampleRoot(tx.traceId);

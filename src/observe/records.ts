@@ -83,6 +83,8 @@ export class TransactionRecord {
   linkSpanId: string | null = null;
   /** How a B2BUA leg was stitched (`session-id`, `x-cid`, `sdp-origin`, `users`), or null. */
   stitchedBy: string | null = null;
+  /** A B2BUA leg left in a trace of its own: it matched unanswered legs of more than one call. */
+  stitchAmbiguous = false;
 
   // Times (performance.now() ms); -1 when not reached.
   readonly requestIn: number;

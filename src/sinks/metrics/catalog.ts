@@ -121,6 +121,8 @@ export const LIMITS = [
   'upstream_unreachable',
   'other',
 ] as const;
+/** What became of an initial INVITE that could be a B2BUA's second leg (routes[].b2bua_correlation). */
+export const B2BUA_STITCH = ['joined', 'ambiguous'] as const;
 /** `upstream_<kind>` limit events; `send` is a send refused locally (no connection, queue full). */
 export const UPSTREAM_ERROR_KINDS = ['unreachable', 'connect', 'reset', 'resolve', 'send', 'other'] as const;
 
@@ -197,6 +199,13 @@ export const ROUTE_METRICS = {
     help: 'Initial INVITEs that reached an outcome.',
     type: 'counter',
     labels: { outcome: CALL_OUTCOMES },
+    zeroed: true,
+  },
+  b2buaLegs: {
+    name: 'sipspan_b2bua_legs_total',
+    help: 'Initial INVITEs joined to the trace of a call on another route, or left in a trace of their own because they matched unanswered INVITEs of more than one call (ambiguous).',
+    type: 'counter',
+    labels: { stitch: B2BUA_STITCH },
     zeroed: true,
   },
   sessionAttempts: {

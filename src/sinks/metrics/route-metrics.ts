@@ -13,6 +13,7 @@ import type {
   TransactionRecord,
 } from '../../observe/records.ts';
 import {
+  B2BUA_STITCH,
   CALL_OUTCOMES,
   DIRECTIONS,
   FINALS,
@@ -56,6 +57,8 @@ const DOWNSTREAM = DIRECTIONS.indexOf('downstream');
 const UPSTREAM = DIRECTIONS.indexOf('upstream');
 const DIRECTION_COUNT = DIRECTIONS.length;
 const OUTCOME_POS = positions(CALL_OUTCOMES);
+const B2BUA_JOINED = B2BUA_STITCH.indexOf('joined');
+const B2BUA_AMBIGUOUS = B2BUA_STITCH.indexOf('ambiguous');
 /** Finals kept as exact codes ('408', '480', ...), by status number. */
 const FINAL_CODE_POS = new Map<number, number>();
 FINALS.forEach((f, i) => {
@@ -145,6 +148,7 @@ export class RouteMetrics {
   readonly upstreamRtt = new HistogramFamily(ROUTE_METRICS.upstreamRtt);
   readonly transactionDuration = new HistogramFamily(ROUTE_METRICS.transactionDuration);
   readonly callsProcessed = new CounterFamily(ROUTE_METRICS.callsProcessed);
+  readonly b2buaLegs = new CounterFamily(ROUTE_METRICS.b2buaLegs);
   readonly sessionAttempts = new CounterFamily(ROUTE_METRICS.sessionAttempts);
   readonly sessionsCompleted = new CounterFamily(ROUTE_METRICS.sessionsCompleted);
   readonly srd = new HistogramFamily(ROUTE_METRICS.sessionRequestDelay);
@@ -171,6 +175,7 @@ export class RouteMetrics {
       this.upstreamRtt,
       this.transactionDuration,
       this.callsProcessed,
+      this.b2buaLegs,
       this.sessionAttempts,
       this.sessionsCompleted,
       this.srd,
@@ -220,6 +225,8 @@ export class RouteMetrics {
     const m = methodPosition(tx.methodLabel);
     const series = m * CLASS_COUNT + k;
     this.transactions.inc(series);
+    if (tx.stitchedBy !== null) this.b2buaLegs.inc(B2BUA_JOINED);
+    else if (tx.stitchAmbiguous) this.b2buaLegs.inc(B2BUA_AMBIGUOUS);
     // Answers sipspan generated never went upstream: no duration, no RTT, no RFC 6076 delay.
     if (tx.generatedStatus !== 0 || tx.requestOut === -1) return;
     const exemplar = tx.sampled && tx.traceId !== '';

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import {
+  B2BUA_STITCH,
   CALL_OUTCOMES,
   DIRECTIONS,
   DURATION_BUCKETS,
@@ -35,7 +36,7 @@ function routeTable(): Map<string, { type: string; labels: string[] }> {
   const section = contract.slice(contract.indexOf('## Route series'), contract.indexOf('## Process series'));
   const rows = new Map<string, { type: string; labels: string[] }>();
   for (const line of section.split('\n')) {
-    const m = /^\| `([a-z_]+)` \| (\w+) \| ([^|]*) \|/.exec(line);
+    const m = /^\| `([a-z0-9_]+)` \| (\w+) \| ([^|]*) \|/.exec(line);
     if (m === null) continue;
     const labels =
       m[3].trim() === '—' ? [] : m[3].split(',').map((l) => l.trim().split(/\s/)[0].replaceAll('`', ''));
@@ -84,6 +85,7 @@ describe('metrics catalog', () => {
     assert.deepEqual([...CALL_OUTCOMES], labelSet('outcome'));
     assert.deepEqual([...FINALS], labelSet('final'));
     assert.deepEqual([...RESULTS], labelSet('result'));
+    assert.deepEqual([...B2BUA_STITCH], labelSet('stitch'));
     assert.deepEqual([...LIMITS], labelSet('limit'));
     for (const example of labelSet('reason').filter((r) => r.includes('-')))
       assert.ok(REASONS.includes(example), `reason ${example}`);
@@ -110,7 +112,7 @@ describe('metrics catalog', () => {
 
   test('has the process series of the contract', () => {
     const section = contract.slice(contract.indexOf('## Process series'), contract.indexOf('## RFC 6076'));
-    const named = [...section.matchAll(/`(sipspan_[a-z_]+)/g)].map((m) => m[1]);
+    const named = [...section.matchAll(/`(sipspan_[a-z0-9_]+)/g)].map((m) => m[1]);
     assert.deepEqual(
       Object.values(PROCESS_METRICS)
         .map((s) => s.name)

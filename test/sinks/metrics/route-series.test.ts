@@ -19,6 +19,7 @@ import {
   type TransactionRecord,
 } from '../../../src/observe/records.ts';
 import {
+  B2BUA_STITCH,
   CALL_OUTCOMES,
   DIRECTIONS,
   FINALS,
@@ -469,6 +470,23 @@ describe('metrics sink: series moved by each event', { concurrency: false }, () 
     for (const f of FINALS) assert.equal(d('sip_session_attempts_total', { final: f }), finals[f] ?? 0, f);
   });
 
+  test('B2BUA legs: an INVITE joined to a call on another route counts joined, one left alone as ambiguous', async () => {
+    const joined = transaction('INVITE', { status: 200 });
+    joined.stitchedBy = 'sdp-origin';
+    const d = await changes(gatewayPort, () => {
+      publishTx(joined);
+      for (let i = 0; i < 2; i++) {
+        const alone = transaction('INVITE', { status: 200 });
+        alone.stitchAmbiguous = true;
+        publishTx(alone);
+      }
+      // A leg nothing matched is neither.
+      publishTx(transaction('INVITE', { status: 200 }));
+    });
+    assert.equal(d('sipspan_b2bua_legs_total', { stitch: 'joined' }), 1);
+    assert.equal(d('sipspan_b2bua_legs_total', { stitch: 'ambiguous' }), 2);
+  });
+
   test('call ends: completed sessions and RFC 6076 §4.5 SDT from the 2xx to the BYE', async () => {
     const d = await changes(gatewayPort, () => {
       channels.callEnd.publish(call({ answeredAt: 2000, byeAt: 62_000, completed: true }));
@@ -695,6 +713,7 @@ describe('metrics sink: series moved by each event', { concurrency: false }, () 
       outcome: CALL_OUTCOMES,
       final: FINALS,
       result: RESULTS,
+      stitch: B2BUA_STITCH,
       reason: REASONS,
       code: GENERATED_CODES,
       limit: LIMITS,

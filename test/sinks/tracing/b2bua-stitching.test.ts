@@ -12,6 +12,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SpanKind } from '@opentelemetry/api';
 import { Sipspan } from '../../../src/app.ts';
+import { channels } from '../../../src/observe/channels.ts';
+import type { TransactionRecord } from '../../../src/observe/records.ts';
 import { samplerFromEnv } from '../../../src/observe/sampler.ts';
 import { ATTR } from '../../../src/sinks/tracing/semconv.ts';
 import { startTracingSink, type TracingSink } from '../../../src/sinks/tracing/tracing-sink.ts';
@@ -149,6 +151,12 @@ describe('B2BUA between the hops', () => {
     // one call starts a trace of its own; it never joins a call that is not its own.
     const pairs: [string, string][] = [];
     const chain = await startChain((a, b) => pairs.push([a, b]));
+    // The transactions say so too (for sipspan_b2bua_legs_total): count the INVITEs marked ambiguous.
+    let markedAmbiguous = 0;
+    const onEnd = (m: unknown) => {
+      if ((m as TransactionRecord).stitchAmbiguous) markedAmbiguous++;
+    };
+    channels.transactionEnd.subscribe(onEnd);
     try {
       await chain.place(LOAD_CALLS, 200);
       await chain.flush();
@@ -165,6 +173,7 @@ describe('B2BUA between the hops', () => {
       }
       // Every leg B could join its own call: those left alone are the ones counted as ambiguous.
       assert.equal(joined + chain.app.observer.ambiguousLegCount, LOAD_CALLS);
+      assert.equal(markedAmbiguous, chain.app.observer.ambiguousLegCount);
       process.stdout.write(
         `# b2bua under load: ${LOAD_CALLS} calls, ${joined} with both legs in one trace\n`,
       );
