@@ -61,8 +61,6 @@ const isPending = (e: LegEntry) => e.finalResponseIn === -1 && e.outcome === nul
 export class LegCorrelator {
   /** Legs not stitched because a key they matched was held by pending legs of more than one trace. */
   ambiguous = 0;
-  /** Whether the last find() found no match because of such a key. */
-  lastWasAmbiguous = false;
   private readonly byKey: SlotTable<Held>;
   private readonly windowMs: number;
   /** Keys found out of their window by a sweep, removed once its walk is over. */
@@ -139,13 +137,9 @@ export class LegCorrelator {
           match = e;
         }
       }
-      if (match !== null) {
-        this.lastWasAmbiguous = false;
-        return { entry: match, by: k.slice(0, k.indexOf(':')) };
-      }
+      if (match !== null) return { entry: match, by: k.slice(0, k.indexOf(':')) };
     }
     if (ambiguous) this.ambiguous++;
-    this.lastWasAmbiguous = ambiguous;
     return null;
   }
 

@@ -338,7 +338,9 @@ export class Observer {
       return;
     }
     if (tx.isInitialInvite && legKeys !== null && this.opts.correlator !== null) {
-      const match: LegMatch | null = this.opts.correlator.find(tx.route.index, legKeys, now, tx.downstream);
+      const correlator = this.opts.correlator;
+      const ambiguousBefore = correlator.ambiguous;
+      const match: LegMatch | null = correlator.find(tx.route.index, legKeys, now, tx.downstream);
       if (match !== null) {
         tx.traceId = match.entry.traceId;
         tx.parentSpanId = match.entry.clientSpanId;
@@ -351,7 +353,7 @@ export class Observer {
         }
         return;
       }
-      tx.stitchAmbiguous = this.opts.correlator.lastWasAmbiguous;
+      tx.stitchAmbiguous = correlator.ambiguous !== ambiguousBefore;
     }
     tx.traceId = newTraceId();
     tx.sampled = sampler.sampleRoot(tx.traceId);
