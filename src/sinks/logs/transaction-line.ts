@@ -13,16 +13,14 @@ import { safeValue } from './safe-value.ts';
  * through pino. A test pins the text to pino's for the same fields.
  */
 
-/** ms with µs resolution: enough for a proxy that adds tens of µs, and short lines. */
-export const ms = (v: number) => Math.round(v * 1000) / 1000;
-
 /** ".001" … ".999" without trailing zeros, "" for none: the fraction of a whole number of µs. */
 const FRACTIONS = Array.from({ length: 1000 }, (_, i) =>
   i === 0 ? '' : `.${String(i).padStart(3, '0').replace(/0+$/, '')}`,
 );
 
 /**
- * `ms(v)` as JSON writes it (`12.345`, `0.5`, `3`). Turning a double into its shortest text is the
+ * Milliseconds rounded to µs (enough for a proxy that adds tens of µs, and short lines), as JSON
+ * writes the rounded number (`12.345`, `0.5`, `3`). Turning a double into its shortest text is the
  * slowest part of a line's numbers (~80 ns each, three per line); the whole milliseconds are a small
  * integer, which converts fast, and the µs fraction comes from a table.
  */

@@ -9,18 +9,14 @@ import fc from 'fast-check';
 import pino from 'pino';
 import { CallRecord, type TransactionRecord } from '../../../src/observe/records.ts';
 import { safeValue } from '../../../src/sinks/logs/safe-value.ts';
-import {
-  IsoClock,
-  jsonString,
-  ms,
-  msText,
-  transactionLine,
-} from '../../../src/sinks/logs/transaction-line.ts';
+import { IsoClock, jsonString, msText, transactionLine } from '../../../src/sinks/logs/transaction-line.ts';
 import { completed, transactionRecord } from '../../support/records.ts';
 
 const TIME = '2026-12-04T21:00:00.123Z';
 const route = { index: 0, name: 'sip-gateway' };
 const MAX_VALUE = 256;
+/** Milliseconds rounded to µs, the number the line's *_ms fields write. */
+const ms = (v: number) => Math.round(v * 1000) / 1000;
 
 /** pino configured as the sink configures it (log-sink.ts createLogger), with a fixed time. */
 function pinoLine(fields: Record<string, unknown>, level: 'info' | 'warn'): string {
