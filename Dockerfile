@@ -12,6 +12,10 @@ RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
+# The kernel receive clock's helper (native/kernel-stamp.c, Node-API): a C compiler in this stage only.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
+COPY native ./native
+RUN sh native/build.sh && test -f build/kernel-stamp.node
 
 # ---- runtime: production dependencies and compiled JavaScript only ----
 FROM node:24-slim AS runtime
@@ -21,6 +25,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force \
  && groupadd --system --gid 10001 sipspan && useradd --system --uid 10001 --gid sipspan --no-create-home sipspan
 COPY --from=build /src/dist ./dist
+COPY --from=build /src/build ./build
 COPY bin ./bin
 COPY deploy/compose/sipspan.yaml /etc/sipspan/sipspan.yaml
 USER 10001:10001

@@ -5,8 +5,9 @@
  *   1. its instructions: Node 24 slim stages, production dependencies only,
  *      compiled JavaScript, a non-root user, a HEALTHCHECK on the admin
  *      endpoint, SIGTERM; every COPY source exists and is in the build context;
- *   2. a rehearsal of what it does: `npm run build` into a scratch build stage,
- *      then the runtime stage's layout (package files, dist/, bin/, the
+ *   2. a rehearsal of what it does: `npm run build` and the native helper's
+ *      build into a scratch build stage, then the runtime stage's layout
+ *      (package files, dist/, build/, bin/, the
  *      compose config at /etc/sipspan) started with the image's own ENTRYPOINT
  *      and CMD arguments, probed with the image's own HEALTHCHECK command, and
  *      stopped with its STOPSIGNAL: healthy, then a clean exit 0.
@@ -137,6 +138,9 @@ describe('Dockerfile', () => {
       assert.equal(npm.status, 0, `${npm.stdout}${npm.stderr}`);
       assert.ok(existsSync(join(build, 'dist', 'cli', 'main.js')));
       assert.ok(existsSync(join(build, 'dist', 'admin', 'ui')), 'the call view files ship with dist/');
+      cpSync(join(root, 'native'), join(build, 'native'), { recursive: true });
+      const native = spawnSync('sh', ['native/build.sh'], { cwd: build, encoding: 'utf8' });
+      assert.ok(existsSync(join(build, 'build', 'kernel-stamp.node')), `native/build.sh: ${native.stderr}`);
 
       // Runtime stage: /app with package files, dist/, bin/; the config at its image path (here: beside it).
       const app = join(scratch, 'app');
@@ -144,6 +148,7 @@ describe('Dockerfile', () => {
       for (const f of ['package.json', 'package-lock.json', 'bin'])
         cpSync(join(root, f), join(app, f), { recursive: true });
       cpSync(join(build, 'dist'), join(app, 'dist'), { recursive: true });
+      cpSync(join(build, 'build'), join(app, 'build'), { recursive: true });
       symlinkSync(join(root, 'node_modules'), join(app, 'node_modules'));
       assert.ok(!existsSync(join(app, 'src')), 'bin/sipspan must take dist/ (no sources in the image)');
       // The compose config names compose hosts; keep its shape, point it at loopback and free ports.
@@ -184,6 +189,11 @@ describe('Dockerfile', () => {
           if (!healthy) await new Promise((r) => setTimeout(r, 200));
         }
         assert.ok(healthy, `the HEALTHCHECK never passed: ${stderr}`);
+        // The compiled code finds the helper where the image puts it: UDP timed by the kernel.
+        const status = (await (await fetch(`http://127.0.0.1:${admin}/api/status`)).json()) as {
+          receive_clock: { udp: string; reason?: string };
+        };
+        assert.deepEqual(status.receive_clock, { udp: 'kernel' });
       } finally {
         child.kill('SIGTERM');
       }
