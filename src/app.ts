@@ -13,6 +13,7 @@ import { RouteRuntime } from './proxy/route-runtime.ts';
 import type { Sink } from './sinks/sink.ts';
 import type { Flow } from './transport/flow.ts';
 import type { InboundHandler } from './transport/inbound-handler.ts';
+import type { ReceiveClock } from './transport/receive-clock.ts';
 import type { UnsentMessage } from './transport/tcp-connection.ts';
 import { TcpTransport } from './transport/tcp-transport.ts';
 import { UdpListener } from './transport/udp-listener.ts';
@@ -181,7 +182,8 @@ export class Sipspan {
 
   private async bindListeners(): Promise<void> {
     for (const route of this.routes) {
-      for (const l of [route.udp4, route.udp6, route.ownUdp4, route.ownUdp6]) if (l !== null) await l.bind();
+      for (const l of [route.udp4, route.udp6, route.ownUdp4, route.ownUdp6])
+        if (l !== null) await l.bind(this.config.receive_clock);
       for (const l of route.config.listen) {
         if (l.transport === 'tcp') {
           const port = await this.tcp.listen(route.info.index, l.host, l.port);
@@ -261,7 +263,18 @@ export class Sipspan {
           ? formatHostPort(this.routeHttp[r.info.index]!.host, this.routeHttp[r.info.index]!.port)
           : null,
       })),
+      receive_clock: this.receiveClock(),
     };
+  }
+
+  /** The clock UDP datagrams are timed with, and why it is not the configured one when it is not. */
+  private receiveClock(): { udp: ReceiveClock; reason?: string } {
+    for (const route of this.routes) {
+      for (const l of [route.udp4, route.udp6, route.ownUdp4, route.ownUdp6]) {
+        if (l?.clockProblem) return { udp: 'event_loop', reason: l.clockProblem };
+      }
+    }
+    return { udp: this.config.receive_clock };
   }
 
   private installAdminRoutes(): void {

@@ -150,6 +150,13 @@ export const configSchema = z.strictObject({
   timers: timersSchema,
   tracing: tracingSchema,
   logs: logsSchema,
+  /**
+   * Where a UDP datagram's time starts: `kernel`, when the kernel received it (includes the
+   * process's wake-up and the wait behind datagrams read before it, as a capture sees them;
+   * needs build/kernel-stamp.node, built by npm ci, else falls back and says so), or
+   * `event_loop`, when JavaScript got it. TCP is timed from the event loop either way.
+   */
+  receive_clock: z.enum(['kernel', 'event_loop']).default('kernel'),
   /** Keep the messages of recent calls for the call view (memory bound in MiB; 0 = off). */
   capture_mb: z.number().min(0).default(0),
 });

@@ -7,6 +7,7 @@ import { SipMessage } from '../wire/sip-message.ts';
 import { DEFAULT_STREAM_LIMITS, type StreamFramerLimits } from '../wire/stream-framer.ts';
 import type { Flow } from './flow.ts';
 import type { InboundHandler } from './inbound-handler.ts';
+import { DatagramStamps, type ReceiveClock } from './receive-clock.ts';
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
 
@@ -45,6 +46,10 @@ export class UdpListener {
    */
   private readonly flow: Flow;
   private readonly message = new SipMessage(Buffer.alloc(0), 0, 0, true, 32);
+  /** The kernel's receive stamps, once bound with the `kernel` clock. */
+  private stamps = DatagramStamps.off();
+  /** Why the `kernel` clock was asked for and not given; null when it was (or was not asked for). */
+  clockProblem: string | null = null;
 
   constructor(
     routeIndex: number,
@@ -84,20 +89,25 @@ export class UdpListener {
     this.socket.on('error', () => {});
   }
 
-  bind(): Promise<void> {
+  bind(clock: ReceiveClock = 'event_loop'): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       this.socket.once('error', onError);
       this.socket.bind(this.port, this.host, () => {
         this.socket.off('error', onError);
         this.port = this.socket.address().port;
+        if (clock === 'kernel') {
+          const { stamps, problem } = DatagramStamps.open(this.socket);
+          this.stamps = stamps;
+          this.clockProblem = problem;
+        }
         resolve();
       });
     });
   }
 
   private onDatagram(buf: Buffer, rinfo: RemoteInfo): void {
-    const now = performance.now();
+    const now = performance.now() - this.stamps.ageMs();
     const flow = this.flow;
     flow.localPort = this.port;
     flow.remoteAddress = rinfo.address;

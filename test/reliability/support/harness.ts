@@ -267,6 +267,7 @@ export async function startProxy(opts: {
   timers?: Record<string, unknown>;
   tracing?: Record<string, unknown>;
   logs?: Record<string, unknown>;
+  receiveClock?: 'kernel' | 'event_loop';
   sinks?: SinkFactory;
 }): Promise<StartedProxy> {
   const ports: number[] = [];
@@ -294,6 +295,7 @@ export async function startProxy(opts: {
     ...(opts.timers ? { timers: opts.timers } : {}),
     ...(opts.tracing ? { tracing: opts.tracing } : {}),
     ...(opts.logs ? { logs: opts.logs } : {}),
+    ...(opts.receiveClock ? { receive_clock: opts.receiveClock } : {}),
   });
   const app = await Sipspan.start(config, opts.sinks ? { sinks: opts.sinks } : {});
   return { app, ports, stop: () => app.stop(300) };

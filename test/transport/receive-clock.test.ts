@@ -1,0 +1,101 @@
+/**
+ * The kernel receive clock, over real sockets on loopback: a datagram that waits in its
+ * socket while the event loop is busy is timed from its arrival, so its wait counts; with
+ * the event loop clock the same wait is left out.
+ */
+import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { channels } from '../../src/observe/channels.ts';
+import type { ForwardedEvent } from '../../src/observe/records.ts';
+import { DatagramStamps } from '../../src/transport/receive-clock.ts';
+import { CountingPeer, collect, HOST, sipRequest, startProxy } from '../reliability/support/harness.ts';
+import { waitUntil } from '../support/raw-peers.ts';
+
+/** The loop held this long after a datagram is sent: the wait the clock must see. */
+const HELD_MS = 40;
+
+/** A bound socket whose sends leave at once (a literal needs no lookup), so a datagram is in flight before the loop is held. */
+async function immediateSender(): Promise<Socket> {
+  const socket = createSocket({ type: 'udp4', lookup: (address, _family, cb) => cb(null, address, 4) });
+  await new Promise<void>((resolve) => socket.bind(0, HOST, () => resolve()));
+  return socket;
+}
+
+function holdLoop(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
+
+describe('receive clock', () => {
+  let sender: Socket;
+
+  before(async () => {
+    sender = await immediateSender();
+  });
+
+  after(() => sender.close());
+
+  test('the native helper is built (npm ci builds it; without it UDP is timed from the event loop)', async () => {
+    const socket = createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, HOST, () => resolve()));
+    const { stamps, problem } = DatagramStamps.open(socket);
+    socket.close();
+    assert.equal(problem, null);
+    assert.equal(stamps.kernel, true);
+  });
+
+  test('a datagram that waited while the loop was held is aged by that wait', async () => {
+    const socket = createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, HOST, () => resolve()));
+    const { stamps } = DatagramStamps.open(socket);
+    // The kernel turns stamping on in deferred work: datagrams of the next moments are stamped.
+    await sleep(50);
+    const ages: number[] = [];
+    socket.on('message', () => ages.push(stamps.ageMs()));
+    for (let i = 0; i < 3; i++) sender.send(Buffer.from(`d${i}`), socket.address().port, HOST);
+    holdLoop(HELD_MS);
+    assert.ok(await waitUntil(() => ages.length === 3, 2000));
+    socket.close();
+    for (const age of ages) assert.ok(age >= HELD_MS && age < HELD_MS + 1000, `age ${age} ms`);
+  });
+
+  test('the event loop clock ages nothing', () => {
+    assert.equal(DatagramStamps.off().ageMs(), 0);
+    assert.equal(DatagramStamps.off().kernel, false);
+  });
+
+  for (const clock of ['kernel', 'event_loop'] as const) {
+    test(`through sipspan with the ${clock} clock, a request's proxy time ${clock === 'kernel' ? 'includes' : 'leaves out'} the wait`, async () => {
+      const upstream = await CountingPeer.start({ tcp: false });
+      const proxy = await startProxy({
+        routes: [
+          { name: 'held', upstream: `udp://${HOST}:${upstream.port}`, record_route: false, tcp: false },
+        ],
+        receiveClock: clock,
+      });
+      const forwarded = collect<ForwardedEvent>(channels.messageForwarded);
+      try {
+        assert.equal((proxy.app.describe().receive_clock as { udp: string }).udp, clock);
+        await sleep(50);
+        const request = sipRequest({
+          method: 'OPTIONS',
+          viaPort: sender.address().port,
+          branch: `z9hG4bK-held-${clock}`,
+          callId: `held-${clock}`,
+        });
+        sender.send(request, proxy.ports[0]!, HOST);
+        holdLoop(HELD_MS);
+        assert.ok(await waitUntil(() => upstream.udpCount === 1 && forwarded.count() === 1, 2000));
+        const seconds = forwarded.items[0]!.proxySeconds;
+        if (clock === 'kernel') assert.ok(seconds >= HELD_MS / 1000, `proxy time ${seconds} s`);
+        else assert.ok(seconds < HELD_MS / 2000, `proxy time ${seconds} s`);
+      } finally {
+        forwarded.stop();
+        await proxy.stop();
+        await upstream.close();
+      }
+    });
+  }
+});
