@@ -2,6 +2,7 @@
  * Per-hop latency of one box from a loopback capture, as the bench measures it, for A/B runs of two
  * trees without the whole bench:
  *   node bench/capture-latency.ts [--tree DIR] [--box sipspan|relay] [--sinks none|metrics|all]
+ *                                 [--receive-clock kernel|event_loop]
  *                                 [--rate 500] [--seconds 10]
  *
  * SIPp's uas and uac (core 0) around the box of DIR (core 1, default: this tree): `bench/sink-cost.ts`
@@ -32,6 +33,7 @@ const { values } = parseArgs({
     tree: { type: 'string', default: resolve(import.meta.dirname, '..') },
     box: { type: 'string', default: 'sipspan' },
     sinks: { type: 'string', default: 'none' },
+    'receive-clock': { type: 'string', default: 'kernel' },
     rate: { type: 'string', default: '500' },
     seconds: { type: 'string', default: '10' },
   },
@@ -48,6 +50,8 @@ const ports = ['--listen', String(boxPort), '--upstream', String(uasPort)];
 const boxArgs = isRelay
   ? ['bench/relay/dgram-relay.ts', ...ports]
   : ['bench/sink-cost.ts', '--sinks', values.sinks!, ...ports]
+      // Only when asked: trees from before the option refuse it.
+      .concat(values['receive-clock'] === 'kernel' ? [] : ['--receive-clock', values['receive-clock']!])
       .concat(['--log-file', join(tmpdir(), 'sipspan-capture-latency.log')])
       .concat(withMetrics ? ['--metrics', String(metricsPort)] : []);
 

@@ -1,6 +1,7 @@
 /**
  * What each sink costs: sipspan with a chosen set of sinks, for a SIPp step run.
  *   node bench/sink-cost.ts --sinks none|metrics|tracing|logs|all --listen PORT --upstream PORT [--log-file F]
+ *                           [--receive-clock kernel|event_loop]
  * Runs until SIGTERM. Pin it with taskset; drive it with SIPp (see bench/README.md).
  */
 import { parseArgs } from 'node:util';
@@ -19,6 +20,7 @@ const { values } = parseArgs({
     upstream: { type: 'string' },
     'log-file': { type: 'string', default: '/tmp/sipspan-sink-cost.log' },
     metrics: { type: 'string' },
+    'receive-clock': { type: 'string', default: 'kernel' },
   },
 });
 const which = new Set(
@@ -37,6 +39,7 @@ const config = buildConfig({
     },
   ],
   logs: { destination: values['log-file'] },
+  receive_clock: values['receive-clock'],
 });
 const app = await Sipspan.start(config, {
   sinks: (a) => {
