@@ -217,9 +217,9 @@ export class ProxyEngine implements InboundHandler {
       buf.subarray(at + Buffer.byteLength(route.viaPrefixTcp, 'latin1')),
     ]);
     const family = isIP(address) === 6 ? 6 : 4;
+    const now = performance.now(); // before the send, as in sendRequestTo
     if (!this.transmit(route, tag.flow, address, family, port, 'udp', [udp], tag.tx, true)) return false;
-    if (tag.tx !== null)
-      this.observer.onRequestSent(tag.tx, formatHostPort(address, port), 'udp', performance.now());
+    if (tag.tx !== null) this.observer.onRequestSent(tag.tx, formatHostPort(address, port), 'udp', now);
     return true;
   }
 
@@ -914,8 +914,10 @@ export class ProxyEngine implements InboundHandler {
     direction: Direction,
     receivedAt: number,
   ): boolean {
-    const ok = this.transmit(route, flow, address, family, port, transport, chunks, tx, true);
+    // Taken before the send: the kernel stamps the answer's arrival, and the peer can answer before
+    // this process runs again (the send wakes it on this core), so a time taken after could follow it.
     const now = performance.now();
+    const ok = this.transmit(route, flow, address, family, port, transport, chunks, tx, true);
     if (!ok) {
       // The service's error only when the request was going to it (not a service's BYE to a caller).
       if (direction === 'downstream') this.upstreamError(route, 'send');
@@ -982,6 +984,7 @@ export class ProxyEngine implements InboundHandler {
     receivedAt: number,
   ): void {
     const family = isIP(address) === 6 ? 6 : 4;
+    const now = performance.now(); // before the send, as for requests (sendRequestTo)
     const ok = this.transmit(
       route,
       flow,
@@ -993,7 +996,6 @@ export class ProxyEngine implements InboundHandler {
       null,
       false,
     );
-    const now = performance.now();
     if (!ok) {
       this.drop(route, flow, null, false, 'send-failed');
       return;
