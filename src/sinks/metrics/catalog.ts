@@ -132,8 +132,9 @@ export const UPSTREAM_ERROR_KINDS = ['unreachable', 'connect', 'reset', 'resolve
 export const LATENCY_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10, 32,
 ] as const;
+/** Seconds. Finer between 50 and 250 µs, where a hop's median sits (kernel-stamped, on a LAN or loopback). */
 export const PROXY_BUCKETS = [
-  0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.2,
+  0.00001, 0.000025, 0.00005, 0.000075, 0.0001, 0.00015, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.2,
 ] as const;
 export const DURATION_BUCKETS = [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600] as const;
 
