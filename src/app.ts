@@ -263,12 +263,12 @@ export class Sipspan {
           ? formatHostPort(this.routeHttp[r.info.index]!.host, this.routeHttp[r.info.index]!.port)
           : null,
       })),
-      receive_clock: this.receiveClock(),
+      receive_clock: this.receiveClock,
     };
   }
 
   /** The clock UDP datagrams are timed with, and why it is not the configured one when it is not. */
-  private receiveClock(): { udp: ReceiveClock; reason?: string } {
+  get receiveClock(): { udp: ReceiveClock; reason?: string } {
     for (const route of this.routes) {
       for (const l of [route.udp4, route.udp6, route.ownUdp4, route.ownUdp6]) {
         if (l?.clockProblem) return { udp: 'event_loop', reason: l.clockProblem };

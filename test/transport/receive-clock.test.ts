@@ -17,9 +17,13 @@ import { waitUntil } from '../support/raw-peers.ts';
 const HELD_MS = 40;
 
 /** A bound socket whose sends leave at once (a literal needs no lookup), so a datagram is in flight before the loop is held. */
-async function immediateSender(): Promise<Socket> {
-  const socket = createSocket({ type: 'udp4', lookup: (address, _family, cb) => cb(null, address, 4) });
-  await new Promise<void>((resolve) => socket.bind(0, HOST, () => resolve()));
+async function immediateSender(host = HOST): Promise<Socket> {
+  const family = host.includes(':') ? 6 : 4;
+  const socket = createSocket({
+    type: family === 6 ? 'udp6' : 'udp4',
+    lookup: (address, _options, cb) => cb(null, address, family),
+  });
+  await new Promise<void>((resolve) => socket.bind(0, host, () => resolve()));
   return socket;
 }
 
@@ -46,20 +50,24 @@ describe('receive clock', () => {
     assert.equal(stamps.kernel, true);
   });
 
-  test('a datagram that waited while the loop was held is aged by that wait', async () => {
-    const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, HOST, () => resolve()));
-    const { stamps } = DatagramStamps.open(socket);
-    // The kernel turns stamping on in deferred work: datagrams of the next moments are stamped.
-    await sleep(50);
-    const ages: number[] = [];
-    socket.on('message', () => ages.push(stamps.ageMs()));
-    for (let i = 0; i < 3; i++) sender.send(Buffer.from(`d${i}`), socket.address().port, HOST);
-    holdLoop(HELD_MS);
-    assert.ok(await waitUntil(() => ages.length === 3, 2000));
-    socket.close();
-    for (const age of ages) assert.ok(age >= HELD_MS && age < HELD_MS + 1000, `age ${age} ms`);
-  });
+  for (const host of [HOST, '::1']) {
+    test(`a datagram that waited while the loop was held is aged by that wait (${host})`, async () => {
+      const from = host === HOST ? sender : await immediateSender(host);
+      const socket = createSocket(host === HOST ? 'udp4' : 'udp6');
+      await new Promise<void>((resolve) => socket.bind(0, host, () => resolve()));
+      const { stamps } = DatagramStamps.open(socket);
+      // The kernel turns stamping on in deferred work: datagrams of the next moments are stamped.
+      await sleep(50);
+      const ages: number[] = [];
+      socket.on('message', () => ages.push(stamps.ageMs()));
+      for (let i = 0; i < 3; i++) from.send(Buffer.from(`d${i}`), socket.address().port, host);
+      holdLoop(HELD_MS);
+      assert.ok(await waitUntil(() => ages.length === 3, 2000));
+      socket.close();
+      if (from !== sender) from.close();
+      for (const age of ages) assert.ok(age >= HELD_MS && age < HELD_MS + 1000, `age ${age} ms`);
+    });
+  }
 
   test('the event loop clock ages nothing', () => {
     assert.equal(DatagramStamps.off().ageMs(), 0);

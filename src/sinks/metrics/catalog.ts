@@ -328,9 +328,9 @@ export interface ProcessMetricSpec {
 export const PROCESS_METRICS = {
   buildInfo: {
     name: 'sipspan_build_info',
-    help: 'sipspan version (value 1).',
+    help: 'sipspan version, and the clock UDP messages are timed with: kernel or event_loop (value 1).',
     type: 'gauge',
-    labels: ['version'],
+    labels: ['version', 'receive_clock'],
   },
   spansDropped: {
     name: 'sipspan_spans_dropped_total',

@@ -32,7 +32,7 @@ export function createProcessRegistry(app: Sipspan): Registry {
     labelNames: [...P.buildInfo.labels],
     registers,
   })
-    .labels(packageVersion())
+    .labels(packageVersion(), app.receiveClock.udp)
     .set(1);
   const statCounter = (spec: ProcessMetricSpec, read: () => number) =>
     new Counter({

@@ -580,7 +580,7 @@ describe('metrics sink: series moved by each event', { concurrency: false }, () 
       assert.equal(s.labels.service, undefined);
       assert.equal(s.labels.node, 'unit-node');
     }
-    assert.match(admin, /^sipspan_build_info\{version="[^"]+",node="unit-node"\} 1$/m);
+    assert.match(admin, /^sipspan_build_info\{version="[^"]+",receive_clock="kernel",node="unit-node"\} 1$/m);
     assert.match(admin, /^sipspan_heap_guard_state\{node="unit-node"\} 0$/m);
     for (const port of [gatewayPort, signalingPort]) {
       const route = (await scrape(port)).text;
