@@ -131,10 +131,17 @@ export async function benchCommand(argv: string[]): Promise<number> {
   }));
   if (values.json) {
     process.stdout.write(
-      `${JSON.stringify({ calls: results.length, failed, timeouts, report: summary, thresholds: verdicts }, null, 2)}\n`,
+      `${JSON.stringify({ calls: results.length, failed, timeouts, receive_clock: app.receiveClock, report: summary, thresholds: verdicts }, null, 2)}\n`,
     );
   } else {
-    process.stdout.write(`calls ${results.length}, not answered ${failed} (timeouts ${timeouts})\n\n`);
+    process.stdout.write(`calls ${results.length}, not answered ${failed} (timeouts ${timeouts})\n`);
+    // Which clock the hop times below start on: the kernel's stamp includes the wait before sipspan ran.
+    const clock = app.receiveClock;
+    process.stdout.write(
+      clock.udp === 'kernel'
+        ? "UDP messages timed from the kernel's receive stamp, TCP from the event loop\n\n"
+        : `messages timed from the event loop${clock.reason ? ` (${clock.reason})` : ''}\n\n`,
+    );
     // The process stops after the report: its trace API with it, so the ids alone are printed.
     process.stdout.write(`${renderReport(summary, null)}\n`);
     for (const v of verdicts)

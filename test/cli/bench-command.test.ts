@@ -59,6 +59,7 @@ describe('sipspan bench against a SIPp UAS', { concurrency: false }, () => {
     const out = JSON.parse(r.stdout);
     assert.equal(out.calls, 40);
     assert.equal(out.failed, 0);
+    assert.deepEqual(out.receive_clock, { udp: 'kernel' });
     assert.equal(out.report.hops[0].calls, 40);
     assert.deepEqual(
       out.thresholds.map((t: { text: string; ok: boolean }) => [t.text, t.ok]),
@@ -204,6 +205,7 @@ describe('sipspan bench against a SIPp UAS', { concurrency: false }, () => {
     const r = await placeCalls(`udp://127.0.0.1:${uas.port}`, 10, ['--threshold', 'setup_p50<0.000001']);
     assert.equal(r.code, 1, `exit ${r.code}: ${r.stderr}`);
     assert.match(r.stdout, /calls 10, not answered 0/);
+    assert.match(r.stdout, /^UDP messages timed from the kernel's receive stamp, TCP from the event loop$/m);
     assert.match(r.stdout, /threshold setup_p50<0\.000001: FAILED/);
   });
 
