@@ -1,0 +1,71 @@
+/**
+ * native/build.sh, the package's install script: it builds a helper that loads in this Node,
+ * and it never fails the install, so a machine without a C compiler still installs sipspan
+ * (which then times UDP from the event loop).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** A package root of its own with native/ in it: the script works relative to itself. */
+function scratchPackage(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sipspan-native-'));
+  mkdirSync(join(dir, 'native'));
+  cpSync(join(root, 'native'), join(dir, 'native'), { recursive: true });
+  return dir;
+}
+
+describe('native/build.sh', () => {
+  const dirs: string[] = [];
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  test('builds build/kernel-stamp.node, which loads here and answers -1 for a descriptor that is no socket', () => {
+    const dir = scratchPackage();
+    dirs.push(dir);
+    const r = spawnSync('sh', ['native/build.sh'], { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const helper = join(dir, 'build', 'kernel-stamp.node');
+    assert.ok(existsSync(helper), r.stderr);
+    const { ageMs } = createRequire(import.meta.url)(helper) as { ageMs(fd: number): number };
+    assert.equal(ageMs(-1), -1);
+    assert.equal(ageMs(0), -1, 'standard input is not a socket');
+  });
+
+  test('without a C compiler it exits 0 and says why, and writes no helper', () => {
+    const dir = scratchPackage();
+    dirs.push(dir);
+    const r = spawnSync('sh', ['native/build.sh'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, CC: 'no-such-compiler' },
+    });
+    assert.equal(r.status, 0);
+    assert.match(
+      r.stderr,
+      /no C compiler \(no-such-compiler\): UDP receive times will come from the event loop/,
+    );
+    assert.ok(!existsSync(join(dir, 'build', 'kernel-stamp.node')));
+  });
+
+  test('a source that does not compile exits 0, says so, and leaves no partial file', () => {
+    const dir = scratchPackage();
+    dirs.push(dir);
+    const r = spawnSync('sh', ['-c', 'echo "#error broken" >> native/kernel-stamp.c && sh native/build.sh'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0);
+    assert.match(r.stderr, /native\/kernel-stamp\.c did not build/);
+    assert.ok(!existsSync(join(dir, 'build', 'kernel-stamp.node')));
+    assert.ok(!existsSync(join(dir, 'build', 'kernel-stamp.node.tmp')));
+  });
+});
