@@ -153,12 +153,33 @@ function p99(r: TrafficResult): number {
   return quantile(r.rtts, 0.99);
 }
 
-/** The fault did not slow forwarding: p95 and p99 round trips against the healthy run's. */
-function assertNotSlowed(r: TrafficResult, healthy: TrafficResult): void {
+function comparison(r: TrafficResult, healthy: TrafficResult): { ok: boolean; shown: string } {
   const p95 = (x: TrafficResult) => quantile(x.rtts, 0.95);
   const shown = `p95 ${p95(r).toFixed(2)} / p99 ${p99(r).toFixed(2)} ms under the fault, p95 ${p95(healthy).toFixed(2)} / p99 ${p99(healthy).toFixed(2)} ms healthy`;
-  assert.ok(p95(r) - p95(healthy) <= ADDED_P95_MS, shown);
-  assert.ok(p99(r) - p99(healthy) <= ADDED_P99_MS, shown);
+  const ok = p95(r) - p95(healthy) <= ADDED_P95_MS && p99(r) - p99(healthy) <= ADDED_P99_MS;
+  return { ok, shown };
+}
+
+/**
+ * The fault did not slow forwarding: p95 and p99 round trips against the healthy run's. On a
+ * 2-core machine shared with the rest of the suite, one run in a few meets a noisy stretch and
+ * reads ~2 ms slower at p95 whatever the fault (seen with a collector blackholed and with logs to
+ * /dev/full, runs that pass alone). A fault that slows forwarding slows every run, so a failed
+ * comparison is measured once more, under the same fault, and that run decides.
+ */
+async function assertNotSlowed(
+  r: TrafficResult,
+  healthy: TrafficResult,
+  again: () => Promise<TrafficResult>,
+): Promise<void> {
+  const first = comparison(r, healthy);
+  if (first.ok) return;
+  const second = await again();
+  const retry = comparison(second, healthy);
+  process.stdout.write(`# telemetry faults: measured again after ${first.shown}: ${retry.shown}\n`);
+  assert.equal(second.answered, second.sent, 'every request answered');
+  assert.deepEqual(second.altered, [], 'requests altered on the way');
+  assert.ok(retry.ok, `${retry.shown} (the first run: ${first.shown})`);
 }
 
 /** A TCP listener that accepts and never reads or answers: a blackholed collector. */
@@ -296,7 +317,7 @@ describe('telemetry faults never reach SIP', { concurrency: false }, () => {
         assert.equal(child.exit, null, 'sipspan kept running');
         assert.equal(r.answered, r.sent, 'every request answered');
         assert.deepEqual(r.altered, [], 'requests altered on the way');
-        assertNotSlowed(r, healthy);
+        await assertNotSlowed(r, healthy, () => drive(port, upstream, `${fault}-fault-again`));
         assert.ok((rss1 - rss0) / 1024 < 32, `RSS grew ${((rss1 - rss0) / 1024).toFixed(1)} MiB`);
         if (fault !== 'flapping')
           assert.ok(dropped > 0 || failed > 0, 'dropped spans or failed exports are counted');
@@ -367,7 +388,7 @@ describe('telemetry faults never reach SIP', { concurrency: false }, () => {
         assert.equal(child.exit, null, 'sipspan kept running');
         assert.equal(r.answered, r.sent, 'every request answered');
         assert.deepEqual(r.altered, [], 'requests altered on the way');
-        assertNotSlowed(r, healthy);
+        await assertNotSlowed(r, healthy, () => drive(port, upstream, `${fault}-fault-again`));
         assert.ok((rss1 - rss0) / 1024 < 32, `RSS grew ${((rss1 - rss0) / 1024).toFixed(1)} MiB`);
         const dropped = await adminCounter(adminPort, 'sipspan_log_lines_dropped_total');
         assert.ok(dropped > 0, `dropped log lines are counted (${dropped})`);
