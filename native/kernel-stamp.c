@@ -12,7 +12,6 @@
  * so the caller subtracts it from its monotonic now and never mixes clocks.
  */
 #define NAPI_VERSION 8
-#include <errno.h>
 #include <linux/sockios.h>
 #include <node_api.h>
 #include <sys/ioctl.h>

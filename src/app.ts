@@ -182,8 +182,7 @@ export class Sipspan {
 
   private async bindListeners(): Promise<void> {
     for (const route of this.routes) {
-      for (const l of [route.udp4, route.udp6, route.ownUdp4, route.ownUdp6])
-        if (l !== null) await l.bind(this.config.receive_clock);
+      for (const l of route.udpSockets()) await l.bind(this.config.receive_clock);
       for (const l of route.config.listen) {
         if (l.transport === 'tcp') {
           const port = await this.tcp.listen(route.info.index, l.host, l.port);
@@ -270,9 +269,8 @@ export class Sipspan {
   /** The clock UDP datagrams are timed with, and why it is not the configured one when it is not. */
   get receiveClock(): { udp: ReceiveClock; reason?: string } {
     for (const route of this.routes) {
-      for (const l of [route.udp4, route.udp6, route.ownUdp4, route.ownUdp6]) {
-        if (l?.clockProblem) return { udp: 'event_loop', reason: l.clockProblem };
-      }
+      for (const l of route.udpSockets())
+        if (l.clockProblem) return { udp: 'event_loop', reason: l.clockProblem };
     }
     return { udp: this.config.receive_clock };
   }
@@ -379,7 +377,7 @@ export class Sipspan {
     await this.tcp.stopListening();
     this.tcp.closeAll();
     for (const r of this.routes) {
-      for (const l of [r.udp4, r.udp6, r.ownUdp4, r.ownUdp6]) if (l !== null) await l.close();
+      for (const l of r.udpSockets()) await l.close();
     }
     await this.admin.close().catch(() => {});
     for (const h of this.routeHttp) if (h !== null) await h.close().catch(() => {});

@@ -108,6 +108,13 @@ export class RouteRuntime {
     this.upstreamText = formatHostPort(address, this.upstream.port);
   }
 
+  /** Every UDP socket of the route: the listeners and, with reusePort, this process's own ones. */
+  udpSockets(): UdpListener[] {
+    const all: UdpListener[] = [];
+    for (const l of [this.udp4, this.udp6, this.ownUdp4, this.ownUdp6]) if (l !== null) all.push(l);
+    return all;
+  }
+
   /** The UDP socket responses leave from toward an address family: the one requests came to. */
   udpFor(family: 4 | 6): UdpListener | null {
     return family === 6 ? (this.udp6 ?? null) : (this.udp4 ?? null);

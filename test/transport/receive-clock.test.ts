@@ -17,7 +17,7 @@ import { waitUntil } from '../support/raw-peers.ts';
 const HELD_MS = 40;
 
 /** A bound socket whose sends leave at once (a literal needs no lookup), so a datagram is in flight before the loop is held. */
-async function immediateSender(host = HOST): Promise<Socket> {
+async function boundSocket(host = HOST): Promise<Socket> {
   const family = host.includes(':') ? 6 : 4;
   const socket = createSocket({
     type: family === 6 ? 'udp6' : 'udp4',
@@ -36,14 +36,13 @@ describe('receive clock', () => {
   let sender: Socket;
 
   before(async () => {
-    sender = await immediateSender();
+    sender = await boundSocket();
   });
 
   after(() => sender.close());
 
   test('the native helper is built (npm ci builds it; without it UDP is timed from the event loop)', async () => {
-    const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, HOST, () => resolve()));
+    const socket = await boundSocket();
     const { stamps, problem } = DatagramStamps.open(socket);
     socket.close();
     assert.equal(problem, null);
@@ -52,9 +51,8 @@ describe('receive clock', () => {
 
   for (const host of [HOST, '::1']) {
     test(`a datagram that waited while the loop was held is aged by that wait (${host})`, async () => {
-      const from = host === HOST ? sender : await immediateSender(host);
-      const socket = createSocket(host === HOST ? 'udp4' : 'udp6');
-      await new Promise<void>((resolve) => socket.bind(0, host, () => resolve()));
+      const from = host === HOST ? sender : await boundSocket(host);
+      const socket = await boundSocket(host);
       const { stamps } = DatagramStamps.open(socket);
       // The kernel turns stamping on in deferred work: datagrams of the next moments are stamped.
       await sleep(50);
