@@ -20,6 +20,10 @@
  * own sipspan_proxy_seconds over the same run, for comparison), the highest
  * rate with 0 failed calls (step up, then bisect), peak RSS (VmHWM).
  *
+ * Then the CPU ratios of the targets in paired rounds (lib/paired-rounds.ts):
+ * the boxes of each ratio alternated at each fixed rate, several rounds, so
+ * that the machine's drift over minutes falls on both sides of a ratio.
+ *
  * Writes bench/results/<date>.json, .md and .svg (--short: a temporary
  * directory unless --out). Progress on stderr; the table (or --json, the
  * report) on stdout. Every process it starts is stopped at the end, on
@@ -33,6 +37,7 @@ import { parseArgs } from 'node:util';
 import { type Box, type BoxKind, fileBytes, kamailioInstalled, startBox } from './lib/boxes.ts';
 import { canCapture, type HopSamples, startCapture } from './lib/capture.ts';
 import { chooseDriver, type LoadDriver, type Transport, type UacResult } from './lib/load-driver.ts';
+import { measurePairs, type PairedBox, type PairedCpu } from './lib/paired-rounds.ts';
 import {
   cpuSeconds,
   freePort,
@@ -45,12 +50,14 @@ import {
   stop,
 } from './lib/procs.ts';
 import {
+  CPU_PAIRS,
   type CpuPoint,
   checkTargets,
   type LatencyPoint,
   markdown,
   markdownTable,
   type PathResult,
+  pairedTable,
   type RateRun,
   type Report,
   type Spread,
@@ -124,6 +131,8 @@ const QUIET_WAIT_MS = SHORT ? 0 : 60_000;
  */
 const AFTER_OVERLOAD_MS = SHORT ? 0 : 64 * 500 + 5000 + 1000;
 const WARMUP = SHORT ? { rate: 200, seconds: 1 } : { rate: 1000, seconds: 2 };
+/** Paired rounds: how many per rate. Three give a median that one drifting round cannot move. */
+const PAIRED_ROUNDS = SHORT ? 1 : 3;
 
 interface PathSpec {
   id: string;
@@ -487,6 +496,40 @@ async function measurePath(spec: PathSpec, ctx: Context): Promise<PathResult> {
   }
 }
 
+/**
+ * The CPU ratios again in paired rounds, for each pair whose two paths were measured (a short run:
+ * one round at its one rate). Null when no pair was; a failure is logged and leaves the path table's
+ * ratios to judge.
+ */
+async function measurePairedRounds(ctx: Context): Promise<PairedCpu | null> {
+  const measured = (id: string) => ctx.results.some((r) => r.id === id && r.status === 'measured');
+  const pairs = CPU_PAIRS.filter((p) => measured(p.a) && measured(p.b));
+  if (pairs.length === 0) return null;
+  const ids = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
+  const boxes: PairedBox[] = ids.map((id) => {
+    const spec = PATHS.find((p) => p.id === id)!;
+    return { id, name: spec.name, kind: spec.box! };
+  });
+  log(`paired rounds: ${ids.join(', ')}, ${PAIRED_ROUNDS} round(s) at ${CPU_RATES.join(', ')} calls/s`);
+  try {
+    return await measurePairs(boxes, pairs, {
+      driver: ctx.driver,
+      box: { core: CORE_BOX, dir: ctx.dir, otlpPort: ctx.otlp.port },
+      loadCore: CORE_LOAD,
+      rates: CPU_RATES,
+      rounds: PAIRED_ROUNDS,
+      seconds: CPU_SECONDS,
+      warmup: WARMUP,
+      settle: (pid) => waitForQuietCore(CORE_BOX, pid),
+      watchMetrics: (ports) => (ports.length === 0 ? ctx.scraper.stop() : ctx.scraper.watch(ports)),
+      log,
+    });
+  } catch (err) {
+    log(`  paired rounds failed: ${(err as Error).message}`);
+    return null;
+  }
+}
+
 function loadavg(): string {
   try {
     return readFileSync('/proc/loadavg', 'latin1').split(' ').slice(0, 3).join(' ');
@@ -512,6 +555,7 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'sipspan-bench-'));
   const otlp = await startOtlpReceiver();
   const ctx: Context = { driver, dir, otlp, scraper: new Scraper(), capture, results: [] };
+  let paired: PairedCpu | null = null;
   const loadavgStart = loadavg();
   log(
     `sipspan bench${SHORT ? ' (short)' : ''}: ${driver.version} pinned to core ${CORE_LOAD}` +
@@ -534,6 +578,7 @@ async function main(): Promise<number> {
         ctx.results.push({ ...skipped(spec, (err as Error).message.slice(0, 300)), status: 'failed' });
       }
     }
+    paired = await measurePairedRounds(ctx);
   } finally {
     await otlp.close();
     rmSync(dir, { recursive: true, force: true });
@@ -556,10 +601,11 @@ async function main(): Promise<number> {
     },
     rates: { cpu: CPU_RATES, latency: LATENCY_RATES, stepSeconds: STEP_SECONDS },
     results: ctx.results,
+    paired,
     targets: [],
   };
   // A short run's rates are far below the targets' conditions: shown, not judged.
-  report.targets = checkTargets(ctx.results, CPU_RATES, LATENCY_RATES[0]).map((t) =>
+  report.targets = checkTargets(ctx.results, CPU_RATES, LATENCY_RATES[0], paired).map((t) =>
     SHORT ? { ...t, met: null } : t,
   );
   if (
@@ -585,7 +631,7 @@ async function main(): Promise<number> {
   process.stdout.write(
     values.json
       ? `${JSON.stringify(report, null, 2)}\n`
-      : `${markdownTable(report)}\n\n${targetsTable(report.targets, SHORT)}\n`,
+      : `${markdownTable(report)}\n\n${paired === null ? '' : `${pairedTable(report)}\n\n`}${targetsTable(report.targets, SHORT)}\n`,
   );
   return ctx.results.some((r) => r.status === 'failed') ? 1 : 0;
 }

@@ -1,4 +1,6 @@
 /** The shape of a bench report, its markdown table, its target checks and its SVG plot. */
+import type { PairedCpu, PairedRatio, PairSpec } from './paired-rounds.ts';
+import { quantile } from './stats.ts';
 
 export interface RateRun {
   rate: number;
@@ -97,8 +99,27 @@ export interface Report {
   machine: Machine;
   rates: { cpu: number[]; latency: number[]; stepSeconds: number };
   results: PathResult[];
+  /** CPU per call in paired rounds (paired-rounds.ts): what the CPU ratio targets are judged on. */
+  paired: PairedCpu | null;
   targets: TargetCheck[];
 }
+
+/** The CPU ratios of the targets, and what telemetry adds (shown, not judged). */
+export const CPU_PAIRS: PairSpec[] = [
+  {
+    a: 'sipspan-on',
+    b: 'kamailio',
+    limit: 2,
+    label: 'CPU per call, all telemetry on ≤ 2× stateless Kamailio',
+  },
+  {
+    a: 'sipspan-off',
+    b: 'relay',
+    limit: 1.2,
+    label: 'CPU per call, telemetry off ≤ 1.2× the node:dgram relay',
+  },
+  { a: 'sipspan-on', b: 'sipspan-off', limit: null, label: 'CPU per call, all telemetry on against off' },
+];
 
 const fmt = (v: number | null | undefined, digits = 0): string =>
   v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
@@ -115,29 +136,55 @@ function latAt(r: PathResult | undefined, rate: number): LatencyPoint | undefine
   return r?.latency.find((l) => l.rate === rate);
 }
 
+/** A CPU ratio judged on the median of its paired rounds at each rate. */
+function pairedCheck(r: PairedRatio, limit: number, rounds: number): TargetCheck {
+  const parts: string[] = [];
+  let met: boolean | null = null;
+  for (const p of r.perRate) {
+    if (p.median === null) continue;
+    parts.push(`${p.rate}/s: ${p.median.toFixed(2)}× (rounds ${p.rounds.map((q) => fmt(q, 2)).join(', ')})`);
+    met = (met ?? true) && p.median <= limit;
+  }
+  return {
+    target: r.label,
+    actual: parts.length === 0 ? 'not measured' : `median of ${rounds} paired rounds: ${parts.join('; ')}`,
+    met,
+  };
+}
+
 /** The issue's targets, each with the measured figure it is judged on. */
-export function checkTargets(results: PathResult[], cpuRates: number[], latencyRate: number): TargetCheck[] {
+export function checkTargets(
+  results: PathResult[],
+  cpuRates: number[],
+  latencyRate: number,
+  paired: PairedCpu | null = null,
+): TargetCheck[] {
   const out: TargetCheck[] = [];
   const on = byId(results, 'sipspan-on');
   const off = byId(results, 'sipspan-off');
-  const kam = byId(results, 'kamailio');
   const relay = byId(results, 'relay');
   const direct = byId(results, 'direct');
-  const ratio = (a: PathResult | undefined, b: PathResult | undefined, limit: number, label: string) => {
+  for (const pair of CPU_PAIRS) {
+    if (pair.limit === null) continue;
+    const limit = pair.limit;
+    const measured = paired?.ratios.find((r) => r.a === pair.a && r.b === pair.b);
+    if (measured !== undefined) {
+      out.push(pairedCheck(measured, limit, paired!.rounds));
+      continue;
+    }
+    // Without paired rounds: the ratio of the path table's own runs.
     const parts: string[] = [];
     let met: boolean | null = null;
     for (const rate of cpuRates) {
-      const x = cpuAt(a, rate);
-      const y = cpuAt(b, rate);
+      const x = cpuAt(byId(results, pair.a), rate);
+      const y = cpuAt(byId(results, pair.b), rate);
       if (x === null || y === null || y === 0) continue;
       const q = x / y;
       parts.push(`${rate}/s: ${fmt(x)} / ${fmt(y)} µs = ${q.toFixed(2)}×`);
       met = (met ?? true) && q <= limit;
     }
-    out.push({ target: label, actual: parts.length === 0 ? 'not measured' : parts.join('; '), met });
-  };
-  ratio(on, kam, 2, 'CPU per call, all telemetry on ≤ 2× stateless Kamailio');
-  ratio(off, relay, 1.2, 'CPU per call, telemetry off ≤ 1.2× the node:dgram relay');
+    out.push({ target: pair.label, actual: parts.length === 0 ? 'not measured' : parts.join('; '), met });
+  }
   const ceiling = direct?.maxRate?.rate ?? null;
   const onMax = on?.maxRate?.rate ?? null;
   out.push({
@@ -202,6 +249,41 @@ export function markdownTable(report: Report): string {
   return [...head, ...rows].join('\n');
 }
 
+/** The paired rounds: each box's CPU per call (median, then each round) and each ratio, by rate. */
+export function pairedTable(report: Report): string {
+  const p = report.paired;
+  if (p === null) return '';
+  const name = (id: string) => report.results.find((r) => r.id === id)?.name ?? id;
+  const cell = (median: number | null, rounds: (number | null)[], digits: number, unit: string) =>
+    median === null ? '–' : `${fmt(median, digits)}${unit} (${rounds.map((v) => fmt(v, digits)).join(', ')})`;
+  const rows = Object.entries(p.runs).map(([id, runs]) => {
+    const cells = p.rates.map((rate) => {
+      const at = runs.filter((r) => r.rate === rate);
+      const clean = at.filter((r) => r.failed === 0 && r.cpuPerCallUs !== null).map((r) => r.cpuPerCallUs!);
+      const median = clean.length === 0 ? null : quantile(clean, 0.5);
+      return cell(
+        median,
+        at.map((r) => r.cpuPerCallUs),
+        0,
+        '',
+      );
+    });
+    return `| ${name(id)} | ${cells.join(' | ')} |`;
+  });
+  const ratios = p.ratios.map(
+    (r) =>
+      `| ${name(r.a)} ÷ ${name(r.b)}${r.limit === null ? '' : ` (target ≤ ${r.limit}×)`} | ${r.perRate.map((x) => cell(x.median, x.rounds, 2, '×')).join(' | ')} |`,
+  );
+  return [
+    `CPU per call in paired rounds: ${p.rounds} round${p.rounds === 1 ? '' : 's'} of ${p.seconds} s at each rate, the boxes one after the other in a rotated order; median (each round). Calls failed in a run leave it out.`,
+    '',
+    `| box (µs per call), or ratio | ${p.rates.map((r) => `${r}/s`).join(' | ')} |`,
+    `|---|${p.rates.map(() => '---').join('|')}|`,
+    ...rows,
+    ...ratios,
+  ].join('\n');
+}
+
 export function targetsTable(checks: TargetCheck[], short = false): string {
   return [
     '| target | measured | met |',
@@ -223,6 +305,7 @@ export function markdown(report: Report): string {
     '',
     markdownTable(report),
     '',
+    ...(report.paired === null ? [] : [pairedTable(report), '']),
     targetsTable(report.targets, report.short),
     '',
   ].join('\n');

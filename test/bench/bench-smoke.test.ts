@@ -68,11 +68,22 @@ test('npm run bench -- --short runs the short paths and writes a complete report
     assert.ok((on.telemetry.logBytes ?? 0) > 0, 'sipspan-on: no transaction log lines');
     assert.ok(on.telemetry.otlpRequests > 0, 'sipspan-on: no span export reached the OTLP receiver');
     assert.ok(report.targets.length >= 5);
+    // Paired rounds: the two sipspan boxes alternated; their ratio is shown, no target judges it.
+    assert.ok(report.paired !== null, 'no paired rounds');
+    assert.deepEqual(Object.keys(report.paired.runs).sort(), ['sipspan-off', 'sipspan-on']);
+    for (const [id, runs] of Object.entries(report.paired.runs)) {
+      assert.equal(runs.length, 1, id);
+      assert.ok(runs[0].calls > 0 && runs[0].failed === 0 && (runs[0].cpuPerCallUs ?? 0) > 0, id);
+    }
+    const onOff = report.paired.ratios.find((r) => r.a === 'sipspan-on' && r.b === 'sipspan-off');
+    assert.ok(onOff !== undefined && onOff.limit === null && (onOff.perRate[0].median ?? 0) > 0);
 
     const base = join(out, report.date);
     for (const ext of ['json', 'md', 'svg'])
       assert.ok(existsSync(`${base}.${ext}`), `${base}.${ext} missing`);
-    assert.match(readFileSync(`${base}.md`, 'utf8'), /\| sipspan, all telemetry on \|/);
+    const md = readFileSync(`${base}.md`, 'utf8');
+    assert.match(md, /\| sipspan, all telemetry on \|/);
+    assert.match(md, /\| sipspan, all telemetry on ÷ sipspan, telemetry off \| [\d.]+× \(/);
     assert.match(readFileSync(`${base}.svg`, 'utf8'), /^<svg [^>]*>[\s\S]*<polyline/);
   } finally {
     rmSync(out, { recursive: true, force: true });

@@ -1,0 +1,106 @@
+/**
+ * The arithmetic of paired rounds and the verdicts built on it: a ratio per
+ * round from the two boxes' runs of that round, a run with failed calls left
+ * out, the median judged; without paired rounds, the path table's ratio.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { type PairedCpu, type PairedRun, pairRatio } from '../../bench/lib/paired-rounds.ts';
+import { CPU_PAIRS, checkTargets, type PathResult } from '../../bench/lib/report.ts';
+
+const OFF_OVER_RELAY = CPU_PAIRS.find((p) => p.a === 'sipspan-off' && p.b === 'relay')!;
+
+function runs(rate: number, perCall: (number | null)[], failed: number[] = []): PairedRun[] {
+  return perCall.map((us, k) => ({ rate, round: k, calls: 1000, failed: failed[k] ?? 0, cpuPerCallUs: us }));
+}
+
+function path(id: string, cpu: Record<number, number>): PathResult {
+  return {
+    id,
+    name: id,
+    transport: 'udp',
+    hops: 1,
+    status: 'measured',
+    note: null,
+    maxRate: null,
+    cpu: Object.entries(cpu).map(([rate, us]) => ({
+      rate: Number(rate),
+      calls: 1000,
+      cpuSeconds: us / 1000,
+      cpuPerCallUs: us,
+      foreignLoadOnBoxCorePct: 0,
+      failed: 0,
+    })),
+    latency: [],
+    peakRssMb: null,
+    telemetry: null,
+  };
+}
+
+describe('paired rounds', () => {
+  test('each round is the ratio of that round, and the median ignores the round that drifted', () => {
+    const r = pairRatio(
+      OFF_OVER_RELAY,
+      { 'sipspan-off': runs(2000, [120, 300, 130]), relay: runs(2000, [100, 100, 100]) },
+      [2000],
+      3,
+    );
+    assert.deepEqual(r.perRate, [{ rate: 2000, rounds: [1.2, 3, 1.3], median: 1.3 }]);
+  });
+
+  test('a round where either box failed calls has no ratio and is not judged', () => {
+    const r = pairRatio(
+      OFF_OVER_RELAY,
+      {
+        'sipspan-off': runs(4000, [150, 160, 170], [0, 3, 0]),
+        relay: runs(4000, [100, 100, 100], [0, 0, 1]),
+      },
+      [4000],
+      3,
+    );
+    assert.deepEqual(r.perRate[0], { rate: 4000, rounds: [1.5, null, null], median: 1.5 });
+  });
+
+  test('a rate with no clean round has no median', () => {
+    const r = pairRatio(
+      OFF_OVER_RELAY,
+      { 'sipspan-off': runs(500, [null]), relay: runs(500, [80]) },
+      [500],
+      1,
+    );
+    assert.deepEqual(r.perRate[0], { rate: 500, rounds: [null], median: null });
+  });
+
+  test('the CPU targets are judged on the paired medians when there are paired rounds', () => {
+    const results = [path('sipspan-off', { 2000: 300 }), path('relay', { 2000: 100 })];
+    const paired: PairedCpu = {
+      rounds: 3,
+      seconds: 5,
+      rates: [2000],
+      runs: {},
+      ratios: [
+        pairRatio(
+          OFF_OVER_RELAY,
+          { 'sipspan-off': runs(2000, [110, 118, 125]), relay: runs(2000, [100, 100, 100]) },
+          [2000],
+          3,
+        ),
+      ],
+    };
+    const check = checkTargets(results, [2000], 500, paired).find((c) => c.target === OFF_OVER_RELAY.label)!;
+    assert.equal(check.met, true);
+    assert.equal(check.actual, 'median of 3 paired rounds: 2000/s: 1.18× (rounds 1.10, 1.18, 1.25)');
+  });
+
+  test('without paired rounds the path table’s own runs judge the ratio', () => {
+    const results = [path('sipspan-off', { 2000: 300 }), path('relay', { 2000: 100 })];
+    const check = checkTargets(results, [2000], 500).find((c) => c.target === OFF_OVER_RELAY.label)!;
+    assert.equal(check.met, false);
+    assert.equal(check.actual, '2000/s: 300 / 100 µs = 3.00×');
+  });
+
+  test('a pair with no limit is shown, never made a target', () => {
+    const labels = checkTargets([], [2000], 500).map((c) => c.target);
+    for (const p of CPU_PAIRS.filter((x) => x.limit === null)) assert.ok(!labels.includes(p.label));
+  });
+});
