@@ -25,6 +25,17 @@ export function pinSelf(core: string): boolean {
   );
 }
 
+/** Move every thread of every process of a tree to a core; false where taskset is missing or refused. */
+export function pinTree(pid: number, core: string): boolean {
+  if (!HAS_TASKSET) return false;
+  let ok = true;
+  for (const p of processTree(pid)) {
+    const r = spawnSync('taskset', ['-a', '-p', '-c', core, String(p)], { stdio: 'ignore' });
+    ok &&= r.status === 0;
+  }
+  return ok;
+}
+
 export interface Started {
   proc: ChildProcess;
   pid: number;
