@@ -14,9 +14,9 @@ import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
  * encoded once each; ids go from hex to bytes in place.
  *
  * A batch can be written at once (encode) or in slices (begin, add, finish):
- * the exporter writes a batch of 512 spans 64 at a time, one event-loop turn
- * each, because written at once it held the loop ~1.2 ms and every message
- * that arrived meanwhile waited.
+ * the exporter writes a batch of 512 spans ~0.1 ms of encoding per
+ * event-loop turn, because written at once it held the loop ~1.2 ms and
+ * every message that arrived meanwhile waited.
  *
  * The bytes equal the SDK serializer's for the same spans (same field order,
  * same defaults written, minimal varints); a test pins that. What the spans
