@@ -150,7 +150,10 @@ async function park(box: Box, core: string): Promise<void> {
 const QUIET_WINDOW_MS = 500;
 const QUIET_CPU_S = 0.01;
 
-/** A ratio per round (null where either side failed calls or has no figure) and their median. */
+/**
+ * A ratio per round (null where either side failed calls or has no figure) and their median
+ * (nearest rank: of two rounds left, the lower).
+ */
 export function pairRatio(
   pair: PairSpec,
   runs: Record<string, PairedRun[]>,
