@@ -527,7 +527,7 @@ async function measurePairedRounds(ctx: Context): Promise<PairedCpu | null> {
       seconds: CPU_SECONDS,
       warmup: PAIRED_WARMUP,
       settle: (pid) => waitForQuietCore(CORE_BOX, pid),
-      watchMetrics: (ports) => (ports.length === 0 ? ctx.scraper.stop() : ctx.scraper.watch(ports)),
+      scraper: ctx.scraper,
       log,
     });
   } catch (err) {

@@ -24,6 +24,7 @@ import { type Box, type BoxContext, type BoxKind, startBox } from './boxes.ts';
 import type { LoadDriver, UacResult } from './load-driver.ts';
 import { cpuSeconds, freePort, pinTree, type Started, sleep, stop } from './procs.ts';
 import { quantile, round } from './stats.ts';
+import type { Scraper } from './telemetry.ts';
 
 export interface PairSpec {
   /** Path ids, as in the path table: the numerator and the denominator. */
@@ -71,8 +72,8 @@ export interface PairedContext {
   warmup: { rate: number; seconds: number };
   /** Resolves when the box core is quiet but for this process. */
   settle: (pid: number) => Promise<unknown>;
-  /** sipspan with telemetry on has its /metrics scraped, as in its path run. */
-  watchMetrics: (ports: number[]) => void;
+  /** Scrapes sipspan's /metrics every second while it runs, as in its path run (telemetry on). */
+  scraper: Scraper;
   log: (s: string) => void;
 }
 
@@ -88,7 +89,7 @@ export async function measurePairs(
   try {
     uas = await ctx.driver.startUas(uasPort, 'udp', ctx.loadCore);
     for (const spec of boxes) started.push({ spec, box: await startBox(spec.kind, uasPort, 'udp', ctx.box) });
-    ctx.watchMetrics(started.flatMap((s) => s.box.metricsPorts));
+    ctx.scraper.watch(started.flatMap((s) => s.box.metricsPorts));
     const run = (box: Box, rate: number, seconds: number): Promise<UacResult> =>
       ctx.driver.runUac(box.port, rate, Math.max(1, Math.round(rate * seconds)), 'udp', ctx.loadCore);
     for (const { spec, box } of started) {
@@ -130,7 +131,7 @@ export async function measurePairs(
       ratios: pairs.map((p) => pairRatio(p, runs, ctx.rates, ctx.rounds)),
     };
   } finally {
-    ctx.watchMetrics([]);
+    ctx.scraper.stop();
     for (const { box } of started) await stop(box.proc, 'SIGTERM', 3000);
     await stop(uas, 'SIGTERM', 2000);
   }
@@ -150,10 +151,28 @@ async function park(box: Box, core: string): Promise<void> {
 const QUIET_WINDOW_MS = 500;
 const QUIET_CPU_S = 0.01;
 
-/**
- * A ratio per round (null where either side failed calls or has no figure) and their median
- * (nearest rank: of two rounds left, the lower).
- */
+/** A run whose CPU figure counts: every call completed. */
+function clean(run: PairedRun | undefined): number | null {
+  return run === undefined || run.failed > 0 ? null : run.cpuPerCallUs;
+}
+
+/** Median (nearest rank: of two, the lower) of the figures that are there; null when none is. */
+function median(values: (number | null)[]): number | null {
+  return round(
+    quantile(
+      values.filter((v): v is number => v !== null),
+      0.5,
+    ),
+    2,
+  );
+}
+
+/** A box's CPU per call at a rate: the median of its clean runs. */
+export function boxMedian(runs: PairedRun[], rate: number): number | null {
+  return median(runs.filter((r) => r.rate === rate).map(clean));
+}
+
+/** A ratio per round (null where either side failed calls or has no figure) and their median. */
 export function pairRatio(
   pair: PairSpec,
   runs: Record<string, PairedRun[]>,
@@ -164,15 +183,11 @@ export function pairRatio(
     const at = (id: string, k: number) => runs[id]?.find((r) => r.rate === rate && r.round === k);
     const ratios: (number | null)[] = [];
     for (let k = 0; k < rounds; k++) {
-      const x = at(pair.a, k);
-      const y = at(pair.b, k);
-      const cleanRuns = x !== undefined && y !== undefined && x.failed === 0 && y.failed === 0;
-      const xs = cleanRuns ? x.cpuPerCallUs : null;
-      const ys = cleanRuns ? y.cpuPerCallUs : null;
-      ratios.push(xs === null || ys === null || ys === 0 ? null : round(xs / ys, 2));
+      const x = clean(at(pair.a, k));
+      const y = clean(at(pair.b, k));
+      ratios.push(x === null || y === null || y === 0 ? null : round(x / y, 2));
     }
-    const judged = ratios.filter((q): q is number => q !== null);
-    return { rate, rounds: ratios, median: round(quantile(judged, 0.5), 2) };
+    return { rate, rounds: ratios, median: median(ratios) };
   });
   return { ...pair, perRate };
 }

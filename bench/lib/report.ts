@@ -1,6 +1,5 @@
 /** The shape of a bench report, its markdown table, its target checks and its SVG plot. */
-import type { PairedCpu, PairedRatio, PairSpec } from './paired-rounds.ts';
-import { quantile } from './stats.ts';
+import { boxMedian, type PairedCpu, type PairedRatio, type PairSpec } from './paired-rounds.ts';
 
 export interface RateRun {
   rate: number;
@@ -257,17 +256,14 @@ export function pairedTable(report: Report): string {
   const cell = (median: number | null, rounds: (number | null)[], digits: number, unit: string) =>
     median === null ? '–' : `${fmt(median, digits)}${unit} (${rounds.map((v) => fmt(v, digits)).join(', ')})`;
   const rows = Object.entries(p.runs).map(([id, runs]) => {
-    const cells = p.rates.map((rate) => {
-      const at = runs.filter((r) => r.rate === rate);
-      const clean = at.filter((r) => r.failed === 0 && r.cpuPerCallUs !== null).map((r) => r.cpuPerCallUs!);
-      const median = clean.length === 0 ? null : quantile(clean, 0.5);
-      return cell(
-        median,
-        at.map((r) => r.cpuPerCallUs),
+    const cells = p.rates.map((rate) =>
+      cell(
+        boxMedian(runs, rate),
+        runs.filter((r) => r.rate === rate).map((r) => r.cpuPerCallUs),
         0,
         '',
-      );
-    });
+      ),
+    );
     return `| ${name(id)} | ${cells.join(' | ')} |`;
   });
   const ratios = p.ratios.map(
