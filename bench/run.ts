@@ -39,6 +39,7 @@ import { canCapture, type HopSamples, startCapture } from './lib/capture.ts';
 import { chooseDriver, type LoadDriver, type Transport, type UacResult } from './lib/load-driver.ts';
 import { measurePairs, type PairedBox, type PairedCpu } from './lib/paired-rounds.ts';
 import {
+  coreBusySeconds,
   cpuSeconds,
   freePort,
   hasCommand,
@@ -48,6 +49,7 @@ import {
   type Started,
   sleep,
   stop,
+  waitForQuietCore,
 } from './lib/procs.ts';
 import {
   CPU_PAIRS,
@@ -207,44 +209,6 @@ interface Context {
   results: PathResult[];
 }
 
-/** Busy ticks of one core from /proc/stat (user nice system irq softirq steal), in seconds. */
-function coreBusySeconds(core: string): number {
-  const line = readFileSync('/proc/stat', 'latin1')
-    .split('\n')
-    .find((l) => l.startsWith(`cpu${core} `));
-  if (line === undefined) return Number.NaN;
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
-}
-
-/**
- * Wait (up to QUIET_WAIT_MS) until the box's core is idle but for the box: another
- * process busy on it would be counted in the box's latency and crowd its CPU.
- * Returns false when it never got quiet (the run goes on; the report shows the load).
- */
-async function waitForQuietCore(core: string, boxPid: number | null): Promise<boolean> {
-  if (QUIET_WAIT_MS === 0) return true;
-  const until = performance.now() + QUIET_WAIT_MS;
-  let said = false;
-  // /proc/stat's per-core ticks can land a moment after a busy run ends (tickless
-  // accounting), while a process's own times are exact: settle first, then look.
-  await sleep(500);
-  for (;;) {
-    const b0 = coreBusySeconds(core);
-    const c0 = boxPid === null ? 0 : cpuSeconds(boxPid);
-    await sleep(1000);
-    const foreign = coreBusySeconds(core) - b0 - (boxPid === null ? 0 : cpuSeconds(boxPid) - c0);
-    if (foreign < 0.1) return true;
-    if (performance.now() > until) {
-      log(`  core ${core} is still ${Math.round(foreign * 100)}% busy with other work: measuring anyway`);
-      return false;
-    }
-    if (!said)
-      log(`  core ${core} is ${Math.round(foreign * 100)}% busy with other work: waiting for it to be quiet`);
-    said = true;
-  }
-}
-
 function passed(r: UacResult, rate: number): boolean {
   return r.failed === 0 && r.ok === r.asked && r.achievedRate >= 0.95 * rate;
 }
@@ -316,7 +280,7 @@ async function measurePath(spec: PathSpec, ctx: Context): Promise<PathResult> {
         await sleep(AFTER_OVERLOAD_MS);
       }
       overloaded = false;
-      await waitForQuietCore(CORE_BOX, box?.proc.pid ?? null);
+      await waitForQuietCore(CORE_BOX, box?.proc.pid ?? null, QUIET_WAIT_MS, log);
     };
 
     if (box !== null) {
@@ -436,7 +400,7 @@ async function measurePath(spec: PathSpec, ctx: Context): Promise<PathResult> {
     const steps: RateRun[] = [];
     let good = 0;
     let bad = 0;
-    await waitForQuietCore(CORE_BOX, box?.proc.pid ?? null);
+    await waitForQuietCore(CORE_BOX, box?.proc.pid ?? null, QUIET_WAIT_MS, log);
     // Steps of STEP_RATE, widening to ~20% of the rate above 5000/s (the bisection refines).
     const nextStep = (rate: number) =>
       rate + Math.max(STEP_RATE, Math.round((rate * 0.2) / STEP_RATE) * STEP_RATE);
@@ -526,7 +490,7 @@ async function measurePairedRounds(ctx: Context): Promise<PairedCpu | null> {
       rounds: PAIRED_ROUNDS,
       seconds: CPU_SECONDS,
       warmup: PAIRED_WARMUP,
-      settle: (pid) => waitForQuietCore(CORE_BOX, pid),
+      settle: (pid) => waitForQuietCore(CORE_BOX, pid, QUIET_WAIT_MS, log),
       scraper: ctx.scraper,
       log,
     });

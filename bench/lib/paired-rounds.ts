@@ -22,7 +22,7 @@
  */
 import { type Box, type BoxContext, type BoxKind, startBox } from './boxes.ts';
 import type { LoadDriver, UacResult } from './load-driver.ts';
-import { cpuSeconds, freePort, pinTree, type Started, sleep, stop } from './procs.ts';
+import { cpuSeconds, cpuTimes, freePort, pinTree, type Started, sleep, stop } from './procs.ts';
 import { quantile, round } from './stats.ts';
 import type { Scraper } from './telemetry.ts';
 
@@ -39,6 +39,8 @@ export interface PairedBox {
   id: string;
   name: string;
   kind: BoxKind;
+  /** The relay's hold per message (bench/wake-cost.ts); 0 or absent for none. */
+  relayHoldUs?: number;
 }
 
 export interface PairedRun {
@@ -47,6 +49,8 @@ export interface PairedRun {
   calls: number;
   failed: number;
   cpuPerCallUs: number | null;
+  /** The part of it spent in the kernel (stime). */
+  systemPerCallUs: number | null;
 }
 
 export interface PairedRatio extends PairSpec {
@@ -88,7 +92,8 @@ export async function measurePairs(
   const started: { spec: PairedBox; box: Box }[] = [];
   try {
     uas = await ctx.driver.startUas(uasPort, 'udp', ctx.loadCore);
-    for (const spec of boxes) started.push({ spec, box: await startBox(spec.kind, uasPort, 'udp', ctx.box) });
+    for (const spec of boxes)
+      started.push({ spec, box: await startBox(spec.kind, uasPort, 'udp', ctx.box, spec.relayHoldUs) });
     ctx.scraper.watch(started.flatMap((s) => s.box.metricsPorts));
     const run = (box: Box, rate: number, seconds: number): Promise<UacResult> =>
       ctx.driver.runUac(box.port, rate, Math.max(1, Math.round(rate * seconds)), 'udp', ctx.loadCore);
@@ -106,15 +111,17 @@ export async function measurePairs(
         for (const { spec, box } of order) {
           pinTree(box.proc.pid, ctx.box.core);
           await ctx.settle(box.proc.pid);
-          const c0 = cpuSeconds(box.proc.pid);
+          const c0 = cpuTimes(box.proc.pid);
           const r = await run(box, rate, ctx.seconds);
-          const cpu = cpuSeconds(box.proc.pid) - c0;
+          const c1 = cpuTimes(box.proc.pid);
+          const perCall = (seconds: number) => (r.ok > 0 ? round((seconds * 1e6) / r.ok) : null);
           const point: PairedRun = {
             rate,
             round: k,
             calls: r.ok,
             failed: r.failed,
-            cpuPerCallUs: r.ok > 0 ? round((cpu * 1e6) / r.ok) : null,
+            cpuPerCallUs: perCall(c1.total - c0.total),
+            systemPerCallUs: perCall(c1.system - c0.system),
           };
           runs[spec.id].push(point);
           await park(box, ctx.loadCore);
@@ -152,9 +159,11 @@ const QUIET_WINDOW_MS = 500;
 const QUIET_CPU_S = 0.01;
 
 /** A run whose CPU figure counts: every call completed. */
-function clean(run: PairedRun | undefined): number | null {
-  return run === undefined || run.failed > 0 ? null : run.cpuPerCallUs;
+function clean(run: PairedRun | undefined, figure: Figure = 'cpuPerCallUs'): number | null {
+  return run === undefined || run.failed > 0 ? null : run[figure];
 }
+
+type Figure = 'cpuPerCallUs' | 'systemPerCallUs';
 
 /** Median (nearest rank: of two, the lower) of the figures that are there; null when none is. */
 function median(values: (number | null)[]): number | null {
@@ -167,9 +176,9 @@ function median(values: (number | null)[]): number | null {
   );
 }
 
-/** A box's CPU per call at a rate: the median of its clean runs. */
-export function boxMedian(runs: PairedRun[], rate: number): number | null {
-  return median(runs.filter((r) => r.rate === rate).map(clean));
+/** A box's CPU per call (or its kernel part) at a rate: the median of its clean runs. */
+export function boxMedian(runs: PairedRun[], rate: number, figure: Figure = 'cpuPerCallUs'): number | null {
+  return median(runs.filter((r) => r.rate === rate).map((r) => clean(r, figure)));
 }
 
 /** A ratio per round (null where either side failed calls or has no figure) and their median. */

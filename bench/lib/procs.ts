@@ -159,22 +159,78 @@ const CLOCK_TICKS_PER_S = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toStr
 
 /** utime + stime of one process in clock ticks, every thread included (/proc/<pid>/stat fields 14, 15). */
 export function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(parts[11]) + Number(parts[12]);
+  const t = userSystemTicks(pid);
+  return t[0] + t[1];
 }
 
-/** utime + stime of a process tree in seconds. */
-export function cpuSeconds(pid: number): number {
-  let ticks = 0;
+function userSystemTicks(pid: number): [number, number] {
+  const f = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return [Number(parts[11]), Number(parts[12])];
+}
+
+/** CPU time of a process tree in seconds: in all, and the part spent in the kernel (stime). */
+export function cpuTimes(pid: number): { total: number; system: number } {
+  let user = 0;
+  let system = 0;
   for (const p of processTree(pid)) {
     try {
-      ticks += cpuTicks(p);
+      const t = userSystemTicks(p);
+      user += t[0];
+      system += t[1];
     } catch {
       // exited
     }
   }
-  return ticks / CLOCK_TICKS_PER_S;
+  return { total: (user + system) / CLOCK_TICKS_PER_S, system: system / CLOCK_TICKS_PER_S };
+}
+
+/** utime + stime of a process tree in seconds. */
+export function cpuSeconds(pid: number): number {
+  return cpuTimes(pid).total;
+}
+
+/** Busy ticks of one core from /proc/stat (user nice system irq softirq steal), in seconds. */
+export function coreBusySeconds(core: string): number {
+  const line = readFileSync('/proc/stat', 'latin1')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${core} `));
+  if (line === undefined) return Number.NaN;
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
+}
+
+/**
+ * Wait (up to waitMs) until a core is idle but for the box: another process busy
+ * on it would be counted in the box's latency and crowd its CPU. Returns false
+ * when it never got quiet (the run goes on; the report shows the load).
+ */
+export async function waitForQuietCore(
+  core: string,
+  boxPid: number | null,
+  waitMs: number,
+  log: (s: string) => void,
+): Promise<boolean> {
+  if (waitMs === 0) return true;
+  const until = performance.now() + waitMs;
+  let said = false;
+  // /proc/stat's per-core ticks can land a moment after a busy run ends (tickless
+  // accounting), while a process's own times are exact: settle first, then look.
+  await sleep(500);
+  for (;;) {
+    const b0 = coreBusySeconds(core);
+    const c0 = boxPid === null ? 0 : cpuSeconds(boxPid);
+    await sleep(1000);
+    const foreign = coreBusySeconds(core) - b0 - (boxPid === null ? 0 : cpuSeconds(boxPid) - c0);
+    if (foreign < 0.1) return true;
+    if (performance.now() > until) {
+      log(`  core ${core} is still ${Math.round(foreign * 100)}% busy with other work: measuring anyway`);
+      return false;
+    }
+    if (!said)
+      log(`  core ${core} is ${Math.round(foreign * 100)}% busy with other work: waiting for it to be quiet`);
+    said = true;
+  }
 }
 
 /**

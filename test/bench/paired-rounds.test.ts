@@ -11,7 +11,14 @@ import { CPU_PAIRS, checkTargets, type PathResult } from '../../bench/lib/report
 const OFF_OVER_RELAY = CPU_PAIRS.find((p) => p.a === 'sipspan-off' && p.b === 'relay')!;
 
 function runs(rate: number, perCall: (number | null)[], failed: number[] = []): PairedRun[] {
-  return perCall.map((us, k) => ({ rate, round: k, calls: 1000, failed: failed[k] ?? 0, cpuPerCallUs: us }));
+  return perCall.map((us, k) => ({
+    rate,
+    round: k,
+    calls: 1000,
+    failed: failed[k] ?? 0,
+    cpuPerCallUs: us,
+    systemPerCallUs: null,
+  }));
 }
 
 function path(id: string, cpu: Record<number, number>): PathResult {
