@@ -48,10 +48,11 @@ export async function startBox(
   uasPort: number,
   transport: Transport,
   ctx: BoxContext,
+  relayHoldUs = 0,
 ): Promise<Box> {
   switch (kind) {
     case 'relay':
-      return startRelay(uasPort, ctx);
+      return startRelay(uasPort, ctx, relayHoldUs);
     case 'sipspan-off':
       return startSipspan(uasPort, transport, ctx, false, 1);
     case 'sipspan-on':
@@ -65,13 +66,17 @@ export async function startBox(
   }
 }
 
-async function startRelay(uasPort: number, ctx: BoxContext): Promise<Box> {
+async function startRelay(uasPort: number, ctx: BoxContext, holdUs: number): Promise<Box> {
   const port = await freePort();
-  const proc = start(
-    process.execPath,
-    [join(root, 'bench', 'relay', 'dgram-relay.ts'), '--listen', String(port), '--upstream', String(uasPort)],
-    { core: ctx.core },
-  );
+  const args = [
+    join(root, 'bench', 'relay', 'dgram-relay.ts'),
+    '--listen',
+    String(port),
+    '--upstream',
+    String(uasPort),
+  ];
+  if (holdUs > 0) args.push('--hold-us', String(holdUs));
+  const proc = start(process.execPath, args, { core: ctx.core });
   await ready(proc, () => isUdpBound(port), 'dgram relay');
   return { proc, port, legPorts: [port, uasPort], metricsPorts: [], adminPort: null, logFile: null, hops: 1 };
 }

@@ -1,6 +1,6 @@
 /**
  * The baseline of the bench: the least a SIP relay on node:dgram can do.
- *   node bench/relay/dgram-relay.ts --listen PORT --upstream PORT
+ *   node bench/relay/dgram-relay.ts --listen PORT --upstream PORT [--hold-us N]
  *
  * One UDP socket on 127.0.0.1. A request gets a Via line of its own (RFC 3261
  * §16.6 step 8, with a per-request branch from a counter) and goes to the
@@ -13,9 +13,16 @@
 import { createSocket } from 'node:dgram';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { listen: { type: 'string' }, upstream: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { listen: { type: 'string' }, upstream: { type: 'string' }, 'hold-us': { type: 'string' } },
+});
 const listenPort = Number(values.listen);
 const upstreamPort = Number(values.upstream);
+/**
+ * --hold-us: keep each message this long (a busy wait, user time only) before sending it on, to
+ * measure what the time a message spends in a box costs the box (bench/wake-cost.ts).
+ */
+const holdMs = Number(values['hold-us'] ?? 0) / 1000;
 const HOST = '127.0.0.1';
 
 const socket = createSocket('udp4');
@@ -33,6 +40,10 @@ function firstVia(buf: Buffer, from: number): number {
 }
 
 socket.on('message', (buf) => {
+  if (holdMs > 0) {
+    const until = performance.now() + holdMs;
+    while (performance.now() < until);
+  }
   const lineEnd = buf.indexOf(CRLF);
   if (lineEnd === -1) return;
   if (buf[0] !== 0x53 || buf.toString('latin1', 0, 8) !== 'SIP/2.0 ') {

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { WakeCostRow } from '../../bench/wake-cost.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+
+test('npm run bench:wake measures the relay at each hold and sipspan beside it, in paired rounds', () => {
+  const r = spawnSync(
+    process.execPath,
+    [
+      join(root, 'bench', 'wake-cost.ts'),
+      '--holds',
+      '0,20',
+      '--rate',
+      '500',
+      '--rounds',
+      '1',
+      '--seconds',
+      '4',
+      '--warmup-seconds',
+      '1',
+      '--json',
+    ],
+    { encoding: 'utf8', timeout: 90_000, killSignal: 'SIGTERM' },
+  );
+  assert.equal(r.status, 0, `exit ${r.status} ${r.signal ?? ''}\n${r.stderr.slice(-3000)}`);
+  const out = JSON.parse(r.stdout) as { rate: number; messagesPerCall: number; rows: WakeCostRow[] };
+  assert.equal(out.rate, 500);
+  assert.deepEqual(
+    out.rows.map((x) => [x.box, x.holdUs]),
+    [
+      ['relay, hold 0 µs', 0],
+      ['relay, hold 20 µs', 20],
+      ['sipspan, telemetry off', null],
+    ],
+  );
+  for (const row of out.rows) {
+    assert.ok(row.cpuPerCallUs !== null && row.cpuPerCallUs > 0, `${row.box}: no CPU figure`);
+    assert.ok(row.systemPerCallUs !== null && row.systemPerCallUs <= row.cpuPerCallUs, row.box);
+  }
+  const [base, held, sipspan] = out.rows;
+  assert.equal(base.beyondHoldUs, 0);
+  assert.equal(sipspan.beyondHoldUs, null);
+  // The hold is spent: six messages a call, 20 µs each, at the least (less 10% for the tick-based clock).
+  assert.ok(
+    held.cpuPerCallUs! - base.cpuPerCallUs! >= 0.9 * out.messagesPerCall * 20,
+    JSON.stringify(out.rows),
+  );
+  assert.equal(held.beyondHoldUs, Math.round((held.cpuPerCallUs! - base.cpuPerCallUs! - 120) * 10) / 10);
+});
+
+test('npm run bench:wake refuses a negative hold with its usage', () => {
+  const r = spawnSync(process.execPath, [join(root, 'bench', 'wake-cost.ts'), '--holds', '0,-5'], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /usage: npm run bench:wake/);
+});
