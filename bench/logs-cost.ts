@@ -10,8 +10,8 @@
  *             │                      └─▶ sipspan, log sink to a file ─┘
  *                                        (both on core 1; one driven at a time)
  *
- * Each step runs SIPp's default call flow (INVITE, 100, 180, 200, ACK, BYE,
- * 200) for `--seconds` at one rate through each box in turn, stepping the rate
+ * Each step runs SIPp's default call flow (INVITE, 180, 200, ACK, BYE, 200)
+ * for `--seconds` at one rate through each box in turn, stepping the rate
  * up until a box has a failed call, then two bisection steps per box. The CPU
  * per call is utime + stime of the box from /proc over a fixed-rate run.
  * Progress on stderr, the table on stdout.
