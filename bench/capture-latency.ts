@@ -3,14 +3,16 @@
  * trees without the whole bench:
  *   node bench/capture-latency.ts [--tree DIR] [--box sipspan|relay] [--sinks none|metrics|all]
  *                                 [--receive-clock kernel|event_loop]
- *                                 [--rate 500] [--seconds 10]
+ *                                 [--rate 500] [--seconds 10] [--export] [--scrape]
  *
  * SIPp's uas and uac (core 0) around the box of DIR (core 1, default: this tree): `bench/sink-cost.ts`
  * with the chosen sinks, or the node:dgram relay. A 2 s warm-up at 1000 calls/s, then dumpcap on the
  * two legs while SIPp runs at the rate. Prints the p50/p99 of every message's time through the hop,
  * the p50 of requests and of responses apart, and each kind of message (INVITE, 180 INVITE, ...).
  * With the metrics sink on, also sipspan's own sipspan_proxy_seconds over the same run, as the bench
- * compares them.
+ * compares them. `--export` sends the spans (100% sampled) over OTLP/HTTP to a receiver in this
+ * process, and `--scrape` reads /metrics every second, as the bench's all-on path does; without them
+ * spans are built and dropped, and /metrics is read only before and after.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,9 +20,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startCapture } from './lib/capture.ts';
 import { SippDriver } from './lib/load-driver.ts';
-import { freePort, isUdpBound, killAll, start, stop, waitFor } from './lib/procs.ts';
+import { freePort, isUdpBound, killAll, pinSelf, start, stop, waitFor } from './lib/procs.ts';
 import { type Buckets, diffBuckets, histogramQuantile, quantile } from './lib/stats.ts';
-import { scrapeHistogram } from './lib/telemetry.ts';
+import { Scraper, scrapeHistogram, startOtlpReceiver } from './lib/telemetry.ts';
 
 const CORE_LOAD = '0';
 const CORE_BOX = '1';
@@ -36,6 +38,8 @@ const { values } = parseArgs({
     'receive-clock': { type: 'string', default: 'kernel' },
     rate: { type: 'string', default: '500' },
     seconds: { type: 'string', default: '10' },
+    export: { type: 'boolean', default: false },
+    scrape: { type: 'boolean', default: false },
   },
 });
 if (values.box !== 'sipspan' && values.box !== 'relay') throw new Error('--box: sipspan or relay');
@@ -43,6 +47,7 @@ const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const isRelay = values.box === 'relay';
 const withMetrics = !isRelay && (values.sinks === 'all' || values.sinks!.split(',').includes('metrics'));
+pinSelf(CORE_LOAD);
 const sipp = new SippDriver();
 const [uasPort, boxPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
 
@@ -63,11 +68,22 @@ const scrapeInside = () =>
     ),
   );
 
+const otlp = values.export ? await startOtlpReceiver() : null;
+const exporting: NodeJS.ProcessEnv =
+  otlp === null
+    ? { OTEL_TRACES_EXPORTER: 'none' }
+    : {
+        OTEL_TRACES_EXPORTER: 'otlp',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlp.port}`,
+        OTEL_TRACES_SAMPLER: 'always_on',
+      };
+const scraper = new Scraper();
 const uas = await sipp.startUas(uasPort, 'udp', CORE_LOAD);
 const box = start(process.execPath, boxArgs, {
   core: CORE_BOX,
   cwd: values.tree,
-  env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
+  env: { ...process.env, ...exporting },
 });
 try {
   if (!(await waitFor(() => box.exited() || isUdpBound(boxPort), 10_000)) || box.exited())
@@ -79,7 +95,9 @@ try {
     CORE_LOAD,
   );
   const before = await scrapeInside();
+  if (values.scrape && withMetrics) scraper.watch([metricsPort]);
   await sipp.runUac(boxPort, rate, rate * seconds, 'udp', CORE_LOAD);
+  scraper.stop();
   const { hops } = await capture.finish([boxPort, uasPort]);
   const after = await scrapeInside();
 
@@ -109,7 +127,9 @@ try {
   }
   process.stdout.write(`${out.join('\n')}\n`);
 } finally {
+  scraper.stop();
   await stop(box);
   await stop(uas, 'SIGKILL');
+  await otlp?.close();
   killAll();
 }
