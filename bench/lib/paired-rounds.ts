@@ -158,9 +158,9 @@ async function park(box: Box, core: string): Promise<void> {
 const QUIET_WINDOW_MS = 500;
 const QUIET_CPU_S = 0.01;
 
-/** A run whose CPU figure counts: every call completed. */
+/** A run whose CPU figure counts: every call completed (runs recorded before systemPerCallUs have none). */
 function clean(run: PairedRun | undefined, figure: Figure = 'cpuPerCallUs'): number | null {
-  return run === undefined || run.failed > 0 ? null : run[figure];
+  return run === undefined || run.failed > 0 ? null : (run[figure] ?? null);
 }
 
 type Figure = 'cpuPerCallUs' | 'systemPerCallUs';

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type PairedCpu, type PairedRun, pairRatio } from '../../bench/lib/paired-rounds.ts';
+import { boxMedian, type PairedCpu, type PairedRun, pairRatio } from '../../bench/lib/paired-rounds.ts';
 import { CPU_PAIRS, checkTargets, type PathResult } from '../../bench/lib/report.ts';
 
 const OFF_OVER_RELAY = CPU_PAIRS.find((p) => p.a === 'sipspan-off' && p.b === 'relay')!;
@@ -109,5 +109,18 @@ describe('paired rounds', () => {
   test('a pair with no limit is shown, never made a target', () => {
     const labels = checkTargets([], [2000], 500).map((c) => c.target);
     for (const p of CPU_PAIRS.filter((x) => x.limit === null)) assert.ok(!labels.includes(p.label));
+  });
+
+  test("a box's kernel part is the median of its clean runs, and none for runs recorded without it", () => {
+    const withKernel = runs(2000, [120, 300, 130], [0, 0, 1]).map((r, k) => ({
+      ...r,
+      systemPerCallUs: [30, 90, 40][k],
+    }));
+    assert.equal(boxMedian(withKernel, 2000), 120);
+    assert.equal(boxMedian(withKernel, 2000, 'systemPerCallUs'), 30);
+    // A report written before the kernel part was recorded: its runs have no such field.
+    const older = runs(2000, [120, 130]).map(({ systemPerCallUs: _, ...r }) => r) as PairedRun[];
+    assert.equal(boxMedian(older, 2000, 'systemPerCallUs'), null);
+    assert.equal(boxMedian(older, 2000), 120);
   });
 });
