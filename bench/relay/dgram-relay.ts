@@ -39,11 +39,7 @@ function firstVia(buf: Buffer, from: number): number {
   return i === -1 ? -1 : i + 2;
 }
 
-socket.on('message', (buf) => {
-  if (holdMs > 0) {
-    const until = performance.now() + holdMs;
-    while (performance.now() < until);
-  }
+function relay(buf: Buffer): void {
   const lineEnd = buf.indexOf(CRLF);
   if (lineEnd === -1) return;
   if (buf[0] !== 0x53 || buf.toString('latin1', 0, 8) !== 'SIP/2.0 ') {
@@ -95,7 +91,16 @@ socket.on('message', (buf) => {
   const port = hasPort ? Number(nextValue.slice(colon + 1, end)) : 5060;
   const host = nextValue.slice(i, hasPort ? colon : end);
   socket.send(chunks, port, host);
-});
+}
+
+/** The hold wraps the relay only when asked for: the baseline's own path stays the bare one. */
+function holdThenRelay(buf: Buffer): void {
+  const until = performance.now() + holdMs;
+  while (performance.now() < until);
+  relay(buf);
+}
+
+socket.on('message', holdMs > 0 ? holdThenRelay : relay);
 
 socket.bind(listenPort, HOST, () => {
   process.stderr.write(`dgram-relay: ${HOST}:${listenPort} → ${HOST}:${upstreamPort}\n`);
