@@ -13,10 +13,9 @@ import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
  * the resource and scope are encoded once; attribute keys, a fixed set, are
  * encoded once each; ids go from hex to bytes in place.
  *
- * A batch can be written at once (encode) or in slices (begin, add, finish):
- * the exporter writes a batch of 512 spans ~0.1 ms of encoding per
- * event-loop turn, because written at once it held the loop ~1.2 ms and
- * every message that arrived meanwhile waited.
+ * A batch can be written at once (encode) or a span at a time (begin,
+ * append, finish): the export queue writes each span into its batch as it is
+ * queued (encoded-span-queue.ts), so no span object waits for its export.
  *
  * The bytes equal the SDK serializer's for the same spans (same field order,
  * same defaults written, minimal varints); a test pins that. What the spans
@@ -84,13 +83,18 @@ export class OtlpTraceEncoder {
   /** The request for `spans`, a fresh buffer the caller owns; null when the batch needs the SDK serializer. */
   encode(spans: readonly ReadableSpan[]): Uint8Array | null {
     if (spans.length === 0) return new Uint8Array(0);
-    if (!this.begin(spans[0]) || !this.add(spans, 0, spans.length)) return null;
+    if (!this.begin(spans[0])) return null;
+    for (let i = 0; i < spans.length; i++)
+      if (!this.append(spans[i])) {
+        this.current = null;
+        return null;
+      }
     return this.finish();
   }
 
   /**
-   * Start a request for spans of `first`'s resource and scope; add() them in
-   * slices, then finish(). False when the resource is not encoded here.
+   * Start a request for spans of `first`'s resource and scope; append() them
+   * one by one, then finish(). False when the resource is not encoded here.
    */
   begin(first: ReadableSpan): boolean {
     this.pos = 0;
@@ -111,24 +115,22 @@ export class OtlpTraceEncoder {
   }
 
   /**
-   * Add spans[from, to) to the request begun. False when one is not encoded
-   * here (another resource or scope, an attribute value of another kind): the
-   * request is then abandoned.
+   * Add one span to the request begun. False when it is not encoded here
+   * (another resource or scope, an attribute value of another kind): nothing
+   * of it is written, and the request stays open for the next span.
    */
-  add(spans: readonly ReadableSpan[], from: number, to: number): boolean {
+  append(span: ReadableSpan): boolean {
     const current = this.current;
     if (current === null) return false;
-    const { resource, scope } = current.header;
+    if (span.resource !== current.header.resource || span.instrumentationScope !== current.header.scope)
+      return false;
+    const start = this.pos;
     try {
-      for (let i = from; i < to; i++) {
-        const span = spans[i];
-        if (span.resource !== resource || span.instrumentationScope !== scope) throw UNSUPPORTED;
-        this.byte(tag(2, LEN)); // ScopeSpans.spans
-        this.span(span);
-      }
+      this.byte(tag(2, LEN)); // ScopeSpans.spans
+      this.span(span);
       return true;
     } catch (err) {
-      this.current = null;
+      this.pos = start;
       if (err === UNSUPPORTED) return false;
       throw err;
     }

@@ -1,4 +1,3 @@
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import {
   convertLegacyHttpOptions,
@@ -12,25 +11,16 @@ import {
   TraceExporterMetricsHelper,
 } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import type { EncodedBodyExporter } from './encoded-span-queue.ts';
 import { OtlpTraceEncoder } from './otlp-encoder.ts';
-import type { PreparingExporter } from './span-batcher.ts';
+import type { ExportDone } from './span-queue.ts';
 
 /** The component type OpenTelemetry's own OTLP/HTTP span exporter reports. */
 const COMPONENT_TYPE = 'otlp_http_span_exporter';
-/**
- * How long one event-loop turn may encode when a batch is prepared. A fixed
- * 64 spans per turn was ~0.15 ms where it was measured, and 0.34 ms at p50
- * (0.41 at p90) on a slower machine, where these slices were the largest part
- * of the loop's busy stretches over 1.5 ms with tracing on: a time budget
- * holds the wait whatever the machine (0.11 ms at p50, 0.12 at p90 there).
- */
-const SLICE_MS = 0.1;
-/** Spans encoded between two looks at the clock (a span takes a few µs). */
-const SPANS_PER_STEP = 4;
 
-/** The body prepare() wrote, and the batch array it is for. */
-interface Prepared {
-  spans: ReadableSpan[] | null;
+/** A body exportEncoded() hands to export(), and the array that stands for its spans there. */
+interface Encoded {
+  items: ReadableSpan[] | null;
   body: Uint8Array | null;
 }
 
@@ -41,29 +31,22 @@ interface Prepared {
  * the SDK serializer (otlp-encoder.ts). The bodies are the same bytes; a
  * batch the encoder leaves alone goes through the SDK serializer.
  *
- * The batcher prepares each batch before exporting it: the body is written
- * SLICE_MS at a time, one slice per event-loop turn, so forwarding runs
- * between the slices. export() then sends that body; a batch that was not
- * prepared (an export called directly) is encoded when sent.
+ * The batcher queues spans for this exporter already encoded
+ * (encoded-span-queue.ts) and sends each batch's body with exportEncoded();
+ * export() encodes the spans it is given.
  */
 export class OtlpProtoTraceExporter
   extends OTLPExporterBase<ReadableSpan[]>
-  implements SpanExporter, PreparingExporter
+  implements SpanExporter, EncodedBodyExporter
 {
-  private readonly sliced = new OtlpTraceEncoder();
-  private readonly prepared: Prepared;
+  private readonly encoded: Encoded;
 
   constructor(config: OTLPExporterNodeConfigBase = {}) {
     const encoder = new OtlpTraceEncoder();
-    const prepared: Prepared = { spans: null, body: null };
+    const encoded: Encoded = { items: null, body: null };
     const serializer: ISerializer<ReadableSpan[], IExportTraceServiceResponse> = {
       serializeRequest: (spans) => {
-        if (prepared.spans === spans && prepared.body !== null) {
-          const body = prepared.body;
-          prepared.spans = null;
-          prepared.body = null;
-          return body;
-        }
+        if (spans === encoded.items && encoded.body !== null) return encoded.body;
         return encoder.encode(spans) ?? ProtobufTraceSerializer.serializeRequest(spans);
       },
       deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data),
@@ -77,28 +60,25 @@ export class OtlpProtoTraceExporter
         undefined,
       ),
     );
-    this.prepared = prepared;
+    this.encoded = encoded;
   }
 
-  /** Write the body of `spans` a slice per turn, for the export() of that same array that follows. */
-  async prepare(spans: ReadableSpan[]): Promise<void> {
-    this.prepared.spans = null;
-    this.prepared.body = null;
-    const encoder = this.sliced;
-    if (spans.length === 0 || !encoder.begin(spans[0])) return;
-    let from = 0;
-    for (;;) {
-      const sliceEnd = performance.now() + SLICE_MS;
-      do {
-        const to = Math.min(spans.length, from + SPANS_PER_STEP);
-        // Not encodable here: export() hands the whole batch to the SDK serializer.
-        if (!encoder.add(spans, from, to)) return;
-        from = to;
-      } while (from < spans.length && performance.now() < sliceEnd);
-      if (from === spans.length) break;
-      await nextTurn();
+  /**
+   * Send a request already encoded. The SDK's export path takes an array of
+   * spans, and counts the batch by its length for its own metrics: an empty
+   * array of that length stands for the spans, and the serializer returns the
+   * body for it. The path serializes before it returns, so the slot is
+   * cleared when export() returns.
+   */
+  exportEncoded(body: Uint8Array, spans: number, done: ExportDone): void {
+    const items = new Array<ReadableSpan>(spans);
+    this.encoded.items = items;
+    this.encoded.body = body;
+    try {
+      this.export(items, done);
+    } finally {
+      this.encoded.items = null;
+      this.encoded.body = null;
     }
-    this.prepared.spans = spans;
-    this.prepared.body = encoder.finish();
   }
 }

@@ -1,6 +1,8 @@
 import { ExportResultCode } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { processStats } from '../process-stats.ts';
+import { EncodedSpanQueue, takesEncodedBodies } from './encoded-span-queue.ts';
+import { type QueuedBatch, SpanArrayQueue, type SpanQueue } from './span-queue.ts';
 
 export interface BatcherOptions {
   maxQueueSize: number;
@@ -30,19 +32,6 @@ export function batcherOptionsFromEnv(env: NodeJS.ProcessEnv): BatcherOptions {
   };
 }
 
-/**
- * An exporter that writes a batch's body ahead of export() (OtlpProtoTraceExporter),
- * in slices with the event loop free between them: encoding 512 spans at once
- * held the loop ~1.2 ms, and every message arriving meanwhile waited for it.
- */
-export interface PreparingExporter extends SpanExporter {
-  prepare(spans: ReadableSpan[]): Promise<void>;
-}
-
-function isPreparing(exporter: SpanExporter): exporter is PreparingExporter {
-  return typeof (exporter as Partial<PreparingExporter>).prepare === 'function';
-}
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)).unref());
 
 /**
@@ -54,7 +43,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * queued batch at once with no deadline, and its shutdown waits for the
  * exporter without one. Here at most one export is in flight, flush and
  * shutdown stop at their deadline, and nothing here can throw into the code
- * that ended the transaction.
+ * that ended the transaction. An exporter that takes encoded bodies gets its
+ * spans queued as bytes (encoded-span-queue.ts), the others as span objects.
  *
  *   add ──▶ [ queue ≤ maxQueueSize ] ──(≤ maxExportBatchSize, when full or every scheduledDelayMs)──▶ exporter
  *            full: drop, spansDropped++            ok: spansExported += n
@@ -62,9 +52,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  */
 export class SpanBatcher implements SpanProcessor {
   private readonly exporter: SpanExporter;
-  private readonly preparing: PreparingExporter | null;
   private readonly opts: BatcherOptions;
-  private queue: ReadableSpan[] = [];
+  private readonly queue: SpanQueue;
   private timer: NodeJS.Timeout | null = null;
   private inFlight: Promise<void> | null = null;
   private stopped = false;
@@ -75,8 +64,10 @@ export class SpanBatcher implements SpanProcessor {
 
   constructor(exporter: SpanExporter, opts: BatcherOptions) {
     this.exporter = exporter;
-    this.preparing = isPreparing(exporter) ? exporter : null;
     this.opts = opts;
+    this.queue = takesEncodedBodies(exporter)
+      ? new EncodedSpanQueue(exporter, opts.maxExportBatchSize)
+      : new SpanArrayQueue(exporter);
   }
 
   get queued(): number {
@@ -99,7 +90,16 @@ export class SpanBatcher implements SpanProcessor {
       processStats.spansDropped++;
       return;
     }
-    this.queue.push(span);
+    let queued: boolean;
+    try {
+      queued = this.queue.push(span);
+    } catch {
+      queued = false;
+    }
+    if (!queued) {
+      processStats.spansDropped++;
+      return;
+    }
     if (this.queue.length >= this.opts.maxExportBatchSize) this.kick();
     else this.arm();
   }
@@ -116,11 +116,16 @@ export class SpanBatcher implements SpanProcessor {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    let batch: ReadableSpan[];
-    if (this.queue.length <= this.opts.maxExportBatchSize) {
-      batch = this.queue;
-      this.queue = [];
-    } else batch = this.queue.splice(0, this.opts.maxExportBatchSize);
+    let batch: QueuedBatch;
+    try {
+      batch = this.queue.take(this.opts.maxExportBatchSize);
+    } catch {
+      // Whatever was queued cannot be told apart any more: all of it is lost, and counted.
+      processStats.spanExportFailures++;
+      processStats.spansDropped += this.queue.length;
+      this.queue.clear();
+      return;
+    }
     this.inFlight = this.exportBatch(batch).then(() => {
       this.inFlight = null;
       if (this.queue.length >= this.opts.maxExportBatchSize) this.kick();
@@ -129,33 +134,27 @@ export class SpanBatcher implements SpanProcessor {
   }
 
   /** One export call; resolves (never rejects) on the callback, a throw, or exportTimeoutMs. */
-  private exportBatch(batch: ReadableSpan[]): Promise<void> {
+  private exportBatch(batch: QueuedBatch): Promise<void> {
     return new Promise<void>((resolve) => {
       let done = false;
       const settle = (ok: boolean) => {
         if (done) return;
         done = true;
         clearTimeout(timeout);
-        if (ok) processStats.spansExported += batch.length;
+        if (ok) processStats.spansExported += batch.count;
         else {
           processStats.spanExportFailures++;
-          processStats.spansDropped += batch.length;
+          processStats.spansDropped += batch.count;
         }
         resolve();
       };
       const timeout = setTimeout(() => settle(false), this.opts.exportTimeoutMs);
       timeout.unref();
-      const send = () => {
-        if (done) return; // timed out while the body was being prepared
-        try {
-          this.exporter.export(batch, (result) => settle(result.code === ExportResultCode.SUCCESS));
-        } catch {
-          settle(false);
-        }
-      };
-      // A preparation that fails leaves the encoding to export() itself.
-      if (this.preparing === null) send();
-      else this.preparing.prepare(batch).then(send, send);
+      try {
+        batch.send((result) => settle(result.code === ExportResultCode.SUCCESS));
+      } catch {
+        settle(false);
+      }
     });
   }
 
@@ -185,7 +184,7 @@ export class SpanBatcher implements SpanProcessor {
       this.timer = null;
     }
     processStats.spansDropped += this.queue.length;
-    this.queue = [];
+    this.queue.clear();
     let closing: Promise<void>;
     try {
       // An exporter failing to shut down must not keep the process from stopping.

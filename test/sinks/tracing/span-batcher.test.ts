@@ -1,14 +1,19 @@
 /**
  * The bounded export queue: OTEL_BSP_* honoured, every lost span counted
  * (queue full, failed or timed-out export, left at shutdown), flush and
- * shutdown stop at their deadline whatever the exporter does.
+ * shutdown stop at their deadline whatever the exporter does. The same
+ * behaviours whether spans wait as objects (any exporter) or as encoded bytes
+ * (an exporter taking encoded bodies).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { processStats } from '../../../src/sinks/process-stats.ts';
 import { batcherOptionsFromEnv, SpanBatcher } from '../../../src/sinks/tracing/span-batcher.ts';
+import { buildSpans } from '../../../src/sinks/tracing/span-builder.ts';
+import { completed, transactionRecord } from '../../support/records.ts';
 
 type Mode = 'ok' | 'fail' | 'hang' | 'throw';
 
@@ -21,7 +26,11 @@ class FakeExporter implements SpanExporter {
   readonly held: ((r: ExportResult) => void)[] = [];
 
   export(spans: ReadableSpan[], done: (r: ExportResult) => void): void {
-    this.batches.push(spans.length);
+    this.sent(spans.length, done);
+  }
+
+  protected sent(count: number, done: (r: ExportResult) => void): void {
+    this.batches.push(count);
     if (this.mode === 'throw') throw new Error('boom');
     if (this.mode === 'hang') {
       this.held.push(done);
@@ -40,7 +49,31 @@ class FakeExporter implements SpanExporter {
   }
 }
 
-const span = {} as ReadableSpan;
+/** Takes encoded bodies: the batcher queues its spans as bytes. */
+class FakeEncodedExporter extends FakeExporter {
+  readonly bodies: Uint8Array[] = [];
+
+  exportEncoded(body: Uint8Array, count: number, done: (r: ExportResult) => void): void {
+    this.bodies.push(body);
+    this.sent(count, done);
+  }
+}
+
+const KINDS = [
+  { kind: 'span objects', Exporter: FakeExporter },
+  { kind: 'encoded bytes', Exporter: FakeEncodedExporter },
+];
+
+/** A span of a finished transaction, as the sink builds it: the encoder writes it. */
+function finishedSpan(): ReadableSpan {
+  const t = transactionRecord();
+  t.traceId = '0af7651916cd43dd8448eb211c80319c';
+  t.serverSpanId = 'b7ad6b7169203331';
+  t.clientSpanId = 'b7ad6b7169203332';
+  completed(t, { requestOut: 100.5, finalResponseIn: 130, finalResponseOut: 130.25 });
+  return buildSpans(t, resourceFromAttributes({ 'service.name': 'sipspan' }), { name: 'sipspan' }, null)[0];
+}
+const span = finishedSpan();
 const snapshot = () => ({ ...processStats });
 const delta = (before: typeof processStats) => ({
   exported: processStats.spansExported - before.spansExported,
@@ -73,89 +106,93 @@ describe('span batcher', () => {
       { maxQueueSize: 100, maxExportBatchSize: 100, scheduledDelayMs: 250, exportTimeoutMs: 30_000 },
     );
   });
-
-  test('batches of at most maxExportBatchSize, one export at a time, all counted as exported', async () => {
-    const ex = new FakeExporter();
-    const b = new SpanBatcher(ex, opts());
-    const before = snapshot();
-    for (let i = 0; i < 35; i++) b.add(span);
-    await b.flush(1000);
-    assert.deepEqual(ex.batches, [10, 10, 10, 5]);
-    assert.deepEqual(delta(before), { exported: 35, dropped: 0, failures: 0 });
-  });
-
-  test('a partial batch goes after the schedule delay', async () => {
-    const ex = new FakeExporter();
-    const b = new SpanBatcher(ex, opts({ scheduledDelayMs: 30 }));
-    b.add(span);
-    assert.deepEqual(ex.batches, []);
-    await new Promise((r) => setTimeout(r, 80));
-    assert.deepEqual(ex.batches, [1]);
-  });
-
-  test('a full queue drops and counts, and never grows', async () => {
-    const ex = new FakeExporter();
-    ex.mode = 'hang';
-    const b = new SpanBatcher(ex, opts({ maxQueueSize: 20, maxExportBatchSize: 10 }));
-    const before = snapshot();
-    for (let i = 0; i < 100; i++) b.add(span);
-    // 10 in flight (hung), 20 queued, 70 dropped.
-    assert.equal(b.queued, 20);
-    assert.equal(delta(before).dropped, 70);
-    for (const done of ex.held) done({ code: ExportResultCode.SUCCESS });
-  });
-
-  test('failed, throwing and timed-out exports count a failure and drop their spans', async () => {
-    for (const mode of ['fail', 'throw', 'hang'] as const) {
-      const ex = new FakeExporter();
-      ex.mode = mode;
-      const b = new SpanBatcher(ex, opts({ exportTimeoutMs: 50 }));
-      const before = snapshot();
-      for (let i = 0; i < 10; i++) b.add(span);
-      await b.flush(500);
-      assert.deepEqual(delta(before), { exported: 0, dropped: 10, failures: 1 }, mode);
-      // A late success of a timed-out export changes nothing.
-      for (const done of ex.held) done({ code: ExportResultCode.SUCCESS });
-      assert.deepEqual(delta(before), { exported: 0, dropped: 10, failures: 1 }, mode);
-    }
-  });
-
-  test('flush stops at its deadline when the exporter hangs', async () => {
-    const ex = new FakeExporter();
-    ex.mode = 'hang';
-    const b = new SpanBatcher(ex, opts({ exportTimeoutMs: 60_000 }));
-    for (let i = 0; i < 10; i++) b.add(span);
-    const t0 = performance.now();
-    await b.flush(100);
-    const took = performance.now() - t0;
-    assert.ok(took >= 95 && took < 300, `flush took ${took} ms`);
-  });
-
-  test('shutdown stops at its deadline, counts what is left, and takes nothing more', async () => {
-    const ex = new FakeExporter();
-    ex.mode = 'hang';
-    ex.shutdownHangs = true;
-    const b = new SpanBatcher(ex, opts({ exportTimeoutMs: 60_000 }));
-    for (let i = 0; i < 25; i++) b.add(span);
-    const before = snapshot();
-    const t0 = performance.now();
-    await b.shutdown(150);
-    const took = performance.now() - t0;
-    assert.ok(took < 400, `shutdown took ${took} ms`);
-    assert.equal(ex.shutdowns, 1);
-    assert.equal(delta(before).dropped, 15, 'the queued spans (10 are in the hung export)');
-    b.add(span);
-    assert.equal(delta(before).dropped, 16, 'a span after shutdown is dropped and counted');
-    assert.equal(b.queued, 0);
-  });
-
-  test('shutdown exports what is queued first', async () => {
-    const ex = new FakeExporter();
-    const b = new SpanBatcher(ex, opts({ scheduledDelayMs: 60_000 }));
-    const before = snapshot();
-    for (let i = 0; i < 3; i++) b.add(span);
-    await b.shutdown(1000);
-    assert.deepEqual(ex.batches, [3]);
-    assert.deepEqual(delta(before), { exported: 3, dropped: 0, failures: 0 });
-  });
 });
+
+for (const { kind, Exporter } of KINDS) {
+  describe(`span batcher, spans queued as ${kind}`, () => {
+    test('batches of at most maxExportBatchSize, one export at a time, all counted as exported', async () => {
+      const ex = new Exporter();
+      const b = new SpanBatcher(ex, opts());
+      const before = snapshot();
+      for (let i = 0; i < 35; i++) b.add(span);
+      await b.flush(1000);
+      assert.deepEqual(ex.batches, [10, 10, 10, 5]);
+      assert.deepEqual(delta(before), { exported: 35, dropped: 0, failures: 0 });
+    });
+
+    test('a partial batch goes after the schedule delay', async () => {
+      const ex = new Exporter();
+      const b = new SpanBatcher(ex, opts({ scheduledDelayMs: 30 }));
+      b.add(span);
+      assert.deepEqual(ex.batches, []);
+      await new Promise((r) => setTimeout(r, 80));
+      assert.deepEqual(ex.batches, [1]);
+    });
+
+    test('a full queue drops and counts, and never grows', async () => {
+      const ex = new Exporter();
+      ex.mode = 'hang';
+      const b = new SpanBatcher(ex, opts({ maxQueueSize: 20, maxExportBatchSize: 10 }));
+      const before = snapshot();
+      for (let i = 0; i < 100; i++) b.add(span);
+      // 10 in flight (hung), 20 queued, 70 dropped.
+      assert.equal(b.queued, 20);
+      assert.equal(delta(before).dropped, 70);
+      for (const done of ex.held) done({ code: ExportResultCode.SUCCESS });
+    });
+
+    test('failed, throwing and timed-out exports count a failure and drop their spans', async () => {
+      for (const mode of ['fail', 'throw', 'hang'] as const) {
+        const ex = new Exporter();
+        ex.mode = mode;
+        const b = new SpanBatcher(ex, opts({ exportTimeoutMs: 50 }));
+        const before = snapshot();
+        for (let i = 0; i < 10; i++) b.add(span);
+        await b.flush(500);
+        assert.deepEqual(delta(before), { exported: 0, dropped: 10, failures: 1 }, mode);
+        // A late success of a timed-out export changes nothing.
+        for (const done of ex.held) done({ code: ExportResultCode.SUCCESS });
+        assert.deepEqual(delta(before), { exported: 0, dropped: 10, failures: 1 }, mode);
+      }
+    });
+
+    test('flush stops at its deadline when the exporter hangs', async () => {
+      const ex = new Exporter();
+      ex.mode = 'hang';
+      const b = new SpanBatcher(ex, opts({ exportTimeoutMs: 60_000 }));
+      for (let i = 0; i < 10; i++) b.add(span);
+      const t0 = performance.now();
+      await b.flush(100);
+      const took = performance.now() - t0;
+      assert.ok(took >= 95 && took < 300, `flush took ${took} ms`);
+    });
+
+    test('shutdown stops at its deadline, counts what is left, and takes nothing more', async () => {
+      const ex = new Exporter();
+      ex.mode = 'hang';
+      ex.shutdownHangs = true;
+      const b = new SpanBatcher(ex, opts({ exportTimeoutMs: 60_000 }));
+      for (let i = 0; i < 25; i++) b.add(span);
+      const before = snapshot();
+      const t0 = performance.now();
+      await b.shutdown(150);
+      const took = performance.now() - t0;
+      assert.ok(took < 400, `shutdown took ${took} ms`);
+      assert.equal(ex.shutdowns, 1);
+      assert.equal(delta(before).dropped, 15, 'the queued spans (10 are in the hung export)');
+      b.add(span);
+      assert.equal(delta(before).dropped, 16, 'a span after shutdown is dropped and counted');
+      assert.equal(b.queued, 0);
+    });
+
+    test('shutdown exports what is queued first', async () => {
+      const ex = new Exporter();
+      const b = new SpanBatcher(ex, opts({ scheduledDelayMs: 60_000 }));
+      const before = snapshot();
+      for (let i = 0; i < 3; i++) b.add(span);
+      await b.shutdown(1000);
+      assert.deepEqual(ex.batches, [3]);
+      assert.deepEqual(delta(before), { exported: 3, dropped: 0, failures: 0 });
+    });
+  });
+}

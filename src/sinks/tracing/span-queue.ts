@@ -1,0 +1,77 @@
+import type { ExportResult } from '@opentelemetry/core';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+
+export type ExportDone = (result: ExportResult) => void;
+
+/** Spans taken off a queue together, for one export call. */
+export interface QueuedBatch {
+  readonly count: number;
+  /** One export call; `done` once with its result (unless the exporter never answers: the batcher times it out). */
+  send(done: ExportDone): void;
+}
+
+/**
+ * Where the batcher keeps spans between their end and their export: as span
+ * objects (SpanArrayQueue, any exporter) or as the bytes of the batch they will
+ * go in (EncodedSpanQueue, for an exporter that takes encoded bodies).
+ */
+export interface SpanQueue {
+  /** Spans queued, not yet taken. */
+  readonly length: number;
+  /** False when the span could not be queued (the caller counts it as dropped). */
+  push(span: ReadableSpan): boolean;
+  /** The oldest spans, at most `max` (and at least one: the caller checks `length`), off the queue. */
+  take(max: number): QueuedBatch;
+  /** Forget every queued span (the caller counts them as dropped). */
+  clear(): void;
+}
+
+class SpanArrayBatch implements QueuedBatch {
+  private readonly exporter: SpanExporter;
+  private readonly spans: ReadableSpan[];
+
+  constructor(exporter: SpanExporter, spans: ReadableSpan[]) {
+    this.exporter = exporter;
+    this.spans = spans;
+  }
+
+  get count(): number {
+    return this.spans.length;
+  }
+
+  send(done: ExportDone): void {
+    this.exporter.export(this.spans, done);
+  }
+}
+
+/** Span objects in an array, exported as they are: what every exporter takes. */
+export class SpanArrayQueue implements SpanQueue {
+  private readonly exporter: SpanExporter;
+  private spans: ReadableSpan[] = [];
+
+  constructor(exporter: SpanExporter) {
+    this.exporter = exporter;
+  }
+
+  get length(): number {
+    return this.spans.length;
+  }
+
+  push(span: ReadableSpan): boolean {
+    this.spans.push(span);
+    return true;
+  }
+
+  take(max: number): QueuedBatch {
+    let batch: ReadableSpan[];
+    if (this.spans.length <= max) {
+      batch = this.spans;
+      this.spans = [];
+    } else batch = this.spans.splice(0, max);
+    return new SpanArrayBatch(this.exporter, batch);
+  }
+
+  clear(): void {
+    this.spans = [];
+  }
+}

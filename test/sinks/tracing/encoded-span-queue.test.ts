@@ -1,0 +1,159 @@
+/**
+ * Spans queued as the bytes of their batch: batches close at their size and
+ * leave oldest first, each body the bytes the SDK serializer writes for the
+ * same spans; what the encoder leaves alone rides in the same body as a
+ * request of its own; what nothing can write is refused, not thrown.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import {
+  type EncodedBodyExporter,
+  EncodedSpanQueue,
+  takesEncodedBodies,
+} from '../../../src/sinks/tracing/encoded-span-queue.ts';
+import { buildSpans, FinishedSpan } from '../../../src/sinks/tracing/span-builder.ts';
+import { completed, transactionRecord } from '../../support/records.ts';
+
+const resource = resourceFromAttributes({ 'service.name': 'sipspan', 'sipspan.node': 'node-1' });
+const scope = { name: 'sipspan', version: '0.1.0' };
+const hex = (n: number, width: number) => n.toString(16).padStart(width, '0');
+
+/** The two spans of transaction n (server and client), distinct ids per n. */
+function transactionSpans(n: number): ReadableSpan[] {
+  const t = transactionRecord({ method: 'INVITE', branch: `z9hG4bK-${n}` });
+  t.traceId = hex(n + 1, 32);
+  t.serverSpanId = hex(2 * n + 1, 16);
+  t.clientSpanId = hex(2 * n + 2, 16);
+  completed(t, { requestOut: 100.5, finalResponseIn: 130, finalResponseOut: 130.25 });
+  return buildSpans(t, resource, scope, null);
+}
+
+/** A span with an array attribute value: left to the SDK serializer. */
+function arraySpan(spanId: string): ReadableSpan {
+  return new FinishedSpan(
+    'OPTIONS',
+    SpanKind.SERVER,
+    { traceId: 'ffffffffffffffffffffffffffffff01', spanId, traceFlags: TraceFlags.SAMPLED },
+    undefined,
+    10,
+    20,
+    { code: SpanStatusCode.UNSET },
+    { 'sip.list': ['a', 'b'] },
+    [],
+    [],
+    resource,
+    scope,
+  );
+}
+
+class RecordingExporter implements EncodedBodyExporter {
+  readonly sent: { body: Uint8Array; spans: number }[] = [];
+  export(): void {
+    throw new Error('the queue sends encoded bodies only');
+  }
+  exportEncoded(body: Uint8Array, spans: number, done: (r: ExportResult) => void): void {
+    this.sent.push({ body, spans });
+    done({ code: ExportResultCode.SUCCESS });
+  }
+  async shutdown(): Promise<void> {}
+}
+
+const sdkBytes = (spans: ReadableSpan[]) =>
+  Buffer.from(ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array).toString('hex');
+
+/** Send every batch queued, as the batcher does one after the other. */
+function takeAll(queue: EncodedSpanQueue): void {
+  while (queue.length > 0) queue.take(Number.MAX_SAFE_INTEGER).send(() => {});
+}
+
+describe('encoded span queue', () => {
+  test('an exporter with exportEncoded takes encoded bodies; others do not', () => {
+    assert.ok(takesEncodedBodies(new RecordingExporter()));
+    assert.ok(!takesEncodedBodies({ export() {}, shutdown: async () => {} }));
+  });
+
+  test('batches close at their size and leave oldest first, each the bytes the SDK writes', () => {
+    const exporter = new RecordingExporter();
+    const queue = new EncodedSpanQueue(exporter, 4);
+    const spans: ReadableSpan[] = [];
+    for (let n = 0; n < 5; n++) spans.push(...transactionSpans(n));
+    for (const s of spans) assert.ok(queue.push(s));
+    assert.equal(queue.length, 10);
+    const first = queue.take(4);
+    assert.equal(first.count, 4);
+    assert.equal(queue.length, 6);
+    first.send(() => {});
+    takeAll(queue);
+    assert.deepEqual(
+      exporter.sent.map((b) => b.spans),
+      [4, 4, 2],
+    );
+    // The open batch of 2 was closed early, as the batcher's timer or a flush takes it.
+    for (const [i, batch] of exporter.sent.entries())
+      assert.equal(
+        Buffer.from(batch.body).toString('hex'),
+        sdkBytes(spans.slice(4 * i, 4 * i + batch.spans)),
+      );
+  });
+
+  test('a span the encoder leaves alone rides in the same body, as a request of its own', () => {
+    const exporter = new RecordingExporter();
+    const queue = new EncodedSpanQueue(exporter, 10);
+    const plain = [...transactionSpans(7), ...transactionSpans(8)];
+    const odd = arraySpan('aaaaaaaaaaaaaaa1');
+    // A stray first, then in the middle: the encoder's request is begun by the first span it writes.
+    for (const s of [odd, plain[0], plain[1], arraySpan('aaaaaaaaaaaaaaa2'), plain[2], plain[3]])
+      assert.ok(queue.push(s));
+    takeAll(queue);
+    assert.equal(exporter.sent.length, 1);
+    assert.equal(exporter.sent[0].spans, 6);
+    // Concatenated requests are one request to a protobuf reader: the encoded spans, then each stray.
+    assert.equal(
+      Buffer.from(exporter.sent[0].body).toString('hex'),
+      sdkBytes(plain) + sdkBytes([odd]) + sdkBytes([arraySpan('aaaaaaaaaaaaaaa2')]),
+    );
+  });
+
+  test('a batch of strays only is their requests, one after the other', () => {
+    const exporter = new RecordingExporter();
+    const queue = new EncodedSpanQueue(exporter, 2);
+    const odd = [arraySpan('bbbbbbbbbbbbbbb1'), arraySpan('bbbbbbbbbbbbbbb2')];
+    for (const s of odd) assert.ok(queue.push(s));
+    takeAll(queue);
+    assert.equal(Buffer.from(exporter.sent[0].body).toString('hex'), sdkBytes([odd[0]]) + sdkBytes([odd[1]]));
+  });
+
+  test('a span nothing can write is refused, and the queue holds what it held', () => {
+    const exporter = new RecordingExporter();
+    const queue = new EncodedSpanQueue(exporter, 10);
+    const plain = transactionSpans(9);
+    assert.ok(queue.push(plain[0]));
+    assert.equal(queue.push({} as ReadableSpan), false);
+    assert.ok(queue.push(plain[1]));
+    assert.equal(queue.length, 2);
+    takeAll(queue);
+    assert.equal(Buffer.from(exporter.sent[0].body).toString('hex'), sdkBytes(plain));
+  });
+
+  test('clear forgets the open batch and the closed ones; the next batch is exact', () => {
+    const exporter = new RecordingExporter();
+    const queue = new EncodedSpanQueue(exporter, 2);
+    for (let n = 10; n < 12; n++) for (const s of transactionSpans(n)) queue.push(s);
+    queue.push(transactionSpans(12)[0]);
+    assert.equal(queue.length, 5);
+    queue.clear();
+    assert.equal(queue.length, 0);
+    const next = transactionSpans(13);
+    for (const s of next) queue.push(s);
+    takeAll(queue);
+    assert.deepEqual(
+      exporter.sent.map((b) => [b.spans, Buffer.from(b.body).toString('hex')]),
+      [[2, sdkBytes(next)]],
+    );
+  });
+});
