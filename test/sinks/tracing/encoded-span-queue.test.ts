@@ -6,50 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import {
   type EncodedBodyExporter,
   EncodedSpanQueue,
   takesEncodedBodies,
 } from '../../../src/sinks/tracing/encoded-span-queue.ts';
-import { buildSpans, FinishedSpan } from '../../../src/sinks/tracing/span-builder.ts';
-import { completed, transactionRecord } from '../../support/records.ts';
-
-const resource = resourceFromAttributes({ 'service.name': 'sipspan', 'sipspan.node': 'node-1' });
-const scope = { name: 'sipspan', version: '0.1.0' };
-const hex = (n: number, width: number) => n.toString(16).padStart(width, '0');
-
-/** The two spans of transaction n (server and client), distinct ids per n. */
-function transactionSpans(n: number): ReadableSpan[] {
-  const t = transactionRecord({ method: 'INVITE', branch: `z9hG4bK-${n}` });
-  t.traceId = hex(n + 1, 32);
-  t.serverSpanId = hex(2 * n + 1, 16);
-  t.clientSpanId = hex(2 * n + 2, 16);
-  completed(t, { requestOut: 100.5, finalResponseIn: 130, finalResponseOut: 130.25 });
-  return buildSpans(t, resource, scope, null);
-}
+import { oddSpan, transactionSpans } from '../../support/spans.ts';
 
 /** A span with an array attribute value: left to the SDK serializer. */
-function arraySpan(spanId: string): ReadableSpan {
-  return new FinishedSpan(
-    'OPTIONS',
-    SpanKind.SERVER,
-    { traceId: 'ffffffffffffffffffffffffffffff01', spanId, traceFlags: TraceFlags.SAMPLED },
-    undefined,
-    10,
-    20,
-    { code: SpanStatusCode.UNSET },
-    { 'sip.list': ['a', 'b'] },
-    [],
-    [],
-    resource,
-    scope,
-  );
-}
+const arraySpan = (spanId: string) => oddSpan('OPTIONS', spanId, { 'sip.list': ['a', 'b'] });
 
 class RecordingExporter implements EncodedBodyExporter {
   readonly sent: { body: Uint8Array; spans: number }[] = [];

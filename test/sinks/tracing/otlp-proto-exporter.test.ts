@@ -7,45 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { processStats } from '../../../src/sinks/process-stats.ts';
 import { OtlpProtoTraceExporter } from '../../../src/sinks/tracing/otlp-proto-exporter.ts';
 import { SpanBatcher } from '../../../src/sinks/tracing/span-batcher.ts';
-import { buildSpans, FinishedSpan } from '../../../src/sinks/tracing/span-builder.ts';
 import { TraceReceiver } from '../../support/otlp-receiver.ts';
-import { completed, transactionRecord } from '../../support/records.ts';
-
-const resource = resourceFromAttributes({ 'service.name': 'sipspan', 'sipspan.node': 'node-1' });
-const scope = { name: 'sipspan', version: '0.1.0' };
-const hex = (n: number, width: number) => n.toString(16).padStart(width, '0');
-
-function transactionSpans(n: number): ReadableSpan[] {
-  const t = transactionRecord({ method: n % 2 === 0 ? 'INVITE' : 'BYE', branch: `z9hG4bK-${n}` });
-  t.traceId = hex(n + 1, 32);
-  t.serverSpanId = hex(2 * n + 1, 16);
-  t.clientSpanId = hex(2 * n + 2, 16);
-  completed(t, { requestOut: 100.5, finalResponseIn: 130, finalResponseOut: 130.25 });
-  return buildSpans(t, resource, scope, null);
-}
-
-function oddSpan(name: string, spanId: string, attributes: FinishedSpan['attributes'], res = resource) {
-  return new FinishedSpan(
-    name,
-    SpanKind.SERVER,
-    { traceId: 'ffffffffffffffffffffffffffffff01', spanId, traceFlags: TraceFlags.SAMPLED },
-    undefined,
-    10,
-    20,
-    { code: SpanStatusCode.UNSET },
-    attributes,
-    [],
-    [],
-    res,
-    scope,
-  );
-}
+import { oddSpan, transactionSpans } from '../../support/spans.ts';
 
 describe('OTLP/protobuf exporter', () => {
   const receiver = new TraceReceiver();

@@ -8,12 +8,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
-import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { processStats } from '../../../src/sinks/process-stats.ts';
 import { batcherOptionsFromEnv, SpanBatcher } from '../../../src/sinks/tracing/span-batcher.ts';
-import { buildSpans } from '../../../src/sinks/tracing/span-builder.ts';
-import { completed, transactionRecord } from '../../support/records.ts';
+import { transactionSpans } from '../../support/spans.ts';
 
 type Mode = 'ok' | 'fail' | 'hang' | 'throw';
 
@@ -65,15 +63,7 @@ const KINDS = [
 ];
 
 /** A span of a finished transaction, as the sink builds it: the encoder writes it. */
-function finishedSpan(): ReadableSpan {
-  const t = transactionRecord();
-  t.traceId = '0af7651916cd43dd8448eb211c80319c';
-  t.serverSpanId = 'b7ad6b7169203331';
-  t.clientSpanId = 'b7ad6b7169203332';
-  completed(t, { requestOut: 100.5, finalResponseIn: 130, finalResponseOut: 130.25 });
-  return buildSpans(t, resourceFromAttributes({ 'service.name': 'sipspan' }), { name: 'sipspan' }, null)[0];
-}
-const span = finishedSpan();
+const span = transactionSpans(0)[0];
 const snapshot = () => ({ ...processStats });
 const delta = (before: typeof processStats) => ({
   exported: processStats.spansExported - before.spansExported,

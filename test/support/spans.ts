@@ -1,0 +1,47 @@
+import { SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
+import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { buildSpans, FinishedSpan } from '../../src/sinks/tracing/span-builder.ts';
+import { completed, transactionRecord } from './records.ts';
+
+/** The resource and scope of the spans built here. */
+export const spanResource = resourceFromAttributes({ 'service.name': 'sipspan', 'sipspan.node': 'node-1' });
+export const spanScope = { name: 'sipspan', version: '0.1.0' };
+
+const hex = (n: number, width: number) => n.toString(16).padStart(width, '0');
+
+/** The spans the sink builds for finished transaction n (INVITE when n is even, else BYE), ids distinct per n. */
+export function transactionSpans(n: number): ReadableSpan[] {
+  const t = transactionRecord({ method: n % 2 === 0 ? 'INVITE' : 'BYE', branch: `z9hG4bK-${n}` });
+  t.traceId = hex(n + 1, 32);
+  t.serverSpanId = hex(2 * n + 1, 16);
+  t.clientSpanId = hex(2 * n + 2, 16);
+  completed(t, { requestOut: 100.5, finalResponseIn: 130, finalResponseOut: 130.25 });
+  return buildSpans(t, spanResource, spanScope, null);
+}
+
+/**
+ * A span sipspan never builds (an array attribute value, another resource): what
+ * sipspan's encoder leaves to the SDK serializer.
+ */
+export function oddSpan(
+  name: string,
+  spanId: string,
+  attributes: FinishedSpan['attributes'],
+  resource: Resource = spanResource,
+): ReadableSpan {
+  return new FinishedSpan(
+    name,
+    SpanKind.SERVER,
+    { traceId: 'ffffffffffffffffffffffffffffff01', spanId, traceFlags: TraceFlags.SAMPLED },
+    undefined,
+    10,
+    20,
+    { code: SpanStatusCode.UNSET },
+    attributes,
+    [],
+    [],
+    resource,
+    spanScope,
+  );
+}
