@@ -1,5 +1,6 @@
 import type { Socket } from 'node:dgram';
 import { createRequire } from 'node:module';
+import { socketFd } from './socket-fd.ts';
 
 /**
  * When a UDP datagram's time starts.
@@ -32,19 +33,6 @@ function kernelStamp(): KernelStamp | null {
     helperProblem = `native helper not built (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; npm ci builds it with a C compiler)`;
   }
   return helper;
-}
-
-/**
- * The file descriptor under a bound dgram socket, or -1. Node keeps it on the socket's
- * handle, behind a symbol (the public `_handle` getter is deprecated and warns).
- */
-function socketFd(socket: Socket): number {
-  for (const symbol of Object.getOwnPropertySymbols(socket)) {
-    const state = (socket as unknown as Record<symbol, { handle?: { fd?: unknown } } | undefined>)[symbol];
-    const fd = state?.handle?.fd;
-    if (typeof fd === 'number' && fd >= 0) return fd;
-  }
-  return -1;
 }
 
 /**

@@ -16,7 +16,7 @@ import type { Sink } from '../sink.ts';
 import { createProcessRegistry } from './process-registry.ts';
 import { renderInSteps } from './render-in-steps.ts';
 import { RouteMetrics } from './route-metrics.ts';
-import { readUdpSocketDrops } from './udp-socket-drops.ts';
+import { readUdpSocketDrops, socketInode } from './udp-socket-drops.ts';
 
 /**
  * OpenMetrics when the scraper lists it with a non-zero quality (Prometheus
@@ -33,26 +33,23 @@ export function wantsOpenMetrics(accept: string | undefined): boolean {
   return false;
 }
 
+/** Kernel receive drops at a route's UDP sockets: those it listens on and those it sends from. */
+async function udpDropsOf(route: RouteRuntime): Promise<number> {
+  const inodes = new Set<string>();
+  for (const listener of [route.udp4, route.udp6, route.ownUdp4, route.ownUdp6]) {
+    if (listener === null) continue;
+    const inode = await socketInode(listener.socket);
+    if (inode !== null) inodes.add(inode);
+  }
+  return readUdpSocketDrops(inodes);
+}
+
 /**
  * Prometheus metrics with prom-client. Each route's series live in that route's
  * registries and are served only on its own metrics listener (none when the
  * route has no listener: nothing is collected for it); process-wide series are
  * served only on the admin listener. Every series is exposed exactly once.
  */
-/**
- * Kernel receive drops at a route's UDP sockets, matched by local port (two
- * routes of one process on one port number but different addresses would
- * share the figure; IPv4 and IPv6 sockets on one port are summed once).
- */
-async function udpDropsOf(route: RouteRuntime): Promise<number> {
-  if (route.udp4 === null && route.udp6 === null) return 0;
-  const byPort = await readUdpSocketDrops();
-  let n = route.udp4 === null ? 0 : (byPort.get(route.udp4.port) ?? 0);
-  if (route.udp6 !== null && route.udp6.port !== route.udp4?.port) n += byPort.get(route.udp6.port) ?? 0;
-  for (const own of [route.ownUdp4, route.ownUdp6]) if (own !== null) n += byPort.get(own.port) ?? 0;
-  return n;
-}
-
 export function startMetricsSink(app: Sipspan): Sink {
   const node = app.config.node;
   const routes: (RouteMetrics | null)[] = app.routes.map((r) => {

@@ -1,54 +1,61 @@
-import { readdir, readFile, readlink } from 'node:fs/promises';
-
-const SOCKET_LINK = /^socket:\[(\d+)\]$/;
+import type { Socket } from 'node:dgram';
+import { fstat } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { socketFd } from '../../transport/socket-fd.ts';
 
 /**
- * Datagrams the kernel dropped at this process's own UDP sockets (receive
- * buffer full while the event loop was busy), by local port. These never
- * reach sipspan, so no other counter can see them; Linux keeps them per
- * socket in the last column of /proc/net/udp{,6}. Sockets are matched by
- * inode against /proc/self/fd, so processes sharing a port (reusePort) each
- * count only their own. Elsewhere than Linux: an empty map.
+ * Datagrams the kernel dropped at some of this process's UDP sockets (receive
+ * buffer full while the event loop was busy). These never reach sipspan, so no
+ * other counter can see them; Linux keeps them per socket in the last column
+ * of /proc/net/udp{,6}, where a socket is known by its inode. Matching by
+ * inode, processes sharing a port (reusePort) each count only their own.
+ * Elsewhere than Linux: 0.
  */
-export async function readUdpSocketDrops(): Promise<Map<number, number>> {
-  const drops = new Map<number, number>();
-  let fds: string[];
-  try {
-    fds = await readdir('/proc/self/fd');
-  } catch {
-    return drops;
-  }
-  const inodes = new Set<string>();
-  await Promise.all(
-    fds.map(async (fd) => {
-      try {
-        const m = SOCKET_LINK.exec(await readlink(`/proc/self/fd/${fd}`));
-        if (m !== null) inodes.add(m[1]);
-      } catch {
-        // Closed between readdir and readlink.
-      }
-    }),
-  );
+export async function readUdpSocketDrops(inodes: ReadonlySet<string>): Promise<number> {
+  if (inodes.size === 0) return 0;
+  let drops = 0;
   for (const table of ['/proc/net/udp', '/proc/net/udp6']) {
-    let text: string;
     try {
-      text = await readFile(table, 'latin1');
+      drops += sumDrops(await readFile(table, 'latin1'), inodes);
     } catch {
-      continue;
+      // No such table (not Linux, no IPv6).
     }
-    addDrops(text, inodes, drops);
   }
   return drops;
 }
 
 /** One /proc/net/udp table: `sl local_address rem_address st ... uid timeout inode ref pointer drops`. */
-export function addDrops(table: string, inodes: ReadonlySet<string>, into: Map<number, number>): void {
+export function sumDrops(table: string, inodes: ReadonlySet<string>): number {
+  let drops = 0;
   const lines = table.split('\n');
   for (let i = 1; i < lines.length; i++) {
     const f = lines[i].trim().split(/\s+/);
     if (f.length < 13 || !inodes.has(f[9])) continue;
-    const port = Number.parseInt(f[1].slice(f[1].lastIndexOf(':') + 1), 16);
     const n = Number(f[f.length - 1]);
-    if (Number.isFinite(port) && Number.isFinite(n)) into.set(port, (into.get(port) ?? 0) + n);
+    if (Number.isFinite(n)) drops += n;
   }
+  return drops;
+}
+
+const inodeOf = new WeakMap<Socket, string | null>();
+
+/**
+ * A bound socket's inode (fstat of its descriptor), read once per socket.
+ * Why not list /proc/self/fd and read each link, as before: that is one
+ * readlink per descriptor of the process at every scrape, and a route with
+ * 8,000 TCP connections took 79 ms at p50 to answer /metrics against 4 ms.
+ * Null when the descriptor cannot be found: that socket's drops go uncounted.
+ */
+export async function socketInode(socket: Socket): Promise<string | null> {
+  const known = inodeOf.get(socket);
+  if (known !== undefined) return known;
+  const fd = socketFd(socket);
+  const inode =
+    fd < 0
+      ? null
+      : await new Promise<string | null>((resolve) =>
+          fstat(fd, { bigint: true }, (err, stats) => resolve(err === null ? String(stats.ino) : null)),
+        );
+  inodeOf.set(socket, inode);
+  return inode;
 }
