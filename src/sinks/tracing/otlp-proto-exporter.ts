@@ -1,4 +1,4 @@
-import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
+import { type IOtlpExportDelegate, OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import {
   convertLegacyHttpOptions,
   createOtlpHttpExportDelegate,
@@ -25,40 +25,35 @@ interface Encoded {
 }
 
 /**
- * OTLP over HTTP with protobuf bodies: the SDK's exporter (endpoint, headers,
- * timeout, compression, certificates from the OTEL_EXPORTER_OTLP_* variables;
- * retries; the bounded in-flight queue) with sipspan's encoder in place of
- * the SDK serializer (otlp-encoder.ts). The bodies are the same bytes; a
- * batch the encoder leaves alone goes through the SDK serializer.
+ * An OTLP exporter of the SDK (its transport, retries, bounded in-flight
+ * queue and its own metrics) whose request bodies are written by sipspan's
+ * encoder (otlp-encoder.ts) in place of the SDK serializer. The bodies are
+ * the same bytes; a batch the encoder leaves alone goes through the SDK
+ * serializer. The transport is the subclass's: OTLP/HTTP here, gRPC in
+ * otlp-grpc-exporter.ts.
  *
- * The batcher queues spans for this exporter already encoded
+ * The batcher queues spans for these exporters already encoded
  * (encoded-span-queue.ts) and sends each batch's body with exportEncoded();
  * export() encodes the spans it is given.
  */
-export class OtlpProtoTraceExporter
-  extends OTLPExporterBase<ReadableSpan[]>
-  implements SpanExporter, EncodedBodyExporter
-{
+export class OtlpEncodingExporter extends OTLPExporterBase<ReadableSpan[]> implements EncodedBodyExporter {
   private readonly encoded: Encoded;
 
-  constructor(config: OTLPExporterNodeConfigBase = {}) {
+  protected constructor(
+    delegateFor: (
+      serializer: ISerializer<ReadableSpan[], IExportTraceServiceResponse>,
+    ) => IOtlpExportDelegate<ReadableSpan[]>,
+  ) {
     const encoder = new OtlpTraceEncoder();
     const encoded: Encoded = { items: null, body: null };
-    const serializer: ISerializer<ReadableSpan[], IExportTraceServiceResponse> = {
-      serializeRequest: (spans) => {
-        if (spans === encoded.items && encoded.body !== null) return encoded.body;
-        return encoder.encode(spans) ?? ProtobufTraceSerializer.serializeRequest(spans);
-      },
-      deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data),
-    };
     super(
-      createOtlpHttpExportDelegate(
-        convertLegacyHttpOptions(config, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' }),
-        serializer,
-        COMPONENT_TYPE,
-        TraceExporterMetricsHelper,
-        undefined,
-      ),
+      delegateFor({
+        serializeRequest: (spans) => {
+          if (spans === encoded.items && encoded.body !== null) return encoded.body;
+          return encoder.encode(spans) ?? ProtobufTraceSerializer.serializeRequest(spans);
+        },
+        deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data),
+      }),
     );
     this.encoded = encoded;
   }
@@ -80,5 +75,24 @@ export class OtlpProtoTraceExporter
       this.encoded.items = null;
       this.encoded.body = null;
     }
+  }
+}
+
+/**
+ * OTLP over HTTP with protobuf bodies: the SDK's exporter (endpoint, headers,
+ * timeout, compression, certificates from the OTEL_EXPORTER_OTLP_* variables)
+ * with sipspan's encoder.
+ */
+export class OtlpProtoTraceExporter extends OtlpEncodingExporter implements SpanExporter {
+  constructor(config: OTLPExporterNodeConfigBase = {}) {
+    super((serializer) =>
+      createOtlpHttpExportDelegate(
+        convertLegacyHttpOptions(config, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' }),
+        serializer,
+        COMPONENT_TYPE,
+        TraceExporterMetricsHelper,
+        undefined,
+      ),
+    );
   }
 }

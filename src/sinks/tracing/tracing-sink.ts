@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { type InstrumentationScope, parseKeyPairsIntoRecord } from '@opentelemetry/core';
-import { OTLPTraceExporter as OtlpGrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
@@ -14,6 +13,7 @@ import { channels } from '../../observe/channels.ts';
 import { type ObservedTransaction, TransactionRecord } from '../../observe/records.ts';
 import { samplerFromEnv } from '../../observe/sampler.ts';
 import type { Sink } from '../sink.ts';
+import { OtlpGrpcTraceExporter } from './otlp-grpc-exporter.ts';
 import { OtlpProtoTraceExporter } from './otlp-proto-exporter.ts';
 import { RESOURCE } from './semconv.ts';
 import { batcherOptionsFromEnv, SpanBatcher } from './span-batcher.ts';
@@ -193,7 +193,10 @@ export function exportersFromEnv(env: NodeJS.ProcessEnv): { name: string; export
       // gRPC takes the endpoint as given (no path); headers come from process.env through the exporter.
       const url =
         nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) ?? nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT);
-      return { name: `otlp/${protocol}`, exporter: new OtlpGrpcExporter(url === undefined ? {} : { url }) };
+      return {
+        name: `otlp/${protocol}`,
+        exporter: new OtlpGrpcTraceExporter(url === undefined ? {} : { url }),
+      };
     }
     const opts = otlpHttpOptions(env);
     return {
