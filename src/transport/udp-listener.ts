@@ -107,7 +107,7 @@ export class UdpListener {
   }
 
   private onDatagram(buf: Buffer, rinfo: RemoteInfo): void {
-    const now = performance.now() - this.stamps.ageMs();
+    const now = this.stamps.receivedAt();
     const flow = this.flow;
     flow.localPort = this.port;
     flow.remoteAddress = rinfo.address;

@@ -35,9 +35,9 @@ describe('native/build.sh', () => {
     assert.equal(r.status, 0, r.stderr);
     const helper = join(dir, 'build', 'kernel-stamp.node');
     assert.ok(existsSync(helper), r.stderr);
-    const { ageMs } = createRequire(import.meta.url)(helper) as { ageMs(fd: number): number };
-    assert.equal(ageMs(-1), -1);
-    assert.equal(ageMs(0), -1, 'standard input is not a socket');
+    const { stampMs } = createRequire(import.meta.url)(helper) as { stampMs(fd: number): number };
+    assert.equal(stampMs(-1), -1);
+    assert.equal(stampMs(0), -1, 'standard input is not a socket');
   });
 
   test('without a C compiler it exits 0 and says why, and writes no helper', () => {
