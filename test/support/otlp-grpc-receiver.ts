@@ -1,5 +1,5 @@
 import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
-import { decodeProtobuf, type ReceivedSpan } from './otlp-receiver.ts';
+import { decodeProtobuf, type ReceivedSpan, SpanArrivals } from './otlp-receiver.ts';
 
 const raw = (b: Buffer) => b;
 
@@ -25,7 +25,7 @@ export class GrpcTraceReceiver {
   failWith: status | null = null;
   port = 0;
   private readonly server = new Server();
-  private readonly waiters: { n: number; resolve: () => void }[] = [];
+  private readonly arrivals = new SpanArrivals();
 
   constructor() {
     this.server.addService(TRACE_SERVICE, {
@@ -45,8 +45,7 @@ export class GrpcTraceReceiver {
         this.spans.push(...spans);
         // An empty ExportTraceServiceResponse: full success.
         callback(null, Buffer.alloc(0));
-        for (let i = this.waiters.length - 1; i >= 0; i--)
-          if (this.spans.length >= this.waiters[i].n) this.waiters.splice(i, 1)[0].resolve();
+        this.arrivals.arrived(this.spans);
       },
     });
   }
@@ -66,17 +65,7 @@ export class GrpcTraceReceiver {
 
   /** Resolves when at least n spans have arrived, or after timeoutMs (whatever came). */
   waitForSpans(n: number, timeoutMs: number): Promise<void> {
-    if (this.spans.length >= n) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      this.waiters.push({
-        n,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      });
-    });
+    return this.arrivals.wait(this.spans, n, timeoutMs);
   }
 
   stop(): void {

@@ -317,6 +317,32 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
+/** Waits for "at least n spans received", shared by the receivers of each transport. */
+export class SpanArrivals {
+  private readonly waiters: { n: number; resolve: () => void }[] = [];
+
+  /** Resolves when `spans` holds at least n, or after timeoutMs (whatever came). */
+  wait(spans: readonly unknown[], n: number, timeoutMs: number): Promise<void> {
+    if (spans.length >= n) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.waiters.push({
+        n,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  }
+
+  /** Spans were added to `spans`: release the waits it now satisfies. */
+  arrived(spans: readonly unknown[]): void {
+    for (let i = this.waiters.length - 1; i >= 0; i--)
+      if (spans.length >= this.waiters[i].n) this.waiters.splice(i, 1)[0].resolve();
+  }
+}
+
 /** A real OTLP/HTTP (protobuf and JSON) and Zipkin v2 receiver on 127.0.0.1:0. */
 export class TraceReceiver {
   readonly spans: ReceivedSpan[] = [];
@@ -326,7 +352,7 @@ export class TraceReceiver {
   /** When set, every request is answered with this status (exporter failure tests). */
   failWith: number | null = null;
   private readonly server: Server;
-  private readonly waiters: { n: number; resolve: () => void }[] = [];
+  private readonly arrivals = new SpanArrivals();
   port = 0;
 
   constructor() {
@@ -369,32 +395,13 @@ export class TraceReceiver {
       else if (type === 'application/x-protobuf')
         res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(Buffer.alloc(0));
       else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      this.wake();
+      this.arrivals.arrived(this.spans);
     });
-  }
-
-  private wake(): void {
-    for (let i = this.waiters.length - 1; i >= 0; i--) {
-      if (this.spans.length >= this.waiters[i].n) {
-        this.waiters[i].resolve();
-        this.waiters.splice(i, 1);
-      }
-    }
   }
 
   /** Resolves when at least n spans have arrived, or after timeoutMs (whatever came). */
   waitForSpans(n: number, timeoutMs: number): Promise<void> {
-    if (this.spans.length >= n) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      this.waiters.push({
-        n,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      });
-    });
+    return this.arrivals.wait(this.spans, n, timeoutMs);
   }
 
   get url(): string {
