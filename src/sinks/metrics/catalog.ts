@@ -334,7 +334,7 @@ export const PROCESS_METRICS = {
   },
   spansDropped: {
     name: 'sipspan_spans_dropped_total',
-    help: 'Spans dropped because the export queue was full.',
+    help: 'Spans dropped: export queue full, export failed or timed out, left at shutdown, or not encodable.',
     type: 'counter',
     labels: [],
   },
