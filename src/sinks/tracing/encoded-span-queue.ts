@@ -66,8 +66,7 @@ export class EncodedSpanQueue implements SpanQueue {
   private readonly encoder = new OtlpTraceEncoder();
   private readonly closed: EncodedBatch[] = [];
   private closedSpans = 0;
-  /** Spans in the open batch: those the encoder wrote, and the strays. */
-  private openSpans = 0;
+  /** The open batch: the spans the encoder wrote, and the strays. */
   private encoded = 0;
   private strays: Uint8Array[] = [];
 
@@ -80,6 +79,10 @@ export class EncodedSpanQueue implements SpanQueue {
     return this.closedSpans + this.openSpans;
   }
 
+  private get openSpans(): number {
+    return this.encoded + this.strays.length;
+  }
+
   push(span: ReadableSpan): boolean {
     if (this.write(span)) this.encoded++;
     else {
@@ -87,12 +90,11 @@ export class EncodedSpanQueue implements SpanQueue {
       if (alone === null) return false;
       this.strays.push(alone);
     }
-    if (++this.openSpans >= this.batchSize) this.close();
+    if (this.openSpans >= this.batchSize) this.close();
     return true;
   }
 
-  /** Every batch is at most `batchSize` spans already; `max` is that size. */
-  take(_max: number): QueuedBatch {
+  take(): QueuedBatch {
     if (this.closed.length === 0) this.close();
     const batch = this.closed.shift() as EncodedBatch;
     this.closedSpans -= batch.count;
@@ -102,7 +104,6 @@ export class EncodedSpanQueue implements SpanQueue {
   clear(): void {
     this.closed.length = 0;
     this.closedSpans = 0;
-    this.openSpans = 0;
     this.encoded = 0;
     this.strays = [];
   }
@@ -122,9 +123,9 @@ export class EncodedSpanQueue implements SpanQueue {
     // An encoder request with no span in it (its first span became a stray) is left unfinished.
     let body = this.encoded > 0 ? this.encoder.finish() : NOTHING;
     if (this.strays.length > 0) body = Buffer.concat([body, ...this.strays]);
-    this.closed.push(new EncodedBatch(this.exporter, body, this.openSpans));
-    this.closedSpans += this.openSpans;
-    this.openSpans = 0;
+    const count = this.openSpans;
+    this.closed.push(new EncodedBatch(this.exporter, body, count));
+    this.closedSpans += count;
     this.encoded = 0;
     this.strays = [];
   }

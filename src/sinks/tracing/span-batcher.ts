@@ -67,7 +67,7 @@ export class SpanBatcher implements SpanProcessor {
     this.opts = opts;
     this.queue = takesEncodedBodies(exporter)
       ? new EncodedSpanQueue(exporter, opts.maxExportBatchSize)
-      : new SpanArrayQueue(exporter);
+      : new SpanArrayQueue(exporter, opts.maxExportBatchSize);
   }
 
   get queued(): number {
@@ -118,7 +118,7 @@ export class SpanBatcher implements SpanProcessor {
     }
     let batch: QueuedBatch;
     try {
-      batch = this.queue.take(this.opts.maxExportBatchSize);
+      batch = this.queue.take();
     } catch {
       // Whatever was queued cannot be told apart any more: all of it is lost, and counted.
       processStats.spanExportFailures++;

@@ -20,8 +20,8 @@ export interface SpanQueue {
   readonly length: number;
   /** False when the span could not be queued (the caller counts it as dropped). */
   push(span: ReadableSpan): boolean;
-  /** The oldest spans, at most `max` (and at least one: the caller checks `length`), off the queue. */
-  take(max: number): QueuedBatch;
+  /** The oldest spans, at most the batch size the queue was made with (at least one: the caller checks `length`), off the queue. */
+  take(): QueuedBatch;
   /** Forget every queued span (the caller counts them as dropped). */
   clear(): void;
 }
@@ -47,10 +47,12 @@ class SpanArrayBatch implements QueuedBatch {
 /** Span objects in an array, exported as they are: what every exporter takes. */
 export class SpanArrayQueue implements SpanQueue {
   private readonly exporter: SpanExporter;
+  private readonly batchSize: number;
   private spans: ReadableSpan[] = [];
 
-  constructor(exporter: SpanExporter) {
+  constructor(exporter: SpanExporter, batchSize: number) {
     this.exporter = exporter;
+    this.batchSize = batchSize;
   }
 
   get length(): number {
@@ -62,12 +64,12 @@ export class SpanArrayQueue implements SpanQueue {
     return true;
   }
 
-  take(max: number): QueuedBatch {
+  take(): QueuedBatch {
     let batch: ReadableSpan[];
-    if (this.spans.length <= max) {
+    if (this.spans.length <= this.batchSize) {
       batch = this.spans;
       this.spans = [];
-    } else batch = this.spans.splice(0, max);
+    } else batch = this.spans.splice(0, this.batchSize);
     return new SpanArrayBatch(this.exporter, batch);
   }
 

@@ -36,7 +36,7 @@ const sdkBytes = (spans: ReadableSpan[]) =>
 
 /** Send every batch queued, as the batcher does one after the other. */
 function takeAll(queue: EncodedSpanQueue): void {
-  while (queue.length > 0) queue.take(Number.MAX_SAFE_INTEGER).send(() => {});
+  while (queue.length > 0) queue.take().send(() => {});
 }
 
 describe('encoded span queue', () => {
@@ -52,7 +52,7 @@ describe('encoded span queue', () => {
     for (let n = 0; n < 5; n++) spans.push(...transactionSpans(n));
     for (const s of spans) assert.ok(queue.push(s));
     assert.equal(queue.length, 10);
-    const first = queue.take(4);
+    const first = queue.take();
     assert.equal(first.count, 4);
     assert.equal(queue.length, 6);
     first.send(() => {});
