@@ -9,7 +9,8 @@
  * with the chosen sinks, or the node:dgram relay. A 2 s warm-up at 1000 calls/s, then dumpcap on the
  * two legs while SIPp runs at the rate. Prints the p50/p99/p99.9/max of every message's time through
  * the hop (a collector pause shows past p99: at 500 calls/s, 3,000 messages a second, a 5 ms pause holds ~15),
- * the p50 of requests and of responses apart, and each kind of message (INVITE, 180 INVITE, ...).
+ * the p50 of requests and of responses apart, of the messages that found the box idle for a millisecond
+ * (its wake-up and cold caches) and of those inside a burst, and each kind of message (INVITE, 180 INVITE, ...).
  * With the metrics sink on, also sipspan's own sipspan_proxy_seconds over the same run, as the bench
  * compares them. `--export` sends the spans (100% sampled) over OTLP/HTTP to a receiver in this
  * process, and `--scrape` reads /metrics every second, as the bench's all-on path does; without them
@@ -19,7 +20,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startCapture } from './lib/capture.ts';
+import { IDLE_US, startCapture } from './lib/capture.ts';
 import { SippDriver } from './lib/load-driver.ts';
 import { freePort, isUdpBound, killAll, pinSelf, start, stop, waitFor } from './lib/procs.ts';
 import { type Buckets, diffBuckets, histogramQuantile, quantile } from './lib/stats.ts';
@@ -110,6 +111,12 @@ try {
     `${values.tree} (${values.box}): ${all.length} messages, per hop p50 ${us(all, 0.5)} µs, ` +
       `p99 ${us(all, 0.99)} µs, p99.9 ${us(all, 0.999)} µs, max ${us(all, 1)} µs; requests p50 ${us(requests, 0.5)} µs, responses p50 ${us(responses, 0.5)} µs`,
   ];
+  const { afterIdleUs, inBurstUs } = hops[0];
+  out.push(
+    `  after ≥ ${IDLE_US / 1000} ms idle ${String(afterIdleUs.length).padStart(6)} messages, p50 ${us(afterIdleUs, 0.5)} µs, p90 ${us(afterIdleUs, 0.9)} µs; ` +
+      `in a burst ${inBurstUs.length} messages, p50 ${us(inBurstUs, 0.5)} µs, p90 ${us(inBurstUs, 0.9)} µs; ` +
+      `${((afterIdleUs.length + inBurstUs.length) / Math.max(1, afterIdleUs.length)).toFixed(1)} messages per burst`,
+  );
   for (const [kind, xs] of hops[0].byMessage)
     out.push(
       `  ${kind.padEnd(12)} ${String(xs.length).padStart(6)} messages, p50 ${us(xs, 0.5)} µs, p90 ${us(xs, 0.9)} µs`,

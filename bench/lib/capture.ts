@@ -27,7 +27,18 @@ export interface HopSamples {
   responseUs: number[];
   /** The same times by message: "INVITE", "180 INVITE", "ACK", ... (status and CSeq method for responses). */
   byMessage: Map<string, number[]>;
+  /**
+   * The same times split by what the box was doing when the message arrived: `afterIdleUs` for a
+   * message that found it idle for at least IDLE_US (nothing sent for that long, nothing waiting),
+   * `inBurstUs` for the others. The first pays the box's wake-up and its cold caches; the others
+   * wait behind the messages that arrived before them.
+   */
+  afterIdleUs: number[];
+  inBurstUs: number[];
 }
+
+/** How long a box sends nothing before a message counts as waking it (SIPp's bursts are ~3.5 ms apart). */
+export const IDLE_US = 1000;
 
 export interface CaptureResult {
   hops: HopSamples[];
@@ -219,7 +230,10 @@ function messageKind(id: string, isResponse: boolean): string {
 export function analyse(frames: SipFrame[], legPorts: number[]): Omit<CaptureResult, 'dropped'> {
   const legs = legPorts.length;
   const hops: HopSamples[] = [];
-  for (let h = 0; h < legs - 1; h++) hops.push({ requestUs: [], responseUs: [], byMessage: new Map() });
+  for (let h = 0; h < legs - 1; h++)
+    hops.push({ requestUs: [], responseUs: [], byMessage: new Map(), afterIdleUs: [], inBurstUs: [] });
+  // Per hop, every timed message as (arrival, departure), for the idle / burst split.
+  const passages: number[][] = hops.map(() => []);
   // key + direction → first time on each leg
   const seen = new Map<string, number[]>();
   for (const f of frames) {
@@ -261,9 +275,26 @@ export function analyse(frames: SipFrame[], legPorts: number[]): Omit<CaptureRes
       const same = hops[h].byMessage.get(kind);
       if (same === undefined) hops[h].byMessage.set(kind, [d]);
       else same.push(d);
+      passages[h].push(inT, outT);
     }
     if (complete) matched++;
     else unmatched++;
   }
+  for (let h = 0; h < legs - 1; h++) splitByIdle(passages[h], hops[h]);
   return { hops, packets: frames.length, matched, unmatched };
+}
+
+/** Sort a hop's (arrival, departure) pairs by arrival and file each residence time as after idle or in a burst. */
+function splitByIdle(flat: number[], hop: HopSamples): void {
+  const order: number[] = [];
+  for (let i = 0; i < flat.length; i += 2) order.push(i);
+  order.sort((a, b) => flat[a] - flat[b]);
+  // The box is busy until its last departure so far: a message arriving after that plus IDLE_US woke it.
+  let busyUntil = Number.NEGATIVE_INFINITY;
+  for (const i of order) {
+    const inT = flat[i];
+    const outT = flat[i + 1];
+    (inT - busyUntil >= IDLE_US ? hop.afterIdleUs : hop.inBurstUs).push(outT - inT);
+    if (outT > busyUntil) busyUntil = outT;
+  }
 }

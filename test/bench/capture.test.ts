@@ -47,3 +47,24 @@ test('times are kept by message: the request method, or the status and the CSeq 
     ['INVITE', [40]],
   ]);
 });
+
+test('a message that finds the box idle for a millisecond is told apart from those in its burst', () => {
+  const r = analyse(
+    [
+      // A burst: the INVITE wakes the box, the second INVITE arrives while it is busy.
+      frame(0, 5050, 5060, 'a|1 INVITE|INVITE'),
+      frame(10, 5050, 5060, 'b|1 INVITE|INVITE'),
+      frame(150, 5060, 5070, 'a|1 INVITE|INVITE'),
+      frame(190, 5060, 5070, 'b|1 INVITE|INVITE'),
+      // 900 µs after the last send: still the same burst.
+      frame(1090, 5070, 5060, 'a|1 INVITE|180'),
+      frame(1120, 5060, 5050, 'a|1 INVITE|180'),
+      // 1,000 µs after the last send: a new burst.
+      frame(2120, 5050, 5060, 'c|1 INVITE|INVITE'),
+      frame(2250, 5060, 5070, 'c|1 INVITE|INVITE'),
+    ],
+    LEGS,
+  );
+  assert.deepEqual(r.hops[0].afterIdleUs, [150, 130]);
+  assert.deepEqual(r.hops[0].inBurstUs, [180, 30]);
+});
