@@ -337,6 +337,8 @@ async function measurePath(spec: PathSpec, ctx: Context): Promise<PathResult> {
             responses: spread(res),
             perHop: c.hops.map((h) => spread([...h.requestUs, ...h.responseUs])),
             byMessage: spreadByMessage(c.hops),
+            afterIdle: spread(c.hops.flatMap((h) => h.afterIdleUs)),
+            inBurst: spread(c.hops.flatMap((h) => h.inBurstUs)),
           };
           point.capture = {
             packets: c.packets,

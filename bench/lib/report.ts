@@ -39,6 +39,9 @@ export interface LatencyPoint {
         perHop: Spread[];
         /** Over every hop, by message: "INVITE", "180 INVITE", "ACK", ... */
         byMessage: Record<string, Spread>;
+        /** Over every hop: messages that woke the box (≥ 1 ms idle before them), and those inside a burst. */
+        afterIdle: Spread;
+        inBurst: Spread;
       })
     | null;
   /** sipspan's own sipspan_proxy_seconds over the same run (bucket-interpolated). */
