@@ -360,6 +360,16 @@ export class Observer {
     tx.traceOrigin = 'new';
   }
 
+  /**
+   * Where the request goes, known before it leaves: a send held for the end of the turn
+   * (proxy/udp-outbox.ts) has its next hop at once, as a B2BUA leg matched meanwhile needs it.
+   */
+  onRequestRouted(tx: ObservedTransaction, upstream: string, transport: TransportName): void {
+    if (tx instanceof EndedTransaction) return;
+    tx.upstream = upstream;
+    tx.upstreamTransport = transport;
+  }
+
   onRequestSent(tx: ObservedTransaction, upstream: string, transport: TransportName, now: number): void {
     if (tx instanceof EndedTransaction) return; // a retransmission after the end: reported already
     if (tx.requestOut === -1) {

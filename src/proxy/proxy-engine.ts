@@ -3,7 +3,12 @@ import { formatHostPort } from '../config/endpoint.ts';
 import { channels } from '../observe/channels.ts';
 import { sdpOrigin } from '../observe/leg-correlator.ts';
 import type { InboundTrace, Observer } from '../observe/observer.ts';
-import { type Direction, type ObservedTransaction, TransactionRecord } from '../observe/records.ts';
+import {
+  type Direction,
+  type ObservedTransaction,
+  type RouteInfo,
+  TransactionRecord,
+} from '../observe/records.ts';
 import type { Flow, TransportName } from '../transport/flow.ts';
 import type { InboundHandler } from '../transport/inbound-handler.ts';
 import type { TcpConnection, UnsentMessage } from '../transport/tcp-connection.ts';
@@ -35,6 +40,7 @@ import { isRejection, type RequestFacts, readRequest } from './read-request.ts';
 import type { Resolver } from './resolver.ts';
 import type { RouteRuntime } from './route-runtime.ts';
 import { buildStatelessReply, isAckOfOwnReply } from './stateless-reply.ts';
+import { type HeldSend, UdpOutbox } from './udp-outbox.ts';
 
 /** RFC 3261 §18.1.1: above this size a UDP request goes on over a congestion-controlled transport. */
 const UDP_MTU_LIMIT = 1300;
@@ -914,24 +920,53 @@ export class ProxyEngine implements InboundHandler {
     direction: Direction,
     receivedAt: number,
   ): boolean {
+    const upstream =
+      tx === null
+        ? ''
+        : address === route.upstreamAddress && port === route.upstream.port
+          ? route.upstreamText
+          : formatHostPort(address, port);
+    if (transport === 'udp') {
+      const held = this.holdUdp(route, family, true, chunks, port, address);
+      if (held === false) return this.requestNotSent(route, direction);
+      if (held !== null) {
+        held.tx = tx;
+        held.method = method;
+        held.direction = direction;
+        held.upstream = upstream;
+        held.receivedAt = receivedAt;
+        if (tx !== null) this.observer.onRequestRouted(tx, upstream, 'udp');
+        return true;
+      }
+    }
     // Taken before the send: the kernel stamps the answer's arrival, and the peer can answer before
     // this process runs again (the send wakes it on this core), so a time taken after could follow it.
     const now = performance.now();
     const ok = this.transmit(route, flow, address, family, port, transport, chunks, tx, true);
-    if (!ok) {
-      // The service's error only when the request was going to it (not a service's BYE to a caller).
-      if (direction === 'downstream') this.upstreamError(route, 'send');
-      return false;
-    }
-    if (tx !== null) {
-      const upstream =
-        address === route.upstreamAddress && port === route.upstream.port
-          ? route.upstreamText
-          : formatHostPort(address, port);
-      this.observer.onRequestSent(tx, upstream, transport, now);
-    }
+    if (!ok) return this.requestNotSent(route, direction);
+    this.requestSentAt(route.info, tx, upstream, transport, method, direction, receivedAt, now);
+    return true;
+  }
+
+  private requestNotSent(route: RouteRuntime, direction: Direction): false {
+    // The service's error only when the request was going to it (not a service's BYE to a caller).
+    if (direction === 'downstream') this.upstreamError(route, 'send');
+    return false;
+  }
+
+  private requestSentAt(
+    route: RouteInfo,
+    tx: ObservedTransaction | null,
+    upstream: string,
+    transport: TransportName,
+    method: string,
+    direction: Direction,
+    receivedAt: number,
+    now: number,
+  ): void {
+    if (tx !== null) this.observer.onRequestSent(tx, upstream, transport, now);
     this.observer.publishForwarded(
-      route.info,
+      route,
       true,
       method,
       0,
@@ -941,8 +976,87 @@ export class ProxyEngine implements InboundHandler {
       now,
       tx === null ? null : tx.traceId,
     );
-    return true;
   }
+
+  private responseSentAt(
+    route: RouteInfo,
+    tx: ObservedTransaction | null,
+    transport: TransportName,
+    method: string,
+    status: number,
+    direction: Direction,
+    receivedAt: number,
+    now: number,
+  ): void {
+    if (tx !== null) this.observer.onResponseSent(tx, status, receivedAt, now);
+    this.observer.publishForwarded(
+      route,
+      false,
+      method,
+      status,
+      direction,
+      transport,
+      receivedAt,
+      now,
+      tx === null ? null : tx.traceId,
+    );
+  }
+
+  /**
+   * A UDP datagram after the turn's first is held for the check phase (udp-outbox.ts): its slot,
+   * with the send filled in, for the caller's bookkeeping. Null: send it now. False: no socket.
+   */
+  private holdUdp(
+    route: RouteRuntime,
+    family: 4 | 6,
+    isRequest: boolean,
+    chunks: Buffer[],
+    port: number,
+    address: string,
+  ): HeldSend | null | false {
+    const socket: UdpListener | null =
+      (isRequest ? route.udpForRequests(family) : route.udpFor(family)) ?? this.anyUdp(family);
+    if (socket === null) return false;
+    const held = this.outbox.slot();
+    if (held === null) return null;
+    const i = route.info.index;
+    held.socket = socket;
+    held.chunks = chunks;
+    held.port = port;
+    held.address = address;
+    held.onError = isRequest ? this.requestSent[i] : this.responseSent[i];
+    held.route = route.info;
+    held.isRequest = isRequest;
+    return held;
+  }
+
+  /** The check phase's sends: each one's bookkeeping, timed when it left. */
+  private readonly onHeldSent = (send: HeldSend, at: number): void => {
+    if (send.isRequest)
+      this.requestSentAt(
+        send.route as RouteInfo,
+        send.tx,
+        send.upstream,
+        'udp',
+        send.method,
+        send.direction,
+        send.receivedAt,
+        at,
+      );
+    else
+      this.responseSentAt(
+        send.route as RouteInfo,
+        send.tx,
+        'udp',
+        send.method,
+        send.status,
+        send.direction,
+        send.receivedAt,
+        at,
+      );
+  };
+
+  private readonly outbox = new UdpOutbox(this.onHeldSent);
 
   private sendResponse(
     route: RouteRuntime,
@@ -984,6 +1098,22 @@ export class ProxyEngine implements InboundHandler {
     receivedAt: number,
   ): void {
     const family = isIP(address) === 6 ? 6 : 4;
+    const direction: Direction = this.isFromUpstream(route, flow) ? 'upstream' : 'downstream';
+    if (target.transport === 'udp') {
+      const held = this.holdUdp(route, family, false, chunks, target.port, address);
+      if (held === false) {
+        this.drop(route, flow, null, false, 'send-failed');
+        return;
+      }
+      if (held !== null) {
+        held.tx = tx;
+        held.method = method;
+        held.status = status;
+        held.direction = direction;
+        held.receivedAt = receivedAt;
+        return;
+      }
+    }
     const now = performance.now(); // before the send, as for requests (sendRequestTo)
     const ok = this.transmit(
       route,
@@ -1000,18 +1130,7 @@ export class ProxyEngine implements InboundHandler {
       this.drop(route, flow, null, false, 'send-failed');
       return;
     }
-    if (tx !== null) this.observer.onResponseSent(tx, status, receivedAt, now);
-    this.observer.publishForwarded(
-      route.info,
-      false,
-      method,
-      status,
-      this.isFromUpstream(route, flow) ? 'upstream' : 'downstream',
-      target.transport,
-      receivedAt,
-      now,
-      tx === null ? null : tx.traceId,
-    );
+    this.responseSentAt(route.info, tx, target.transport, method, status, direction, receivedAt, now);
   }
 
   /**
