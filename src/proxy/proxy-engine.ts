@@ -927,14 +927,22 @@ export class ProxyEngine implements InboundHandler {
           ? route.upstreamText
           : formatHostPort(address, port);
     if (transport === 'udp') {
-      const held = this.holdUdp(route, family, true, chunks, port, address);
+      const held = this.holdUdp(
+        route,
+        family,
+        true,
+        chunks,
+        port,
+        address,
+        tx,
+        method,
+        0,
+        direction,
+        receivedAt,
+      );
       if (held === false) return this.requestNotSent(route, direction);
       if (held !== null) {
-        held.tx = tx;
-        held.method = method;
-        held.direction = direction;
         held.upstream = upstream;
-        held.receivedAt = receivedAt;
         if (tx !== null) this.observer.onRequestRouted(tx, upstream, 'udp');
         return true;
       }
@@ -1004,7 +1012,7 @@ export class ProxyEngine implements InboundHandler {
 
   /**
    * A UDP datagram after the turn's first is held for the check phase (udp-outbox.ts): its slot,
-   * with the send filled in, for the caller's bookkeeping. Null: send it now. False: no socket.
+   * with the send and what its bookkeeping needs filled in. Null: send it now. False: no socket.
    */
   private holdUdp(
     route: RouteRuntime,
@@ -1013,6 +1021,11 @@ export class ProxyEngine implements InboundHandler {
     chunks: Buffer[],
     port: number,
     address: string,
+    tx: ObservedTransaction | null,
+    method: string,
+    status: number,
+    direction: Direction,
+    receivedAt: number,
   ): HeldSend | null | false {
     const socket: UdpListener | null =
       (isRequest ? route.udpForRequests(family) : route.udpFor(family)) ?? this.anyUdp(family);
@@ -1027,6 +1040,11 @@ export class ProxyEngine implements InboundHandler {
     held.onError = isRequest ? this.requestSent[i] : this.responseSent[i];
     held.route = route.info;
     held.isRequest = isRequest;
+    held.tx = tx;
+    held.method = method;
+    held.status = status;
+    held.direction = direction;
+    held.receivedAt = receivedAt;
     return held;
   }
 
@@ -1100,19 +1118,24 @@ export class ProxyEngine implements InboundHandler {
     const family = isIP(address) === 6 ? 6 : 4;
     const direction: Direction = this.isFromUpstream(route, flow) ? 'upstream' : 'downstream';
     if (target.transport === 'udp') {
-      const held = this.holdUdp(route, family, false, chunks, target.port, address);
+      const held = this.holdUdp(
+        route,
+        family,
+        false,
+        chunks,
+        target.port,
+        address,
+        tx,
+        method,
+        status,
+        direction,
+        receivedAt,
+      );
       if (held === false) {
         this.drop(route, flow, null, false, 'send-failed');
         return;
       }
-      if (held !== null) {
-        held.tx = tx;
-        held.method = method;
-        held.status = status;
-        held.direction = direction;
-        held.receivedAt = receivedAt;
-        return;
-      }
+      if (held !== null) return;
     }
     const now = performance.now(); // before the send, as for requests (sendRequestTo)
     const ok = this.transmit(

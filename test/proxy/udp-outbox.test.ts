@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { type HeldSend, UdpOutbox } from '../../src/proxy/udp-outbox.ts';
@@ -8,13 +8,18 @@ import { UdpListener } from '../../src/transport/udp-listener.ts';
 
 const IGNORE: InboundHandler = { onMessage() {}, onStreamBroken() {}, onLimit() {}, onConnectionFailed() {} };
 
-test("a turn's first send goes at once; the later ones leave in order in the check phase, timed as they leave", async () => {
+/** A sending listener and a receiving socket on loopback. */
+async function openPair(): Promise<{ sender: UdpListener; receiver: Socket; port: number }> {
   const receiver = createSocket('udp4');
   receiver.bind(0, '127.0.0.1');
   await once(receiver, 'listening');
-  const port = receiver.address().port;
   const sender = new UdpListener(0, '127.0.0.1', 0, 4, IGNORE);
   await sender.bind();
+  return { sender, receiver, port: receiver.address().port };
+}
+
+test("a turn's first send goes at once; the later ones leave in order in the check phase, timed as they leave", async () => {
+  const { sender, receiver, port } = await openPair();
   const got: string[] = [];
   receiver.on('message', (b) => got.push(b.toString('latin1')));
   const sent: { method: string; at: number }[] = [];
@@ -64,12 +69,7 @@ test("a turn's first send goes at once; the later ones leave in order in the che
 });
 
 test('a send held past the bound leaves with the next one, before the check phase', async () => {
-  const receiver = createSocket('udp4');
-  receiver.bind(0, '127.0.0.1');
-  await once(receiver, 'listening');
-  const port = receiver.address().port;
-  const sender = new UdpListener(0, '127.0.0.1', 0, 4, IGNORE);
-  await sender.bind();
+  const { sender, receiver, port } = await openPair();
   const sent: string[] = [];
   const outbox = new UdpOutbox((send: HeldSend) => sent.push(send.method), 0);
   try {
