@@ -1027,17 +1027,15 @@ export class ProxyEngine implements InboundHandler {
     direction: Direction,
     receivedAt: number,
   ): HeldSend | null | false {
-    const socket: UdpListener | null =
-      (isRequest ? route.udpForRequests(family) : route.udpFor(family)) ?? this.anyUdp(family);
+    const socket = this.udpSocketFor(route, family, isRequest);
     if (socket === null) return false;
     const held = this.outbox.slot();
     if (held === null) return null;
-    const i = route.info.index;
     held.socket = socket;
     held.chunks = chunks;
     held.port = port;
     held.address = address;
-    held.onError = isRequest ? this.requestSent[i] : this.responseSent[i];
+    held.onError = this.udpSent(route, isRequest);
     held.route = route.info;
     held.isRequest = isRequest;
     held.tx = tx;
@@ -1198,12 +1196,21 @@ export class ProxyEngine implements InboundHandler {
           : RESPONSE_TAG;
       return conn.write(chunks, source, tag);
     }
-    const socket: UdpListener | null =
-      (isRequest ? route.udpForRequests(family) : route.udpFor(family)) ?? this.anyUdp(family);
+    const socket = this.udpSocketFor(route, family, isRequest);
     if (socket === null) return false;
-    const i = route.info.index;
-    socket.send(chunks, port, address, isRequest ? this.requestSent[i] : this.responseSent[i]);
+    socket.send(chunks, port, address, this.udpSent(route, isRequest));
     return true;
+  }
+
+  /** The socket a forwarded datagram leaves from: the route's own, else any of the family. */
+  private udpSocketFor(route: RouteRuntime, family: 4 | 6, isRequest: boolean): UdpListener | null {
+    return (isRequest ? route.udpForRequests(family) : route.udpFor(family)) ?? this.anyUdp(family);
+  }
+
+  /** The send callback that counts a forwarded datagram's send error for its route. */
+  private udpSent(route: RouteRuntime, isRequest: boolean): (err: Error | null) => void {
+    const i = route.info.index;
+    return isRequest ? this.requestSent[i] : this.responseSent[i];
   }
 
   private anyUdp(family: 4 | 6): UdpListener | null {
@@ -1411,9 +1418,8 @@ export class ProxyEngine implements InboundHandler {
       return;
     }
     const family = isIP(flow.remoteAddress) === 6 ? 6 : 4;
-    const socket = route.udpFor(family) ?? this.anyUdp(family);
-    if (socket !== null)
-      socket.send(chunks, flow.remotePort, flow.remoteAddress, this.responseSent[route.info.index]);
+    const socket = this.udpSocketFor(route, family, false);
+    if (socket !== null) socket.send(chunks, flow.remotePort, flow.remoteAddress, this.udpSent(route, false));
   }
 
   private drop(

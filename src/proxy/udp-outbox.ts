@@ -84,7 +84,7 @@ export class UdpOutbox {
     return this.held[this.count++];
   }
 
-  /** Send everything held, oldest first, and end the turn; also on shutdown, before the sockets close. */
+  /** Send everything held, oldest first, and end the turn (the check phase). */
   flush(): void {
     this.busyTurn = false;
     this.sendHeld();
@@ -92,7 +92,7 @@ export class UdpOutbox {
 
   private sendHeld(): void {
     const held = this.held;
-    // A bookkeeping hook may forward more (it never should): the loop takes those too.
+    // `onSent` is bookkeeping only: a send from it would take a slot while this loop walks them.
     for (let i = 0; i < this.count; i++) {
       const send = held[i];
       const at = performance.now(); // before the send, as for a direct one (ProxyEngine.sendRequestTo)
