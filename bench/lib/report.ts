@@ -251,6 +251,17 @@ export function markdownTable(report: Report): string {
   return [...head, ...rows].join('\n');
 }
 
+/** What became of runs with failed calls, as the table's caption says it. */
+function failedRuns(p: PairedCpu): string {
+  const retries = p.retries ?? 0;
+  if (retries === 0) return 'Calls failed in a run leave it out.';
+  const again = Object.values(p.runs)
+    .flat()
+    .filter((r) => (r.earlierFailed ?? 0) > 0).length;
+  const times = retries === 1 ? 'once' : `up to ${retries} times`;
+  return `A run with failed calls ran again ${times}, after those calls had ended (${again} run${again === 1 ? '' : 's'} here); one that failed every time leaves its round out.`;
+}
+
 /** The paired rounds: each box's CPU per call (median, then each round) and each ratio, by rate. */
 export function pairedTable(report: Report): string {
   const p = report.paired;
@@ -274,7 +285,7 @@ export function pairedTable(report: Report): string {
       `| ${name(r.a)} ÷ ${name(r.b)}${r.limit === null ? '' : ` (target ≤ ${r.limit}×)`} | ${r.perRate.map((x) => cell(x.median, x.rounds, 2, '×')).join(' | ')} |`,
   );
   return [
-    `CPU per call in paired rounds: ${p.rounds} round${p.rounds === 1 ? '' : 's'} of ${p.seconds} s at each rate, the boxes one after the other in a rotated order; median (each round). Calls failed in a run leave it out.`,
+    `CPU per call in paired rounds: ${p.rounds} round${p.rounds === 1 ? '' : 's'} of ${p.seconds} s at each rate, the boxes one after the other in a rotated order; median (each round). ${failedRuns(p)}`,
     '',
     `| box (µs per call), or ratio | ${p.rates.map((r) => `${r}/s`).join(' | ')} |`,
     `|---|${p.rates.map(() => '---').join('|')}|`,

@@ -5,8 +5,20 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { boxMedian, type PairedCpu, type PairedRun, pairRatio } from '../../bench/lib/paired-rounds.ts';
-import { CPU_PAIRS, checkTargets, type PathResult } from '../../bench/lib/report.ts';
+import {
+  boxMedian,
+  type PairedCpu,
+  type PairedRun,
+  pairRatio,
+  runUntilClean,
+} from '../../bench/lib/paired-rounds.ts';
+import {
+  CPU_PAIRS,
+  checkTargets,
+  type PathResult,
+  pairedTable,
+  type Report,
+} from '../../bench/lib/report.ts';
 
 const OFF_OVER_RELAY = CPU_PAIRS.find((p) => p.a === 'sipspan-off' && p.b === 'relay')!;
 
@@ -109,6 +121,72 @@ describe('paired rounds', () => {
   test('a pair with no limit is shown, never made a target', () => {
     const labels = checkTargets([], [2000], 500).map((c) => c.target);
     for (const p of CPU_PAIRS.filter((x) => x.limit === null)) assert.ok(!labels.includes(p.label));
+  });
+
+  test('a run that failed calls is measured again after the wait, and the clean run counts for its round', async () => {
+    const attempts = [runs(4000, [113], [48])[0], runs(4000, [104])[0]];
+    const waits: number[] = [];
+    const point = await runUntilClean(
+      async () => attempts.shift()!,
+      1,
+      async (failed) => {
+        waits.push(failed);
+      },
+    );
+    assert.deepEqual(waits, [48], 'one wait, told how many calls failed');
+    assert.equal(point.failed, 0);
+    assert.equal(point.cpuPerCallUs, 104);
+    assert.equal(point.earlierFailed, 48);
+    const r = pairRatio(OFF_OVER_RELAY, { 'sipspan-off': runs(4000, [156]), relay: [point] }, [4000], 1);
+    assert.deepEqual(r.perRate[0].rounds, [1.5], 'the round keeps its ratio');
+  });
+
+  test('a clean run is measured once; one that keeps failing stops at the retries and stays out', async () => {
+    let measured = 0;
+    const clean = await runUntilClean(
+      async () => {
+        measured++;
+        return runs(2000, [120])[0];
+      },
+      1,
+      async () => assert.fail('no wait for a clean run'),
+    );
+    assert.equal(measured, 1);
+    assert.equal(clean.earlierFailed, undefined);
+
+    let waits = 0;
+    const failing = await runUntilClean(
+      async () => runs(2000, [150], [5])[0],
+      2,
+      async () => {
+        waits++;
+      },
+    );
+    assert.equal(waits, 2);
+    assert.equal(failing.failed, 5);
+    assert.equal(failing.earlierFailed, 10);
+    assert.equal(boxMedian([failing], 2000), null, 'a run still failing calls has no figure');
+  });
+
+  test('the table says what became of runs with failed calls', () => {
+    const point = { ...runs(4000, [104])[0], earlierFailed: 48 };
+    const paired: PairedCpu = {
+      rounds: 1,
+      retries: 1,
+      seconds: 5,
+      rates: [4000],
+      runs: { relay: [point], 'sipspan-off': runs(4000, [156]) },
+      ratios: [],
+    };
+    const report = { results: [], paired } as unknown as Report;
+    assert.match(
+      pairedTable(report),
+      /A run with failed calls ran again once, after those calls had ended \(1 run here\); one that failed every time leaves its round out\./,
+    );
+    assert.match(
+      pairedTable({ ...report, paired: { ...paired, retries: 0 } }),
+      /Calls failed in a run leave it out\./,
+    );
   });
 
   test("a box's kernel part is the median of its clean runs, and none for runs recorded without it", () => {
