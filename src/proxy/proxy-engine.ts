@@ -935,6 +935,7 @@ export class ProxyEngine implements InboundHandler {
         port,
         address,
         tx,
+        upstream,
         method,
         0,
         direction,
@@ -942,7 +943,6 @@ export class ProxyEngine implements InboundHandler {
       );
       if (held === false) return this.requestNotSent(route, direction);
       if (held !== null) {
-        held.upstream = upstream;
         if (tx !== null) this.observer.onRequestRouted(tx, upstream, 'udp');
         return true;
       }
@@ -952,7 +952,7 @@ export class ProxyEngine implements InboundHandler {
     const now = performance.now();
     const ok = this.transmit(route, flow, address, family, port, transport, chunks, tx, true);
     if (!ok) return this.requestNotSent(route, direction);
-    this.requestSentAt(route.info, tx, upstream, transport, method, direction, receivedAt, now);
+    this.forwardedAt(route.info, true, tx, upstream, transport, method, 0, direction, receivedAt, now);
     return true;
   }
 
@@ -962,33 +962,12 @@ export class ProxyEngine implements InboundHandler {
     return false;
   }
 
-  private requestSentAt(
+  /** A forwarded message's bookkeeping, timed `now`: taken before its send (sendRequestTo says why). */
+  private forwardedAt(
     route: RouteInfo,
+    isRequest: boolean,
     tx: ObservedTransaction | null,
     upstream: string,
-    transport: TransportName,
-    method: string,
-    direction: Direction,
-    receivedAt: number,
-    now: number,
-  ): void {
-    if (tx !== null) this.observer.onRequestSent(tx, upstream, transport, now);
-    this.observer.publishForwarded(
-      route,
-      true,
-      method,
-      0,
-      direction,
-      transport,
-      receivedAt,
-      now,
-      tx === null ? null : tx.traceId,
-    );
-  }
-
-  private responseSentAt(
-    route: RouteInfo,
-    tx: ObservedTransaction | null,
     transport: TransportName,
     method: string,
     status: number,
@@ -996,10 +975,13 @@ export class ProxyEngine implements InboundHandler {
     receivedAt: number,
     now: number,
   ): void {
-    if (tx !== null) this.observer.onResponseSent(tx, status, receivedAt, now);
+    if (tx !== null) {
+      if (isRequest) this.observer.onRequestSent(tx, upstream, transport, now);
+      else this.observer.onResponseSent(tx, status, receivedAt, now);
+    }
     this.observer.publishForwarded(
       route,
-      false,
+      isRequest,
       method,
       status,
       direction,
@@ -1022,6 +1004,7 @@ export class ProxyEngine implements InboundHandler {
     port: number,
     address: string,
     tx: ObservedTransaction | null,
+    upstream: string,
     method: string,
     status: number,
     direction: Direction,
@@ -1039,6 +1022,7 @@ export class ProxyEngine implements InboundHandler {
     held.route = route.info;
     held.isRequest = isRequest;
     held.tx = tx;
+    held.upstream = upstream;
     held.method = method;
     held.status = status;
     held.direction = direction;
@@ -1047,30 +1031,19 @@ export class ProxyEngine implements InboundHandler {
   }
 
   /** The check phase's sends: each one's bookkeeping, timed when it left. */
-  private readonly onHeldSent = (send: HeldSend, at: number): void => {
-    if (send.isRequest)
-      this.requestSentAt(
-        send.route as RouteInfo,
-        send.tx,
-        send.upstream,
-        'udp',
-        send.method,
-        send.direction,
-        send.receivedAt,
-        at,
-      );
-    else
-      this.responseSentAt(
-        send.route as RouteInfo,
-        send.tx,
-        'udp',
-        send.method,
-        send.status,
-        send.direction,
-        send.receivedAt,
-        at,
-      );
-  };
+  private readonly onHeldSent = (send: HeldSend, at: number): void =>
+    this.forwardedAt(
+      send.route as RouteInfo,
+      send.isRequest,
+      send.tx,
+      send.upstream,
+      'udp',
+      send.method,
+      send.status,
+      send.direction,
+      send.receivedAt,
+      at,
+    );
 
   private readonly outbox = new UdpOutbox(this.onHeldSent);
 
@@ -1124,6 +1097,7 @@ export class ProxyEngine implements InboundHandler {
         target.port,
         address,
         tx,
+        '',
         method,
         status,
         direction,
@@ -1151,7 +1125,7 @@ export class ProxyEngine implements InboundHandler {
       this.drop(route, flow, null, false, 'send-failed');
       return;
     }
-    this.responseSentAt(route.info, tx, target.transport, method, status, direction, receivedAt, now);
+    this.forwardedAt(route.info, false, tx, '', target.transport, method, status, direction, receivedAt, now);
   }
 
   /**

@@ -1,10 +1,13 @@
 import type { Direction, ObservedTransaction, RouteInfo } from '../observe/records.ts';
 import type { UdpListener } from '../transport/udp-listener.ts';
 
+/** A released slot's chunks: no array allocated per send. */
+const NO_CHUNKS: Buffer[] = [];
+
 /** A UDP datagram held for the end of the turn, with what its bookkeeping needs once it has left. */
 export class HeldSend {
   socket: UdpListener | null = null;
-  chunks: Buffer[] = [];
+  chunks: Buffer[] = NO_CHUNKS;
   port = 0;
   address = '';
   onError: (err: Error | null) => void = () => {};
@@ -20,7 +23,7 @@ export class HeldSend {
 
   release(): void {
     this.socket = null;
-    this.chunks = [];
+    this.chunks = NO_CHUNKS;
     this.route = null;
     this.tx = null;
   }
