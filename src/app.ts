@@ -119,6 +119,7 @@ export class Sipspan {
           handler,
           framerLimits,
           opts.reusePort ?? false,
+          limits.udp_socket_buffer_bytes,
         );
         if (family === 6 && udp6 === null) udp6 = listener;
         else if (family === 4 && udp4 === null) udp4 = listener;
@@ -129,7 +130,9 @@ export class Sipspan {
         // responses to the requests it forwarded come back to it (the kernel spreads datagrams on a
         // shared port by source address, and every response from a peer has the same one).
         const own = (l: UdpListener | null) =>
-          l === null ? null : new UdpListener(index, l.host, 0, l.family, handler, framerLimits, false);
+          l === null
+            ? null
+            : new UdpListener(index, l.host, 0, l.family, handler, framerLimits, false, l.bufferBytes);
         route.ownUdp4 = own(udp4);
         route.ownUdp6 = own(udp6);
       }
@@ -176,6 +179,18 @@ export class Sipspan {
     app.sweepTimer.unref();
     app.resolveTimer = setInterval(() => void app.resolveUpstreams(), RESOLVE_INTERVAL_MS);
     app.resolveTimer.unref();
+    const buffers = app.udpBuffers;
+    if (buffers !== null && buffers.capped) {
+      // A burst or a collector pause longer than the buffer holds is lost in the kernel, before sipspan
+      // sees it (counted in sipspan_udp_receive_drops_total): said once, where the operator looks first.
+      publishState({
+        state: 'udp-buffers-capped',
+        detail: {
+          ...buffers,
+          hint: `the kernel granted less than limits.udp_socket_buffer_bytes: raise net.core.rmem_max and net.core.wmem_max to at least ${buffers.asked_bytes} (sysctl, on the host)`,
+        },
+      });
+    }
     publishState({ state: 'ready', detail: app.describe() });
     return app;
   }
@@ -263,6 +278,32 @@ export class Sipspan {
           : null,
       })),
       receive_clock: this.receiveClock,
+      udp_buffers: this.udpBuffers,
+    };
+  }
+
+  /** The smallest UDP socket buffers the kernel granted, against what was asked; null without UDP. */
+  get udpBuffers(): {
+    asked_bytes: number;
+    receive_bytes: number;
+    send_bytes: number;
+    capped: boolean;
+  } | null {
+    let receive = Number.POSITIVE_INFINITY;
+    let send = Number.POSITIVE_INFINITY;
+    for (const route of this.routes) {
+      for (const l of route.udpSockets()) {
+        receive = Math.min(receive, l.buffers.receiveBytes);
+        send = Math.min(send, l.buffers.sendBytes);
+      }
+    }
+    if (receive === Number.POSITIVE_INFINITY) return null;
+    const asked = this.config.limits.udp_socket_buffer_bytes;
+    return {
+      asked_bytes: asked,
+      receive_bytes: receive,
+      send_bytes: send,
+      capped: receive < asked || send < asked,
     };
   }
 

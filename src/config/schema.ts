@@ -80,6 +80,11 @@ export const limitsSchema = z
     max_message_bytes: positiveInt.default(65535),
     max_header_fields: positiveInt.default(256),
     max_field_bytes: positiveInt.default(16384),
+    /**
+     * SO_RCVBUF and SO_SNDBUF asked for each UDP socket: a burst, or a collector pause, waits in the
+     * receive buffer. Linux grants at most net.core.rmem_max / wmem_max; less is reported at start.
+     */
+    udp_socket_buffer_bytes: positiveInt.default(4 * 1024 * 1024),
     tcp_max_connections: positiveInt.default(2048),
     tcp_max_connections_per_ip: positiveInt.default(256),
     tcp_first_byte_ms: positiveInt.default(10_000),

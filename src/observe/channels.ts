@@ -25,6 +25,7 @@ import { channel } from 'node:diagnostics_channel';
  * | sipspan:message:captured             | CapturedEvent         | raw bytes in and out (call view), when enabled    |
  * | sipspan:limit:hit                    | LimitEvent            | a configured limit was reached                    |
  * | sipspan:process:state                | ProcessStateEvent     | start, ready, draining, stopped, heap guard change|
+ * |                                      |                       | a UDP buffer the kernel capped                    |
  */
 export const channels = {
   transactionStart: channel('sipspan:transaction:start'),

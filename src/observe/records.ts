@@ -338,6 +338,7 @@ export interface ProcessStateEvent {
     | 'heap-ok'
     | 'reloaded'
     | 'reload-failed'
-    | 'reload-ignored';
+    | 'reload-ignored'
+    | 'udp-buffers-capped';
   detail: Record<string, unknown>;
 }

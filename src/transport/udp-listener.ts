@@ -25,6 +25,21 @@ function lookupLiteral(address: string, family: number | LookupOneOptions, callb
   else dnsLookup(address, family as LookupOneOptions, callback);
 }
 
+/** The socket buffers asked for when the configuration does not say (limits.udp_socket_buffer_bytes). */
+export const DEFAULT_UDP_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Linux reports a socket buffer at twice the size it granted, the double being its own bookkeeping
+ * (socket(7), SO_RCVBUF): halved, the figure compares with what was asked.
+ */
+const REPORTED_PER_GRANTED = process.platform === 'linux' ? 2 : 1;
+
+/** What the kernel granted a socket's buffers, in the unit they were asked in. */
+export interface SocketBuffers {
+  receiveBytes: number;
+  sendBytes: number;
+}
+
 /**
  * A UDP socket of a route: receives datagrams and sends from the same address,
  * so peers see replies come from the address they sent to (a stateless proxy
@@ -50,6 +65,9 @@ export class UdpListener {
   private stamps = DatagramStamps.off();
   /** Why the `kernel` clock was asked for and not given; null when it was (or was not asked for). */
   clockProblem: string | null = null;
+  /** The buffer size asked for, and what the kernel granted, read once bound. */
+  readonly bufferBytes: number;
+  buffers: SocketBuffers = { receiveBytes: 0, sendBytes: 0 };
 
   constructor(
     routeIndex: number,
@@ -59,6 +77,7 @@ export class UdpListener {
     handler: InboundHandler,
     limits: StreamFramerLimits = DEFAULT_STREAM_LIMITS,
     reusePort = false,
+    bufferBytes = DEFAULT_UDP_BUFFER_BYTES,
   ) {
     this.routeIndex = routeIndex;
     this.host = host;
@@ -66,6 +85,7 @@ export class UdpListener {
     this.family = family;
     this.handler = handler;
     this.limits = limits;
+    this.bufferBytes = bufferBytes;
     this.flow = {
       transport: 'udp',
       localAddress: host,
@@ -80,8 +100,8 @@ export class UdpListener {
       // One process per core on Linux: the kernel spreads datagrams over the sockets by source 4-tuple.
       reusePort,
       ipv6Only: family === 6,
-      recvBufferSize: 4 * 1024 * 1024,
-      sendBufferSize: 4 * 1024 * 1024,
+      recvBufferSize: bufferBytes,
+      sendBufferSize: bufferBytes,
       lookup: lookupLiteral,
     });
     this.socket.on('message', (buf: Buffer, rinfo: RemoteInfo) => this.onDatagram(buf, rinfo));
@@ -96,6 +116,10 @@ export class UdpListener {
       this.socket.bind(this.port, this.host, () => {
         this.socket.off('error', onError);
         this.port = this.socket.address().port;
+        this.buffers = {
+          receiveBytes: this.socket.getRecvBufferSize() / REPORTED_PER_GRANTED,
+          sendBytes: this.socket.getSendBufferSize() / REPORTED_PER_GRANTED,
+        };
         if (clock === 'kernel') {
           const { stamps, problem } = DatagramStamps.open(this.socket);
           this.stamps = stamps;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -267,6 +267,76 @@ test('sipspan run: a start that fails after some listeners are bound exits 1 at 
     assert.ok(await tcpPortFree(), 'the TCP listener was left open');
   } finally {
     taken.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sipspan run: UDP socket buffers smaller than asked (net.core.rmem_max) are a warning at start and show in /api/status', async () => {
+  // Linux grants SO_RCVBUF/SO_SNDBUF up to rmem_max/wmem_max (and reports twice what it granted).
+  const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  const wmemMax = Number(readFileSync('/proc/sys/net/core/wmem_max', 'utf8'));
+  const dir = mkdtempSync(join(tmpdir(), 'sipspan-buffers-'));
+  const start = async (askedBytes: number) => {
+    const adminPort = await freePort();
+    const file = join(dir, `sipspan-${askedBytes}.yaml`);
+    writeFileSync(
+      file,
+      [
+        'node: test-node',
+        `admin: 127.0.0.1:${adminPort}`,
+        `limits: { udp_socket_buffer_bytes: ${askedBytes} }`,
+        'routes:',
+        '  - name: sip-signaling',
+        `    listen: [udp://127.0.0.1:${await freePort()}]`,
+        `    upstream: udp://127.0.0.1:${await freePort()}`,
+        '',
+      ].join('\n'),
+    );
+    const child = spawn(bin, ['run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor(`http://127.0.0.1:${adminPort}/readyz`, 200, 15_000);
+      const status = (await (await fetch(`http://127.0.0.1:${adminPort}/api/status`)).json()) as {
+        udp_buffers: { asked_bytes: number; receive_bytes: number; send_bytes: number; capped: boolean };
+      };
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      const lines = stdout
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      return {
+        status: status.udp_buffers,
+        capped: lines.filter((l) => l.msg === 'sipspan udp-buffers-capped'),
+      };
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  };
+  try {
+    const tooLarge = Math.max(rmemMax, wmemMax) * 2;
+    const capped = await start(tooLarge);
+    assert.deepEqual(capped.status, {
+      asked_bytes: tooLarge,
+      receive_bytes: rmemMax,
+      send_bytes: wmemMax,
+      capped: true,
+    });
+    assert.equal(capped.capped.length, 1, 'one warning at start');
+    assert.equal(capped.capped[0].level, 'warn');
+    assert.equal(capped.capped[0].receive_bytes, rmemMax);
+    assert.match(String(capped.capped[0].hint), /net\.core\.rmem_max/);
+
+    const granted = await start(Math.min(rmemMax, wmemMax));
+    assert.equal(granted.status.capped, false);
+    assert.equal(granted.status.receive_bytes, granted.status.asked_bytes);
+    assert.equal(granted.status.send_bytes, granted.status.asked_bytes);
+    assert.equal(granted.capped.length, 0, 'no warning when the kernel granted the ask');
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

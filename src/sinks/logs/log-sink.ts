@@ -243,7 +243,8 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
       e.state === 'heap-soft' ||
       e.state === 'heap-hard' ||
       e.state === 'reload-failed' ||
-      e.state === 'reload-ignored'
+      e.state === 'reload-ignored' ||
+      e.state === 'udp-buffers-capped'
     )
       logger.warn(line, `sipspan ${e.state}`);
     else logger.info(line, `sipspan ${e.state}`);
