@@ -226,6 +226,7 @@ test('every alert has severity, summary, description and a runbook anchor that e
     'SipServerErrorRatioHigh',
     'SipSessionEstablishmentRatioLow',
     'SipspanDroppingMessages',
+    'SipspanUdpReceiveDrops',
     'SipspanSpanExportFailing',
     'SipspanDown',
   ];
