@@ -180,7 +180,7 @@ export class Sipspan {
     app.resolveTimer = setInterval(() => void app.resolveUpstreams(), RESOLVE_INTERVAL_MS);
     app.resolveTimer.unref();
     const buffers = app.udpBuffers;
-    if (buffers !== null && buffers.capped) {
+    if (buffers?.capped) {
       // A burst or a collector pause longer than the buffer holds is lost in the kernel, before sipspan
       // sees it (counted in sipspan_udp_receive_drops_total): said once, where the operator looks first.
       publishState({
