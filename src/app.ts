@@ -282,7 +282,7 @@ export class Sipspan {
     };
   }
 
-  /** The smallest UDP socket buffers the kernel granted, against what was asked; null without UDP. */
+  /** The smallest UDP socket buffers the kernel granted, against what was asked; null when none is known. */
   get udpBuffers(): {
     asked_bytes: number;
     receive_bytes: number;
@@ -293,6 +293,7 @@ export class Sipspan {
     let send = Number.POSITIVE_INFINITY;
     for (const route of this.routes) {
       for (const l of route.udpSockets()) {
+        if (l.buffers === null) continue;
         receive = Math.min(receive, l.buffers.receiveBytes);
         send = Math.min(send, l.buffers.sendBytes);
       }

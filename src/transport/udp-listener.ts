@@ -65,9 +65,9 @@ export class UdpListener {
   private stamps = DatagramStamps.off();
   /** Why the `kernel` clock was asked for and not given; null when it was (or was not asked for). */
   clockProblem: string | null = null;
-  /** The buffer size asked for, and what the kernel granted, read once bound. */
+  /** The buffer size asked for, and what the kernel granted, read once bound (null: not known). */
   readonly bufferBytes: number;
-  buffers: SocketBuffers = { receiveBytes: 0, sendBytes: 0 };
+  buffers: SocketBuffers | null = null;
 
   constructor(
     routeIndex: number,
@@ -116,10 +116,14 @@ export class UdpListener {
       this.socket.bind(this.port, this.host, () => {
         this.socket.off('error', onError);
         this.port = this.socket.address().port;
-        this.buffers = {
-          receiveBytes: this.socket.getRecvBufferSize() / REPORTED_PER_GRANTED,
-          sendBytes: this.socket.getSendBufferSize() / REPORTED_PER_GRANTED,
-        };
+        try {
+          this.buffers = {
+            receiveBytes: this.socket.getRecvBufferSize() / REPORTED_PER_GRANTED,
+            sendBytes: this.socket.getSendBufferSize() / REPORTED_PER_GRANTED,
+          };
+        } catch {
+          // A getsockopt that fails leaves the sizes unknown: nothing to report, and no reason to stop.
+        }
         if (clock === 'kernel') {
           const { stamps, problem } = DatagramStamps.open(this.socket);
           this.stamps = stamps;
