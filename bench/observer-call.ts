@@ -107,14 +107,13 @@ function observeOneCall(): void {
   const s = strings[next];
   next = (next + 1) & (KEYS - 1);
   now += 1 / CALLS_PER_MS;
-  const t = now;
-  if (forward('INVITE', s.invite, s.callId, 1, null, t) === null)
+  if (forward('INVITE', s.invite, s.callId, 1, null, now) === null)
     throw new Error('the observer refused a call: the tables are full');
-  answer(s.invite, 'INVITE', 180, t);
-  answer(s.invite, 'INVITE', 200, t);
-  forward('ACK', s.ack, s.callId, 1, TO_TAG, t);
-  forward('BYE', s.bye, s.callId, 2, TO_TAG, t);
-  answer(s.bye, 'BYE', 200, t);
+  answer(s.invite, 'INVITE', 180, now);
+  answer(s.invite, 'INVITE', 200, now);
+  forward('ACK', s.ack, s.callId, 1, TO_TAG, now);
+  forward('BYE', s.bye, s.callId, 2, TO_TAG, now);
+  answer(s.bye, 'BYE', 200, now);
   observer.flushEvents();
   if (now >= nextSweep) {
     observer.sweep(now);

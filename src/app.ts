@@ -132,7 +132,16 @@ export class Sipspan {
         const own = (l: UdpListener | null) =>
           l === null
             ? null
-            : new UdpListener(index, l.host, 0, l.family, handler, framerLimits, false, l.bufferBytes);
+            : new UdpListener(
+                index,
+                l.host,
+                0,
+                l.family,
+                handler,
+                framerLimits,
+                false,
+                limits.udp_socket_buffer_bytes,
+              );
         route.ownUdp4 = own(udp4);
         route.ownUdp6 = own(udp6);
       }

@@ -15,7 +15,7 @@
  * spans at an OTLP stand-in (--otlp) are counted against the transactions the
  * mix makes. Resources: RSS and open descriptors sampled every 5 s; the RSS
  * slope (least squares over the last 80% of the run) is reported, and judged
- * less the young generation: V8 resizes its young generation (1 to 32 MiB of
+ * less the young generation: V8 resizes its young generation (4 to 64 MiB of
  * committed memory here) with the allocation rate, which moves RSS in steps
  * of 15-30 MiB that are not growth. A leak shows in what remains.
  *
@@ -317,7 +317,7 @@ async function main(): Promise<number> {
       const last = samples[samples.length - 1];
       if (samples.length % 12 === 0)
         process.stderr.write(
-          `soak: ${last.t.toFixed(0)} s RSS ${(last.rssKb / 1024).toFixed(1)} MiB (young generation ${(last.youngKb / 1024).toFixed(0)}) fds ${last.fds} tx ${last.transactions} calls ${last.calls}\n`,
+          `soak: ${last.t.toFixed(0)} s RSS ${(last.rssKb / 1024).toFixed(1)} MiB${last.youngKb >= 0 ? ` (young generation ${(last.youngKb / 1024).toFixed(0)})` : ''} fds ${last.fds} tx ${last.transactions} calls ${last.calls}\n`,
         );
       await sleep(5000);
     }

@@ -65,8 +65,7 @@ export class UdpListener {
   private stamps = DatagramStamps.off();
   /** Why the `kernel` clock was asked for and not given; null when it was (or was not asked for). */
   clockProblem: string | null = null;
-  /** The buffer size asked for, and what the kernel granted, read once bound (null: not known). */
-  readonly bufferBytes: number;
+  /** What the kernel granted the socket's buffers, read once bound (null: not known). */
   buffers: SocketBuffers | null = null;
 
   constructor(
@@ -85,7 +84,6 @@ export class UdpListener {
     this.family = family;
     this.handler = handler;
     this.limits = limits;
-    this.bufferBytes = bufferBytes;
     this.flow = {
       transport: 'udp',
       localAddress: host,
