@@ -1,7 +1,8 @@
-import { getHeapStatistics } from 'node:v8';
 import { HttpListener, sendJson, sendText } from './admin/http-listener.ts';
 import { formatEndpoint, formatHostPort } from './config/endpoint.ts';
+import { type HeapGuardLimits, resolveHeapGuardLimits, v8HeapLimitMb } from './config/heap-limits.ts';
 import type { Config } from './config/schema.ts';
+import { type HeapGuardLevel, heapGuardLevel, LiveHeap } from './heap-guard.ts';
 import { channels } from './observe/channels.ts';
 import { LegCorrelator } from './observe/leg-correlator.ts';
 import { Observer } from './observe/observer.ts';
@@ -59,7 +60,9 @@ export class Sipspan {
   private sweepTimer: NodeJS.Timeout | null = null;
   private resolveTimer: NodeJS.Timeout | null = null;
   private lastHeapCheck = 0;
-  private heapState: 'ok' | 'soft' | 'hard' = 'ok';
+  private heapState: HeapGuardLevel = 'ok';
+  readonly heapLimits: HeapGuardLimits;
+  private readonly liveHeap = new LiveHeap();
   private bound = false;
   draining = false;
   private stopping: Promise<void> | null = null;
@@ -68,6 +71,7 @@ export class Sipspan {
     this.config = config;
     this.effective = config;
     const limits = config.limits;
+    this.heapLimits = resolveHeapGuardLimits(limits, v8HeapLimitMb());
     const framerLimits: StreamFramerLimits = {
       ...DEFAULT_STREAM_LIMITS,
       maxMessageBytes: limits.max_message_bytes,
@@ -186,6 +190,8 @@ export class Sipspan {
     }
     app.sweepTimer = setInterval(() => app.sweep(), SWEEP_INTERVAL_MS);
     app.sweepTimer.unref();
+    app.liveHeap.start();
+    app.checkHeap();
     app.resolveTimer = setInterval(() => void app.resolveUpstreams(), RESOLVE_INTERVAL_MS);
     app.resolveTimer.unref();
     const buffers = app.udpBuffers;
@@ -197,6 +203,17 @@ export class Sipspan {
         detail: {
           ...buffers,
           hint: `the kernel granted less than limits.udp_socket_buffer_bytes: raise net.core.rmem_max and net.core.wmem_max to at least ${buffers.asked_bytes} (sysctl, on the host)`,
+        },
+      });
+    }
+    const heap = app.heapLimits;
+    if (heap.hardMb >= heap.v8HeapLimitMb) {
+      // V8 aborts the process when the live heap reaches its limit: a guard set past it never acts.
+      publishState({
+        state: 'heap-guard-unreachable',
+        detail: {
+          ...app.heapLimitsDetail(),
+          hint: `limits.heap_hard_limit_mb is at or above V8's heap limit (${heap.v8HeapLimitMb} MiB, from the memory limit of the container or --max-old-space-size): set it lower, or to auto`,
         },
       });
     }
@@ -288,6 +305,7 @@ export class Sipspan {
       })),
       receive_clock: this.receiveClock,
       udp_buffers: this.udpBuffers,
+      heap_limits: this.heapLimitsDetail(),
     };
   }
 
@@ -346,6 +364,7 @@ export class Sipspan {
         b2bua_legs_ambiguous: this.observer.ambiguousLegCount,
         tcp_connections: this.tcp.connectionCount,
         heap_guard: this.heapState,
+        heap_live_mb: Math.round(this.liveHeap.mb),
       }),
     );
   }
@@ -362,10 +381,8 @@ export class Sipspan {
 
   /** Heap guard: soft limit stops new observation state, hard limit sheds new INVITEs and TCP accepts. */
   private checkHeap(): void {
-    const usedMb = getHeapStatistics().used_heap_size / (1024 * 1024);
-    const limits = this.config.limits;
-    const next =
-      usedMb >= limits.heap_hard_limit_mb ? 'hard' : usedMb >= limits.heap_soft_limit_mb ? 'soft' : 'ok';
+    const liveMb = this.liveHeap.mb;
+    const next = heapGuardLevel(this.heapState, liveMb, this.heapLimits);
     if (next === this.heapState) return;
     this.heapState = next;
     this.observer.acceptNew = next === 'ok';
@@ -373,12 +390,17 @@ export class Sipspan {
     this.tcp.acceptingPaused = next === 'hard';
     publishState({
       state: next === 'ok' ? 'heap-ok' : next === 'soft' ? 'heap-soft' : 'heap-hard',
-      detail: { heap_used_mb: Math.round(usedMb) },
+      detail: { heap_live_mb: Math.round(liveMb), ...this.heapLimitsDetail() },
     });
   }
 
-  get heapGuardState(): 'ok' | 'soft' | 'hard' {
+  get heapGuardState(): HeapGuardLevel {
     return this.heapState;
+  }
+
+  private heapLimitsDetail(): { soft_mb: number; hard_mb: number; v8_heap_limit_mb: number } {
+    const l = this.heapLimits;
+    return { soft_mb: l.softMb, hard_mb: l.hardMb, v8_heap_limit_mb: l.v8HeapLimitMb };
   }
 
   /**
@@ -411,6 +433,7 @@ export class Sipspan {
       }
     }
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.liveHeap.stop();
     if (this.resolveTimer !== null) clearInterval(this.resolveTimer);
     // Name lookups still in flight find the engine stopped and send nothing on closed sockets.
     this.engine.stopped = true;

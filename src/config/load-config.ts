@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigProblem, closestKey, formatPath } from './config-error.ts';
+import { describeHeapLimit, resolveHeapGuardLimits, v8HeapLimitMb } from './heap-limits.ts';
 import { ownListenerUpstreams, portCollisions, socketsOf } from './port-collisions.ts';
 import { type Config, configSchema } from './schema.ts';
 
@@ -99,8 +100,13 @@ export function buildConfig(
   });
   problems.push(...ownListenerUpstreams(cfg));
   problems.push(...portCollisions(socketsOf(cfg), where));
-  if (cfg.limits.heap_soft_limit_mb >= cfg.limits.heap_hard_limit_mb) {
-    problems.push({ path: 'limits.heap_soft_limit_mb', message: 'must be below limits.heap_hard_limit_mb' });
+  const heap = resolveHeapGuardLimits(cfg.limits, v8HeapLimitMb());
+  if (heap.softMb >= heap.hardMb) {
+    const { heap_soft_limit_mb: soft, heap_hard_limit_mb: hard } = cfg.limits;
+    problems.push({
+      path: 'limits.heap_soft_limit_mb',
+      message: `must be below limits.heap_hard_limit_mb: ${describeHeapLimit(soft, heap.softMb)} against ${describeHeapLimit(hard, heap.hardMb)}`,
+    });
   }
   if (problems.length > 0) throw configError(problems, where);
 

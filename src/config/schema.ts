@@ -28,6 +28,7 @@ const hostPort = z.string().transform((s, ctx): HostPort => {
 });
 
 const positiveInt = z.number().int().positive();
+const heapLimit = z.union([positiveInt, z.literal('auto')]).default('auto');
 
 export const routeSchema = z.strictObject({
   /** The `service` label of every series, span and log line of this route. */
@@ -93,10 +94,13 @@ export const limitsSchema = z
     tcp_write_queue_bytes: positiveInt.default(1 << 20),
     max_transactions: positiveInt.default(100_000),
     max_calls: positiveInt.default(100_000),
-    /** Past this heap size no new observation state is created; forwarding goes on. */
-    heap_soft_limit_mb: positiveInt.default(1024),
-    /** Past this heap size new INVITEs are answered 503 and TCP accepts stop. */
-    heap_hard_limit_mb: positiveInt.default(1536),
+    /**
+     * Past this live heap no new observation state is created; forwarding goes on. `auto`: 60% of
+     * V8's heap limit, which Node sets from the container's memory limit (src/config/heap-limits.ts).
+     */
+    heap_soft_limit_mb: heapLimit,
+    /** Past this live heap new INVITEs are answered 503 and TCP accepts stop. `auto`: 80% of V8's heap limit. */
+    heap_hard_limit_mb: heapLimit,
   })
   .prefault({});
 

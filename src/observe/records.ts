@@ -339,6 +339,7 @@ export interface ProcessStateEvent {
     | 'reloaded'
     | 'reload-failed'
     | 'reload-ignored'
-    | 'udp-buffers-capped';
+    | 'udp-buffers-capped'
+    | 'heap-guard-unreachable';
   detail: Record<string, unknown>;
 }

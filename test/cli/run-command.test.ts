@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -336,6 +336,73 @@ test('sipspan run: UDP socket buffers smaller than asked (net.core.rmem_max) are
     assert.equal(granted.status.receive_bytes, granted.status.asked_bytes);
     assert.equal(granted.status.send_bytes, granted.status.asked_bytes);
     assert.equal(granted.capped.length, 0, 'no warning when the kernel granted the ask');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('in a container: the heap is half its memory limit unless NODE_OPTIONS sizes it, the heap guard takes shares of it, and a guard set past it is a warning at start', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sipspan-heap-'));
+  // The container's cgroup files, as /sys/fs/cgroup shows them inside one (cgroup v2).
+  const cgroup = join(dir, 'cgroup');
+  mkdirSync(cgroup);
+  writeFileSync(join(cgroup, 'memory.max'), `${256 * 1024 * 1024}\n`);
+  const start = async (limits: string, nodeOptions: string) => {
+    const adminPort = await freePort();
+    const file = join(dir, 'sipspan.yaml');
+    writeFileSync(
+      file,
+      [
+        'node: test-node',
+        `admin: 127.0.0.1:${adminPort}`,
+        `limits: ${limits}`,
+        'routes:',
+        '  - name: sip-signaling',
+        `    listen: [udp://127.0.0.1:${await freePort()}]`,
+        `    upstream: udp://127.0.0.1:${await freePort()}`,
+        '',
+      ].join('\n'),
+    );
+    const child = spawn(bin, ['run', '--config', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, SIPSPAN_CGROUP_FS: cgroup, NODE_OPTIONS: nodeOptions },
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor(`http://127.0.0.1:${adminPort}/readyz`, 200, 15_000);
+      const status = (await (await fetch(`http://127.0.0.1:${adminPort}/api/status`)).json()) as {
+        heap_limits: { soft_mb: number; hard_mb: number; v8_heap_limit_mb: number };
+        heap_guard: string;
+      };
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      const lines = stdout
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      return { status, warnings: lines.filter((l) => l.msg === 'sipspan heap-guard-unreachable') };
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  };
+  try {
+    const auto = await start('{}', '');
+    assert.deepEqual(auto.status.heap_limits, { v8_heap_limit_mb: 128, soft_mb: 76, hard_mb: 102 });
+    assert.equal(auto.status.heap_guard, 'ok');
+    assert.equal(auto.warnings.length, 0);
+
+    const sized = await start('{ heap_soft_limit_mb: 150 }', '--max-old-space-size=200');
+    assert.deepEqual(sized.status.heap_limits, { v8_heap_limit_mb: 200, soft_mb: 150, hard_mb: 160 });
+
+    const pastIt = await start('{ heap_soft_limit_mb: 100, heap_hard_limit_mb: 300 }', '');
+    assert.equal(pastIt.warnings.length, 1, 'one warning at start');
+    assert.equal(pastIt.warnings[0].level, 'warn');
+    assert.equal(pastIt.warnings[0].v8_heap_limit_mb, 128);
+    assert.match(String(pastIt.warnings[0].hint), /limits\.heap_hard_limit_mb/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -448,6 +448,22 @@ describe('configuration', () => {
     assert.equal(problems[0].path, 'limits.heap_soft_limit_mb');
   });
 
+  test('a heap guard limit left auto is ordered with the share of the heap it comes to', () => {
+    const problems = problemsOf(() =>
+      buildConfig({
+        routes: [{ name: 'a', listen: ['udp://127.0.0.1:5060'], upstream: 'udp://127.0.0.1:1' }],
+        limits: { heap_soft_limit_mb: 1_000_000 },
+      }),
+    );
+    assert.equal(problems[0].path, 'limits.heap_soft_limit_mb');
+    assert.match(problems[0].message, /1000000 against auto \(\d+ MiB here\)/);
+    const ok = buildConfig({
+      routes: [{ name: 'a', listen: ['udp://127.0.0.1:5060'], upstream: 'udp://127.0.0.1:1' }],
+    });
+    assert.equal(ok.limits.heap_soft_limit_mb, 'auto');
+    assert.equal(ok.limits.heap_hard_limit_mb, 'auto');
+  });
+
   test('environment overrides the file and flags override the environment', () => {
     const raw = parseConfigText(ISSUE_EXAMPLE);
     const env = { SIPSPAN_NODE: 'from-env', SIPSPAN_LOG_LEVEL: 'warn' };

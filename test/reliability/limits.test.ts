@@ -8,24 +8,33 @@
  * the same listener keep their p99 under 50 ms.
  */
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { channels } from '../../src/observe/channels.ts';
 import type { RejectedEvent } from '../../src/observe/records.ts';
 import { waitUntil } from '../support/raw-peers.ts';
+import { freePort } from '../support/sipp.ts';
 import {
+  ChildSipspan,
   CountingPeer,
   collect,
   countLimits,
+  getJson,
   HOST,
   MiniUac,
+  paced,
   quantile,
   responseTo,
   type StartedProxy,
   sipRequest,
   startProxy,
   tcpConnect,
+  writeConfig,
 } from './support/harness.ts';
 
 const SWEEP_MS = 250;
@@ -553,6 +562,90 @@ describe('heap guard', { concurrency: false }, () => {
       await uac.close();
       await proxy.stop();
       await up.close();
+    }
+  });
+
+  test('in a 256 MiB container, a flood of never-answered INVITEs meets the guard, not the memory limit: new requests go on unobserved and forwarded', async () => {
+    // Before the guard took shares of a heap sized to the container, this flood filled the tables
+    // to 91,000 transactions in a real 256 MiB cgroup and the kernel killed the process.
+    const dir = await mkdtemp(join(tmpdir(), 'sipspan-container-'));
+    const cgroup = join(dir, 'cgroup');
+    await mkdir(cgroup);
+    await writeFile(join(cgroup, 'memory.max'), `${256 * 1024 * 1024}\n`);
+    const silent = await CountingPeer.start({ tcp: false });
+    const port = await freePort();
+    const adminPort = await freePort();
+    const file = await writeConfig(dir, {
+      node: 'container',
+      admin: `${HOST}:${adminPort}`,
+      timers: { drain_ms: 500 },
+      routes: [
+        { name: 'flood', listen: [`udp://${HOST}:${port}`], upstream: `udp://${HOST}:${silent.port}` },
+      ],
+    });
+    const child = await ChildSipspan.spawn(file, {
+      keepLines: 10_000,
+      env: { SIPSPAN_CGROUP_FS: cgroup, NODE_OPTIONS: '' },
+    });
+    const sender = createSocket('udp4');
+    try {
+      await new Promise<void>((r) => sender.bind(0, HOST, () => r()));
+      const viaPort = sender.address().port;
+      const status = async () => (await getJson(`http://${HOST}:${adminPort}/api/status`, 2000)) ?? {};
+      for (let i = 0; i < 300 && (await status()).heap_guard !== 'ok'; i++) await sleep(50);
+      assert.deepEqual((await status()).heap_limits, { v8_heap_limit_mb: 128, soft_mb: 76, hard_mb: 102 });
+
+      // At 5,000 INVITEs/s until the guard acts (~40,000 transactions measured), for at most 30 s.
+      let sent = 0;
+      let guard = 'ok';
+      const started = performance.now();
+      while (guard === 'ok' && child.exit === null && performance.now() - started < 30_000) {
+        const due = Math.floor(((performance.now() - started) / 1000) * 5000);
+        for (; sent < due; sent++)
+          sender.send(
+            sipRequest({ viaPort, branch: `z9hG4bK-c${sent}`, callId: `container-${sent}` }),
+            port,
+            HOST,
+          );
+        if (sent % 2500 < 50) guard = String((await status()).heap_guard);
+        await sleep(10);
+      }
+      assert.equal(child.exit, null, `sipspan alive after ${sent} INVITEs: ${child.stderr.slice(0, 500)}`);
+      assert.equal(guard, 'soft', `the guard reached its soft level after ${sent} INVITEs`);
+      const atSoft = Number((await status()).transactions);
+      assert.ok(atSoft > 1000 && atSoft < sent, `${atSoft} transactions open of ${sent} sent`);
+
+      // Past the soft level: requests are forwarded, and no new transaction is kept for them.
+      const more = 2000;
+      await paced(more, 2000, (i) =>
+        sender.send(
+          sipRequest({ method: 'OPTIONS', viaPort, branch: `z9hG4bK-o${i}`, callId: `container-o${i}` }),
+          port,
+          HOST,
+        ),
+      );
+      assert.ok(
+        await waitUntil(() => silent.udpCount === sent + more, 5000),
+        `${silent.udpCount} of ${sent + more} forwarded`,
+      );
+      const after = await status();
+      assert.ok(
+        Number(after.transactions) <= atSoft,
+        `${after.transactions} transactions, ${atSoft} at the soft level`,
+      );
+      const soft = child.stdoutLines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l.msg === 'sipspan heap-soft');
+      assert.ok(soft !== undefined, 'the soft level is logged');
+      assert.equal(soft.level, 'warn');
+      assert.ok(Number(soft.heap_live_mb) >= 76, `live heap ${soft.heap_live_mb} MiB at the soft level`);
+      await child.stop(10_000);
+      assert.deepEqual(child.exit as ChildSipspan['exit'], { code: 0, signal: null }, 'a clean stop');
+    } finally {
+      sender.close();
+      await child.stop(1000);
+      await silent.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -244,7 +244,8 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
       e.state === 'heap-hard' ||
       e.state === 'reload-failed' ||
       e.state === 'reload-ignored' ||
-      e.state === 'udp-buffers-capped'
+      e.state === 'udp-buffers-capped' ||
+      e.state === 'heap-guard-unreachable'
     )
       logger.warn(line, `sipspan ${e.state}`);
     else logger.info(line, `sipspan ${e.state}`);
