@@ -227,6 +227,8 @@ test('every alert has severity, summary, description and a runbook anchor that e
     'SipSessionEstablishmentRatioLow',
     'SipspanDroppingMessages',
     'SipspanUdpReceiveDrops',
+    'SipspanHeapGuardSoft',
+    'SipspanHeapGuardShedding',
     'SipspanSpanExportFailing',
     'SipspanDown',
   ];
@@ -306,6 +308,11 @@ test('alertmanager: grouping, inhibition, and secrets only from files', () => {
       source_matchers: ['alertname="SipUpstreamNotAnswering"'],
       target_matchers: ['alertname="SipUpstreamRttHigh"'],
       equal: ['service'],
+    },
+    {
+      source_matchers: ['alertname="SipspanHeapGuardShedding"'],
+      target_matchers: ['alertname="SipspanHeapGuardSoft"'],
+      equal: ['node', 'instance'],
     },
   ]);
   const byName = new Map<string, Json>(cfg.receivers.map((r: Json) => [r.name, r]));
