@@ -3,13 +3,13 @@ import { getHeapStatistics } from 'node:v8';
 /**
  * Where the heap guard acts, in MiB of live heap.
  *
- * `auto` is a share of V8's heap limit. Node sets that limit from the memory the process may use:
- * a container's or cgroup's memory limit when there is one (about half of it), else the host's
- * memory, or `--max-old-space-size`. Fixed sizes fit one host and not the next: 1 GiB is a guard
- * that never acts in a 512 MiB container, where V8 allows ~260 MiB and aborts the process first.
+ * `auto` is a share of V8's heap limit: `--max-old-space-size`, which `bin/sipspan` sets to half a
+ * container's memory limit, or else what Node chose from the host's memory. Fixed sizes fit one
+ * host and not the next: 1 GiB is a guard that never acts in a 512 MiB container, where V8 allows
+ * ~260 MiB and aborts the process first.
  */
-export const AUTO_SOFT_SHARE = 0.6;
-export const AUTO_HARD_SHARE = 0.8;
+const AUTO_SOFT_SHARE = 0.6;
+const AUTO_HARD_SHARE = 0.8;
 
 export type HeapLimitSetting = number | 'auto';
 

@@ -96,7 +96,7 @@ export const limitsSchema = z
     max_calls: positiveInt.default(100_000),
     /**
      * Past this live heap no new observation state is created; forwarding goes on. `auto`: 60% of
-     * V8's heap limit, which Node sets from the container's memory limit (src/config/heap-limits.ts).
+     * V8's heap limit, half a container's memory limit (src/config/heap-limits.ts, bin/sipspan).
      */
     heap_soft_limit_mb: heapLimit,
     /** Past this live heap new INVITEs are answered 503 and TCP accepts stop. `auto`: 80% of V8's heap limit. */
