@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -404,6 +404,60 @@ test('in a container: the heap is half its memory limit unless NODE_OPTIONS size
     assert.equal(pastIt.warnings[0].v8_heap_limit_mb, 128);
     assert.match(String(pastIt.warnings[0].hint), /limits\.heap_hard_limit_mb/);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sipspan run: SIGHUP opens a log file moved away by logrotate again at its path', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sipspan-logrotate-'));
+  const log = join(dir, 'sipspan.log');
+  const adminPort = await freePort();
+  const file = join(dir, 'sipspan.yaml');
+  writeFileSync(
+    file,
+    [
+      'node: test-node',
+      `admin: 127.0.0.1:${adminPort}`,
+      `logs: { destination: ${JSON.stringify(log)} }`,
+      'routes:',
+      '  - name: sip-signaling',
+      `    listen: [udp://127.0.0.1:${await freePort()}]`,
+      `    upstream: udp://127.0.0.1:${await freePort()}`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(bin, ['run', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const messages = (path: string) =>
+    existsSync(path)
+      ? readFileSync(path, 'utf8')
+          .split('\n')
+          .filter((l) => l.length > 0)
+          .map((l) => (JSON.parse(l) as { msg: string }).msg)
+      : [];
+  const until = async (what: () => boolean) => {
+    for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 25));
+    return what();
+  };
+  try {
+    await waitFor(`http://127.0.0.1:${adminPort}/readyz`, 200, 15_000);
+    assert.ok(await until(() => messages(log).includes('sipspan ready')), 'ready is logged');
+    renameSync(log, `${log}.1`);
+    child.kill('SIGHUP');
+    assert.ok(
+      await until(() => messages(log).includes('sipspan reloaded')),
+      'the reload is logged in a new file',
+    );
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.ok(messages(`${log}.1`).includes('sipspan ready'));
+    assert.ok(
+      !messages(`${log}.1`).includes('sipspan reloaded'),
+      'nothing after the reopen in the moved file',
+    );
+    assert.ok(messages(log).includes('sipspan stopped'));
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 });

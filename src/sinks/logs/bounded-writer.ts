@@ -44,8 +44,13 @@ export class BoundedWriter {
   private queuedBytes = 0;
   /** Handed to the stream, not yet reported written. */
   private inStreamBytes = 0;
-  /** Bumped when a reopened stream replaces a failed one: late callbacks of the old one leave the bound alone. */
+  /**
+   * Bumped when a reopened stream replaces the one before: late callbacks of a failed one leave the
+   * bound alone; those of a rotated one (`retired`, by generation) leave it as they complete.
+   */
   private generation = 0;
+  private readonly retired = new Map<number, number>();
+  private retiredBytes = 0;
   private readonly batchBytes: number;
   private blocked = false;
   private batchTimer: NodeJS.Timeout | null = null;
@@ -72,7 +77,7 @@ export class BoundedWriter {
 
   /** Queued here plus handed to the stream and not yet written. */
   get pendingBytes(): number {
-    return this.queuedBytes + this.inStreamBytes;
+    return this.queuedBytes + this.inStreamBytes + this.retiredBytes;
   }
 
   /** True while lines are dropped because the destination failed. */
@@ -82,7 +87,7 @@ export class BoundedWriter {
 
   /** One complete line (with its newline). Never blocks, never throws. */
   write(line: string): boolean {
-    if (this.failed || this.closed || this.queuedBytes + this.inStreamBytes + line.length > this.maxBytes) {
+    if (this.failed || this.closed || this.pendingBytes + line.length > this.maxBytes) {
       this.drop(1);
       return true;
     }
@@ -114,6 +119,38 @@ export class BoundedWriter {
       timer.unref();
       this.waiters.add(done);
     });
+  }
+
+  /**
+   * A log file opened again at its path (SIGHUP, after logrotate moved it away): lines queued and
+   * lines to come go to the new file; what the old one holds is written to it, then it is closed.
+   * Streams that are not files (stdout, stderr) stay as they are.
+   */
+  reopenFile(): void {
+    const reopen = this.target.reopen;
+    if (this.closed || reopen === null) return;
+    if (this.failed) {
+      // Failed: the reopen the failure scheduled happens now.
+      if (this.reopenTimer !== null) clearTimeout(this.reopenTimer);
+      this.reopen();
+      return;
+    }
+    const old = this.target;
+    this.detach();
+    // What the old stream still holds counts against the bound until it reports it written; an
+    // error it reports is the old file's, not a reason to fail the new one.
+    if (this.inStreamBytes > 0) {
+      this.retired.set(this.generation, this.inStreamBytes);
+      this.retiredBytes += this.inStreamBytes;
+    }
+    old.stream.on('error', () => {});
+    if (old.owned) old.stream.end();
+    this.target = reopen();
+    this.generation++;
+    this.inStreamBytes = 0;
+    this.blocked = false;
+    this.attach();
+    this.pump();
   }
 
   /** Stop: what is still queued is dropped (counted); a stream the writer opened is ended. */
@@ -165,6 +202,7 @@ export class BoundedWriter {
   private onWritten(err: Error | null | undefined, lines: number, bytes: number, generation: number): void {
     const current = generation === this.generation;
     if (current) this.inStreamBytes -= bytes;
+    else this.retire(generation, bytes);
     if (err) {
       this.drop(lines);
       // The stream reports its error here before (or instead of) an 'error' event.
@@ -215,6 +253,14 @@ export class BoundedWriter {
     this.attach();
   }
 
+  private retire(generation: number, bytes: number): void {
+    const left = this.retired.get(generation);
+    if (left === undefined) return;
+    this.retiredBytes -= bytes;
+    if (left - bytes <= 0) this.retired.delete(generation);
+    else this.retired.set(generation, left - bytes);
+  }
+
   private attach(): void {
     this.target.stream.on('drain', this.onDrain);
     this.target.stream.on('error', this.onError);
@@ -231,7 +277,10 @@ export class BoundedWriter {
   }
 
   private isIdle(): boolean {
-    return this.queue.length === 0 && (this.inStreamBytes === 0 || this.failed || this.closed);
+    return (
+      this.queue.length === 0 &&
+      ((this.inStreamBytes === 0 && this.retiredBytes === 0) || this.failed || this.closed)
+    );
   }
 
   private settle(): void {

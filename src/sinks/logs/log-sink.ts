@@ -225,6 +225,9 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
 
   const onState = (message: unknown) => {
     const e = message as ProcessStateEvent;
+    // SIGHUP, whatever came of the reload: a log file moved away by logrotate is opened again at its path.
+    if (e.state === 'reloaded' || e.state === 'reload-failed' || e.state === 'reload-ignored')
+      writer.reopenFile();
     const line: Record<string, unknown> = { state: e.state };
     for (const [k, v] of Object.entries(e.detail)) if (!RESERVED_KEYS.has(k)) line[k] = v;
     if (e.state === 'reloaded' && typeof e.detail.log_level === 'string') {

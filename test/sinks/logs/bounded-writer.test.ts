@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -143,5 +143,47 @@ describe('BoundedWriter', () => {
     assert.equal(readFileSync(file, 'utf8'), '{"n":2}\n');
     assert.equal(w.written, 1);
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a log file moved away (logrotate) is opened again at its path: lines before go to the old file, lines after to the new, none lost', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sipspan-writer-'));
+    const file = join(dir, 'sipspan.log');
+    const w = new BoundedWriter(openLogTarget(file), 1024 * 1024);
+    try {
+      for (let n = 1; n <= 3; n++) w.write(`{"n":${n}}\n`);
+      await w.flush(1000);
+      renameSync(file, `${file}.1`);
+      // Handed to the old file's stream and not yet written when the reopen comes: it ends there.
+      w.write('{"n":4}\n');
+      const inFlight = w.flush(1000);
+      assert.ok(w.pendingBytes > 0, 'a write in flight');
+      w.reopenFile();
+      // Queued after the reopen: the new file's.
+      w.write('{"n":5}\n');
+      await inFlight;
+      await w.flush(1000);
+      assert.equal(w.pendingBytes, 0);
+    } finally {
+      w.close();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(readFileSync(`${file}.1`, 'utf8'), '{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n');
+    assert.equal(readFileSync(file, 'utf8'), '{"n":5}\n');
+    assert.equal(w.written, 5);
+    assert.equal(w.dropped, 0);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('reopening stdout is nothing: a stream that is not a file stays as it is', async () => {
+    const stream = new PassThrough();
+    const chunks: string[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c.toString()));
+    const w = new BoundedWriter({ stream, owned: false, reopen: null, label: 'stdout' }, 1024);
+    w.write('{"n":1}\n');
+    w.reopenFile();
+    w.write('{"n":2}\n');
+    await w.flush(1000);
+    w.close();
+    assert.equal(chunks.join(''), '{"n":1}\n{"n":2}\n');
   });
 });
