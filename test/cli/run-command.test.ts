@@ -24,6 +24,63 @@ async function waitFor(url: string, status: number, timeoutMs: number): Promise<
   }
 }
 
+/** A config file in `dir`: one UDP route, the admin listener on `adminPort`, and one more top-level line. */
+async function oneRouteConfig(dir: string, adminPort: number, line: string): Promise<string> {
+  const file = join(dir, `sipspan-${adminPort}.yaml`);
+  writeFileSync(
+    file,
+    [
+      'node: test-node',
+      `admin: 127.0.0.1:${adminPort}`,
+      line,
+      'routes:',
+      '  - name: sip-signaling',
+      `    listen: [udp://127.0.0.1:${await freePort()}]`,
+      `    upstream: udp://127.0.0.1:${await freePort()}`,
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+/**
+ * `sipspan run --config` with one UDP route and the given `limits:`: its /api/status once ready,
+ * and every log line, after a SIGTERM that must exit 0.
+ */
+async function runUntilReady(
+  dir: string,
+  limits: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ status: Record<string, unknown>; lines: Record<string, unknown>[] }> {
+  const adminPort = await freePort();
+  const file = await oneRouteConfig(dir, adminPort, `limits: ${limits}`);
+  const child = spawn(bin, ['run', '--config', file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    await waitFor(`http://127.0.0.1:${adminPort}/readyz`, 200, 15_000);
+    const status = (await (await fetch(`http://127.0.0.1:${adminPort}/api/status`)).json()) as Record<
+      string,
+      unknown
+    >;
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    const lines = stdout
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    return { status, lines };
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
 test('sipspan run: ready when bound and resolved, forwards calls, shrugs off SIGHUP, and drains on SIGTERM with exit 0', async () => {
   const uas = await new UasStandin({
     host: '127.0.0.1',
@@ -277,45 +334,16 @@ test('sipspan run: UDP socket buffers smaller than asked (net.core.rmem_max) are
   const wmemMax = Number(readFileSync('/proc/sys/net/core/wmem_max', 'utf8'));
   const dir = mkdtempSync(join(tmpdir(), 'sipspan-buffers-'));
   const start = async (askedBytes: number) => {
-    const adminPort = await freePort();
-    const file = join(dir, `sipspan-${askedBytes}.yaml`);
-    writeFileSync(
-      file,
-      [
-        'node: test-node',
-        `admin: 127.0.0.1:${adminPort}`,
-        `limits: { udp_socket_buffer_bytes: ${askedBytes} }`,
-        'routes:',
-        '  - name: sip-signaling',
-        `    listen: [udp://127.0.0.1:${await freePort()}]`,
-        `    upstream: udp://127.0.0.1:${await freePort()}`,
-        '',
-      ].join('\n'),
-    );
-    const child = spawn(bin, ['run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    try {
-      await waitFor(`http://127.0.0.1:${adminPort}/readyz`, 200, 15_000);
-      const status = (await (await fetch(`http://127.0.0.1:${adminPort}/api/status`)).json()) as {
-        udp_buffers: { asked_bytes: number; receive_bytes: number; send_bytes: number; capped: boolean };
-      };
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0);
-      const lines = stdout
-        .split('\n')
-        .filter((l) => l.length > 0)
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-      return {
-        status: status.udp_buffers,
-        capped: lines.filter((l) => l.msg === 'sipspan udp-buffers-capped'),
-      };
-    } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    const { status, lines } = await runUntilReady(dir, `{ udp_socket_buffer_bytes: ${askedBytes} }`);
+    return {
+      status: status.udp_buffers as {
+        asked_bytes: number;
+        receive_bytes: number;
+        send_bytes: number;
+        capped: boolean;
+      },
+      capped: lines.filter((l) => l.msg === 'sipspan udp-buffers-capped'),
+    };
   };
   try {
     const tooLarge = Math.max(rmemMax, wmemMax) * 2;
@@ -348,46 +376,17 @@ test('in a container: the heap is half its memory limit unless NODE_OPTIONS size
   mkdirSync(cgroup);
   writeFileSync(join(cgroup, 'memory.max'), `${256 * 1024 * 1024}\n`);
   const start = async (limits: string, nodeOptions: string) => {
-    const adminPort = await freePort();
-    const file = join(dir, 'sipspan.yaml');
-    writeFileSync(
-      file,
-      [
-        'node: test-node',
-        `admin: 127.0.0.1:${adminPort}`,
-        `limits: ${limits}`,
-        'routes:',
-        '  - name: sip-signaling',
-        `    listen: [udp://127.0.0.1:${await freePort()}]`,
-        `    upstream: udp://127.0.0.1:${await freePort()}`,
-        '',
-      ].join('\n'),
-    );
-    const child = spawn(bin, ['run', '--config', file], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, SIPSPAN_CGROUP_FS: cgroup, NODE_OPTIONS: nodeOptions },
+    const { status, lines } = await runUntilReady(dir, limits, {
+      SIPSPAN_CGROUP_FS: cgroup,
+      NODE_OPTIONS: nodeOptions,
     });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    try {
-      await waitFor(`http://127.0.0.1:${adminPort}/readyz`, 200, 15_000);
-      const status = (await (await fetch(`http://127.0.0.1:${adminPort}/api/status`)).json()) as {
+    return {
+      status: status as {
         heap_limits: { soft_mb: number; hard_mb: number; v8_heap_limit_mb: number };
         heap_guard: string;
-      };
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0);
-      const lines = stdout
-        .split('\n')
-        .filter((l) => l.length > 0)
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-      return { status, warnings: lines.filter((l) => l.msg === 'sipspan heap-guard-unreachable') };
-    } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+      },
+      warnings: lines.filter((l) => l.msg === 'sipspan heap-guard-unreachable'),
+    };
   };
   try {
     const auto = await start('{}', '');
@@ -412,20 +411,7 @@ test('sipspan run: SIGHUP opens a log file moved away by logrotate again at its 
   const dir = mkdtempSync(join(tmpdir(), 'sipspan-logrotate-'));
   const log = join(dir, 'sipspan.log');
   const adminPort = await freePort();
-  const file = join(dir, 'sipspan.yaml');
-  writeFileSync(
-    file,
-    [
-      'node: test-node',
-      `admin: 127.0.0.1:${adminPort}`,
-      `logs: { destination: ${JSON.stringify(log)} }`,
-      'routes:',
-      '  - name: sip-signaling',
-      `    listen: [udp://127.0.0.1:${await freePort()}]`,
-      `    upstream: udp://127.0.0.1:${await freePort()}`,
-      '',
-    ].join('\n'),
-  );
+  const file = await oneRouteConfig(dir, adminPort, `logs: { destination: ${JSON.stringify(log)} }`);
   const child = spawn(bin, ['run', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const messages = (path: string) =>
