@@ -107,6 +107,8 @@ export class Sipspan {
       readMessageMs: limits.tcp_read_message_ms,
       idleMs: limits.tcp_idle_ms,
       writeQueueBytes: limits.tcp_write_queue_bytes,
+      writeQueueTotalBytes: limits.tcp_write_queue_total_bytes,
+      writeStallMs: limits.tcp_write_stall_ms,
     });
     this.tcp.reusePort = opts.reusePort ?? false;
     config.routes.forEach((rc, index) => {

@@ -92,6 +92,10 @@ export const limitsSchema = z
     tcp_read_message_ms: positiveInt.default(20_000),
     tcp_idle_ms: positiveInt.default(120_000),
     tcp_write_queue_bytes: positiveInt.default(1 << 20),
+    /** Every connection's write queue together: past it writes are refused until queues drain. */
+    tcp_write_queue_total_bytes: positiveInt.default(64 << 20),
+    /** A connection whose queued bytes the kernel has not taken for this long is closed (Kamailio: tcp_send_timeout). */
+    tcp_write_stall_ms: positiveInt.default(10_000),
     max_transactions: positiveInt.default(100_000),
     max_calls: positiveInt.default(100_000),
     /**

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { FrameKind, StreamFramer, type StreamFramerLimits } from '../wire/stream-framer.ts';
 import type { Flow } from './flow.ts';
 import type { InboundHandler } from './inbound-handler.ts';
+import type { WriteBudget } from './write-budget.ts';
 
 const CRLF = Buffer.from('\r\n');
 
@@ -10,6 +11,8 @@ export interface TcpTimeouts {
   readMessageMs: number;
   idleMs: number;
   writeQueueBytes: number;
+  /** A write queue that has not moved a byte into the kernel for this long: the peer stopped reading. */
+  writeStallMs: number;
 }
 
 /**
@@ -18,6 +21,8 @@ export interface TcpTimeouts {
  *   accepted/connected ──first byte──▶ reading ──message complete──▶ idle ─┐
  *        │ first_byte_ms                 │ read_message_ms              │  │ idle_ms
  *        └──────────────▶ closed ◀──────┴───────────────────────────────┘◀─┘
+ *                           ▲
+ *                           └── write_stall_ms: bytes queued, none taken by the kernel
  *
  * One coarse timer (the pool's sweeper) checks the deadlines: no timer per
  * connection or per message.
@@ -50,6 +55,10 @@ export class TcpConnection {
   private pendingWrites: Buffer[][] | null = null;
   private pendingTags: unknown[] | null = null;
   private pendingBytes = 0;
+  private readonly budget: WriteBudget;
+  /** Bytes the kernel had taken at the last sweep that found a queue, and since when none more. */
+  private drainedBytes = 0;
+  private stalledSince = -1;
   /** The socket error that closed the connection (`ECONNREFUSED`, `ECONNRESET`, ...), or null. */
   errorCode: string | null = null;
   /** Whether the far end ever sent a byte: an outbound peer that did is healthy. */
@@ -68,6 +77,7 @@ export class TcpConnection {
     handler: InboundHandler,
     limits: StreamFramerLimits,
     timeouts: TcpTimeouts,
+    budget: WriteBudget,
   ) {
     this.id = id;
     this.socket = socket;
@@ -75,6 +85,7 @@ export class TcpConnection {
     this.outbound = outbound;
     this.handler = handler;
     this.timeouts = timeouts;
+    this.budget = budget;
     this.framer = new StreamFramer(limits);
     this.connected = !outbound;
     this.key = `${remoteAddress}|${remotePort}`;
@@ -165,6 +176,11 @@ export class TcpConnection {
    */
   write(chunks: Buffer[], source: TcpConnection | null = null, tag: unknown = null): boolean {
     if (this.closed) return false;
+    const budget = this.budget;
+    if (budget.exhausted) {
+      this.handler.onLimit(this.routeIndex, 'tcp_write_queue_total');
+      return false;
+    }
     if (!this.connected) {
       let n = 0;
       for (const c of chunks) n += c.length;
@@ -173,6 +189,7 @@ export class TcpConnection {
         return false;
       }
       this.pendingBytes += n;
+      budget.queuedBytes += n;
       this.pendingWrites!.push(chunks);
       this.pendingTags!.push(tag);
       return true;
@@ -182,6 +199,7 @@ export class TcpConnection {
       return false;
     }
     this.lastActivity = performance.now();
+    const queuedBefore = this.socket.writableLength;
     if (chunks.length === 1) this.socket.write(chunks[0]);
     else {
       // One syscall for the whole message (writev) instead of one per chunk.
@@ -189,6 +207,7 @@ export class TcpConnection {
       for (let i = 0; i < chunks.length; i++) this.socket.write(chunks[i]);
       this.socket.uncork();
     }
+    budget.queuedBytes += this.socket.writableLength - queuedBefore;
     // Backpressure: while this side's kernel and user buffers are full, stop reading
     // the connection that feeds it, so memory stays bounded by the write queue.
     if (source !== null && this.socket.writableNeedDrain && !source.socket.isPaused()) {
@@ -207,8 +226,34 @@ export class TcpConnection {
     else if (this.messageStartedAt !== -1 && now - this.messageStartedAt > t.readMessageMs)
       hit = 'tcp_read_message';
     else if (now - this.lastActivity > t.idleMs) hit = 'tcp_idle';
+    else if (this.writeStalled(now)) hit = 'tcp_write_stall';
     if (hit !== null) this.close();
     return hit;
+  }
+
+  /** What waits in this connection's write queue (or for it to connect). */
+  get queuedBytes(): number {
+    return this.connected ? this.socket.writableLength : this.pendingBytes;
+  }
+
+  /**
+   * True once bytes have waited in the write queue for writeStallMs while the kernel took none of
+   * them (its send buffer full: the peer stopped reading). Checked by the sweeper, so it closes
+   * within one sweep after the deadline; nothing is done per write.
+   */
+  private writeStalled(now: number): boolean {
+    const queued = this.socket.writableLength;
+    if (!this.connected || queued === 0) {
+      this.stalledSince = -1;
+      return false;
+    }
+    const drained = this.socket.bytesWritten - queued;
+    if (this.stalledSince === -1 || drained !== this.drainedBytes) {
+      this.drainedBytes = drained;
+      this.stalledSince = now;
+      return false;
+    }
+    return now - this.stalledSince > this.timeouts.writeStallMs;
   }
 
   close(): void {

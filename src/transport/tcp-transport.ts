@@ -2,10 +2,13 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { StreamFramerLimits } from '../wire/stream-framer.ts';
 import type { InboundHandler } from './inbound-handler.ts';
 import { TcpConnection, type TcpTimeouts } from './tcp-connection.ts';
+import { WriteBudget } from './write-budget.ts';
 
 export interface TcpLimits extends TcpTimeouts {
   maxConnections: number;
   maxConnectionsPerIp: number;
+  /** Every connection's write queue together. */
+  writeQueueTotalBytes: number;
 }
 
 /** Reconnect backoff toward a peer whose connections fail: 100 ms, doubling, at most 2 s. */
@@ -43,6 +46,7 @@ export class TcpTransport {
   /** Peers whose last outbound connection failed, keyed like connections; swept, bounded. */
   private readonly backoff = new Map<string, Backoff>();
   private nextId = 1;
+  readonly writeBudget: WriteBudget;
   /** SO_REUSEPORT on listeners: one process per core shares a port. */
   reusePort = false;
   /** Set by the heap guard: refuse new inbound connections. */
@@ -52,6 +56,7 @@ export class TcpTransport {
     this.handler = handler;
     this.framerLimits = framerLimits;
     this.limits = limits;
+    this.writeBudget = new WriteBudget(limits.writeQueueTotalBytes);
   }
 
   get connectionCount(): number {
@@ -115,6 +120,7 @@ export class TcpTransport {
         this.handler,
         this.framerLimits,
         this.limits,
+        this.writeBudget,
       ),
     );
   }
@@ -163,6 +169,7 @@ export class TcpTransport {
       this.handler,
       this.framerLimits,
       this.limits,
+      this.writeBudget,
     );
     this.register(conn);
     return conn;
@@ -216,12 +223,15 @@ export class TcpTransport {
     );
   }
 
-  /** Enforce the read and idle deadlines; called by the proxy's coarse sweeper. */
+  /** Enforce the deadlines and count what the write queues hold; called by the proxy's coarse sweeper. */
   sweep(now: number): void {
+    let queued = 0;
     for (const conn of this.connections.values()) {
       const hit = conn.checkDeadlines(now);
       if (hit !== null) this.handler.onLimit(conn.routeIndex, hit);
+      else queued += conn.queuedBytes;
     }
+    this.writeBudget.queuedBytes = queued;
     for (const [key, b] of this.backoff) if (now - b.until > BACKOFF_FORGET_MS) this.backoff.delete(key);
   }
 

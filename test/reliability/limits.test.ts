@@ -2,7 +2,8 @@
  * Every configured limit, hit on purpose over real sockets, with the counter
  * that says so: message size, header count and field size; TCP connections in
  * total and per source; time to first byte, time to read a whole message, idle
- * lifetime; the per-connection write queue; the heap guard's two levels.
+ * lifetime; the per-connection write queue, all of them together, and a peer that
+ * stops reading; the heap guard's two levels.
  *
  * Slow-drip TCP clients are closed at the read deadline while other clients on
  * the same listener keep their p99 under 50 ms.
@@ -493,6 +494,159 @@ describe('per-connection write queue', { concurrency: false }, () => {
     } finally {
       limits.stop();
       rejected.stop();
+      s.destroy();
+    }
+  });
+});
+
+describe('TCP write queues together, and a peer that stops reading', { concurrency: false }, () => {
+  const QUEUE = 256 * 1024;
+  const TOTAL = 512 * 1024;
+  const STALL_MS = 1500;
+  let proxy: StartedProxy;
+  let up: CountingPeer;
+
+  before(async () => {
+    up = await answeringUpstream(60_000);
+    proxy = await startProxy({
+      routes: [{ name: 'stall', upstream: `udp://${HOST}:${up.port}` }],
+      limits: {
+        tcp_write_queue_bytes: QUEUE,
+        tcp_write_queue_total_bytes: TOTAL,
+        tcp_write_stall_ms: STALL_MS,
+      },
+    });
+  });
+
+  after(async () => {
+    await proxy.stop();
+    await up.close();
+  });
+
+  /** `count` OPTIONS on `s`, each answered with a 60 KB response, in bursts of 20. */
+  async function requestBigResponses(
+    s: Socket,
+    tag: string,
+    count: number,
+    onBurst: () => void,
+  ): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      s.write(
+        sipRequest({
+          method: 'OPTIONS',
+          transport: 'TCP',
+          viaPort: s.localPort ?? 0,
+          branch: `z9hG4bK-${tag}${i}`,
+          callId: `${tag}-${i}`,
+        }),
+      );
+      if (i % 20 === 19) {
+        await sleep(10);
+        onBurst();
+      }
+    }
+  }
+
+  test('clients that all stop reading: their queues together stay within tcp_write_queue_total_bytes, each is closed once its queue has not moved for tcp_write_stall_ms, and both are counted', async () => {
+    const limits = countLimits();
+    const clients: Socket[] = [];
+    let maxTotal = 0;
+    const measure = () => {
+      let total = 0;
+      for (const c of clients) total += proxy.app.tcp.find(HOST, c.localPort ?? 0)?.queuedBytes ?? 0;
+      maxTotal = Math.max(maxTotal, total);
+    };
+    try {
+      // Four readers that never read, each sent 150 × 60 KB = 9 MB: the kernel takes ~4 MB of each
+      // on loopback, the rest waits in sipspan, each queue bounded by QUEUE, all of them by TOTAL.
+      for (let k = 0; k < 4; k++) {
+        const s = await tcpConnect(proxy.ports[0]);
+        s.on('error', () => {});
+        s.pause();
+        clients.push(s);
+      }
+      await Promise.all(clients.map((s, k) => requestBigResponses(s, `w${k}`, 150, measure)));
+      await waitUntil(() => up.udpCount >= 600, 5000);
+      measure();
+      assert.ok(
+        maxTotal <= TOTAL + 2 * 64 * 1024,
+        `queued together ${maxTotal} bytes (bound ${TOTAL} + a message)`,
+      );
+      assert.ok(limits.get('tcp_write_queue_total') > 0, 'writes past the total are refused and counted');
+
+      // The connections holding a queue have been stalled since it filled: closed within the deadline
+      // and a sweep. Those refused by the total before they queued anything hold nothing of sipspan's
+      // (what waits is in the kernel's send buffer) and stay until their own deadlines.
+      const holding = clients.filter(
+        (c) => (proxy.app.tcp.find(HOST, c.localPort ?? 0)?.queuedBytes ?? 0) > 0,
+      );
+      assert.ok(holding.length >= 1, 'some connection holds a queue');
+      const stalledAt = performance.now();
+      assert.ok(
+        await waitUntil(
+          () => holding.every((c) => proxy.app.tcp.find(HOST, c.localPort ?? 0) === null),
+          STALL_MS + SWEEP_MS + 2000,
+        ),
+        'every connection holding a stalled queue closed',
+      );
+      const closedAfter = performance.now() - stalledAt;
+      assert.ok(
+        limits.get('tcp_write_stall') >= holding.length,
+        `closed as tcp_write_stall: ${[...limits.counts]}`,
+      );
+      assert.equal(proxy.app.tcp.writeBudget.queuedBytes <= TOTAL, true);
+      process.stdout.write(
+        `# write queues: at most ${maxTotal} bytes together (bound ${TOTAL}); ${holding.length} stalled connections closed ${Math.round(closedAfter)} ms after the last write\n`,
+      );
+
+      // The budget is free again: a client that reads is served.
+      const reader = await tcpConnect(proxy.ports[0]);
+      const got = new Promise<string>((resolve) =>
+        reader.once('data', (d: Buffer) => resolve(d.toString('latin1', 0, 12))),
+      );
+      reader.write(
+        sipRequest({
+          method: 'OPTIONS',
+          transport: 'TCP',
+          viaPort: reader.localPort ?? 0,
+          branch: 'z9hG4bK-reader',
+          callId: 'reader',
+        }),
+      );
+      assert.equal(await got, 'SIP/2.0 200 ');
+      reader.destroy();
+    } finally {
+      limits.stop();
+      for (const c of clients) c.destroy();
+    }
+  });
+
+  test('a peer that reads slowly is not stalled: bytes keep moving, so the deadline never comes', async () => {
+    const limits = countLimits();
+    const s = await tcpConnect(proxy.ports[0]);
+    s.on('error', () => {});
+    // Takes each chunk, then stops reading for 20 ms: slower than the responses come. Linux wakes a
+    // writer once a third of its send buffer (autotuned to 4 MiB on loopback) is free, so sipspan's
+    // queue moves in steps, seconds apart for a peer that reads some 100 KB/s.
+    s.on('data', () => {
+      s.pause();
+      setTimeout(() => s.resume(), 20);
+    });
+    let maxQueued = 0;
+    try {
+      await requestBigResponses(s, 'slow', 150, () => {
+        maxQueued = Math.max(maxQueued, proxy.app.tcp.find(HOST, s.localPort ?? 0)?.queuedBytes ?? 0);
+      });
+      assert.ok(maxQueued > 0, 'responses came faster than the peer read them');
+      await sleep(STALL_MS * 3);
+      assert.notEqual(
+        proxy.app.tcp.find(HOST, s.localPort ?? 0),
+        null,
+        `still open; limits ${[...limits.counts]}`,
+      );
+      assert.equal(limits.get('tcp_write_stall'), 0);
+    } finally {
+      limits.stop();
       s.destroy();
     }
   });

@@ -111,6 +111,8 @@ export const LIMITS = [
   'tcp_read_message',
   'tcp_idle',
   'tcp_write_queue',
+  'tcp_write_queue_total',
+  'tcp_write_stall',
   'max_transactions',
   'max_calls',
   'heap_hard_limit',
