@@ -400,6 +400,11 @@ export class Sipspan {
     return this.heapState;
   }
 
+  /** The live heap as the guard judges it. */
+  get heapLiveBytes(): number {
+    return this.liveHeap.mb * 1024 * 1024;
+  }
+
   private heapLimitsDetail(): { soft_mb: number; hard_mb: number; v8_heap_limit_mb: number } {
     const l = this.heapLimits;
     return { soft_mb: l.softMb, hard_mb: l.hardMb, v8_heap_limit_mb: l.v8HeapLimitMb };

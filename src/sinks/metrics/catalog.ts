@@ -364,6 +364,18 @@ export const PROCESS_METRICS = {
     type: 'gauge',
     labels: [],
   },
+  heapLive: {
+    name: 'sipspan_heap_live_bytes',
+    help: 'The V8 heap the heap guard judges: in use after the last full collection, or now when less.',
+    type: 'gauge',
+    labels: [],
+  },
+  heapLimit: {
+    name: 'sipspan_heap_limit_bytes',
+    help: "The heap guard's soft and hard limits, and V8's own heap limit.",
+    type: 'gauge',
+    labels: ['limit'],
+  },
 } as const satisfies Record<string, ProcessMetricSpec>;
 
 /**

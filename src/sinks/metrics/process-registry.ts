@@ -57,6 +57,24 @@ export function createProcessRegistry(app: Sipspan): Registry {
       this.set(state === 'ok' ? 0 : state === 'soft' ? 1 : 2);
     },
   });
+  new Gauge({
+    name: P.heapLive.name,
+    help: P.heapLive.help,
+    registers,
+    collect() {
+      this.set(app.heapLiveBytes);
+    },
+  });
+  const MiB = 1024 * 1024;
+  const heapLimits = new Gauge({
+    name: P.heapLimit.name,
+    help: P.heapLimit.help,
+    labelNames: [...P.heapLimit.labels],
+    registers,
+  });
+  heapLimits.labels('guard_soft').set(app.heapLimits.softMb * MiB);
+  heapLimits.labels('guard_hard').set(app.heapLimits.hardMb * MiB);
+  heapLimits.labels('v8').set(app.heapLimits.v8HeapLimitMb * MiB);
   collectDefaultMetrics({ register: registry });
   for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(name);
   return registry;

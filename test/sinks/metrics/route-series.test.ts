@@ -582,6 +582,12 @@ describe('metrics sink: series moved by each event', { concurrency: false }, () 
     }
     assert.match(admin, /^sipspan_build_info\{version="[^"]+",receive_clock="kernel",node="unit-node"\} 1$/m);
     assert.match(admin, /^sipspan_heap_guard_state\{node="unit-node"\} 0$/m);
+    assert.match(admin, /^sipspan_heap_live_bytes\{node="unit-node"\} [1-9]\d+$/m);
+    for (const limit of ['guard_soft', 'guard_hard', 'v8'])
+      assert.match(
+        admin,
+        new RegExp(`^sipspan_heap_limit_bytes\\{limit="${limit}",node="unit-node"\\} [1-9]\\d+$`, 'm'),
+      );
     for (const port of [gatewayPort, signalingPort]) {
       const route = (await scrape(port)).text;
       assert.ok(
