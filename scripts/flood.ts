@@ -46,21 +46,24 @@ const count = Number(values.count);
 const rate = Number(values.rate);
 const callsRate = Number(values['calls-rate']);
 
-async function metric(port: number, name: string, labels = ''): Promise<number> {
+/** One scrape of a /metrics port ('' when it does not answer). */
+async function scrape(port: number): Promise<string> {
   try {
-    const text = await (
-      await fetch(`http://${HOST}:${port}/metrics`, { signal: AbortSignal.timeout(2000) })
-    ).text();
-    for (const line of text.split('\n')) {
-      if (!line.startsWith(name)) continue;
-      const i = line.lastIndexOf(' ');
-      const series = line.slice(0, i);
-      if (series.startsWith(`${name}{`) || series === name) {
-        if (labels === '' || series.includes(labels)) return Number(line.slice(i + 1));
-      }
-    }
+    return await (await fetch(`http://${HOST}:${port}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
   } catch {
-    // not answering
+    return '';
+  }
+}
+
+/** The value of the first series `name` (whose labels include `labels`) in a scrape, or NaN. */
+function valueIn(text: string, name: string, labels = ''): number {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const i = line.lastIndexOf(' ');
+    const series = line.slice(0, i);
+    if (series.startsWith(`${name}{`) || series === name) {
+      if (labels === '' || series.includes(labels)) return Number(line.slice(i + 1));
+    }
   }
   return Number.NaN;
 }
@@ -155,10 +158,12 @@ async function main(): Promise<number> {
   const sampler = (async () => {
     while (sampling) {
       const st = await getJson(`http://${HOST}:${adminPort}/api/status`, 1500);
-      const heap = await metric(adminPort, 'nodejs_heap_size_used_bytes');
-      // prom-client resets its event-loop delay histogram at each scrape: this is the longest the
-      // loop was held since the last sample, the window in which the kernel buffer must hold the flood.
-      const loopHeld = await metric(adminPort, 'nodejs_eventloop_lag_max_seconds');
+      // One scrape per sample: prom-client resets its event-loop delay histogram at each, so the
+      // lag's max is the longest the loop was held since the last sample (a second scrape would
+      // read the few ms since the first), the window the kernel buffer must hold the flood through.
+      const admin = await scrape(adminPort);
+      const heap = valueIn(admin, 'nodejs_heap_size_used_bytes');
+      const loopHeld = valueIn(admin, 'nodejs_eventloop_lag_max_seconds');
       samples.push({
         t: Math.round((performance.now() - t0) / 1000),
         rssMiB: +(child.rssKb() / 1024).toFixed(1),
@@ -192,13 +197,10 @@ async function main(): Promise<number> {
   const floodSeconds = (performance.now() - t0) / 1000;
   const calls = await loadDone;
   for (let i = 0; i < 100 && silent.udpCount < sent; i++) await sleep(50);
-  const refused = await metric(floodMetrics, 'sipspan_limit_hits_total', 'limit="max_transactions"');
+  const route = await scrape(floodMetrics);
+  const refused = valueIn(route, 'sipspan_limit_hits_total', 'limit="max_transactions"');
   // Where a missing INVITE was lost: at sipspan's socket, inside sipspan, or at the silent peer's socket.
-  const proxyForwarded = await metric(
-    floodMetrics,
-    'sip_requests_total',
-    'method="INVITE",direction="downstream"',
-  );
+  const proxyForwarded = valueIn(route, 'sip_requests_total', 'method="INVITE",direction="downstream"');
   const proxySocketDrops = socketDrops(floodPort);
   const peerSocketDrops = socketDrops(silent.port);
   sampling = false;
