@@ -1,7 +1,7 @@
 /**
- * native/build.sh, the package's install script: it builds a helper that loads in this Node,
- * and it never fails the install, so a machine without a C compiler still installs sipspan
- * (which then times UDP from the event loop).
+ * native/build.sh, the package's install script: it builds the native pieces so that they load
+ * in this Node, and it never fails the install, so a machine without a C compiler still installs
+ * sipspan (which then reads UDP through node:dgram and times it from the event loop).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -40,7 +40,24 @@ describe('native/build.sh', () => {
     assert.equal(stampMs(0), -1, 'standard input is not a socket');
   });
 
-  test('without a C compiler it exits 0 and says why, and writes no helper', () => {
+  test('builds build/udp-io.node, which loads here with its batch size', () => {
+    const dir = scratchPackage();
+    dirs.push(dir);
+    const r = spawnSync('sh', ['native/build.sh'], { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const module = join(dir, 'build', 'udp-io.node');
+    assert.ok(existsSync(module), r.stderr);
+    const io = createRequire(import.meta.url)(module) as {
+      batch: number;
+      open: unknown;
+      send: unknown;
+      close: unknown;
+    };
+    assert.equal(io.batch, 64);
+    for (const fn of [io.open, io.send, io.close]) assert.equal(typeof fn, 'function');
+  });
+
+  test('without a C compiler it exits 0 and says why, and writes no native piece', () => {
     const dir = scratchPackage();
     dirs.push(dir);
     const r = spawnSync('sh', ['native/build.sh'], {
@@ -51,12 +68,13 @@ describe('native/build.sh', () => {
     assert.equal(r.status, 0);
     assert.match(
       r.stderr,
-      /no C compiler \(no-such-compiler\): UDP receive times will come from the event loop/,
+      /no C compiler \(no-such-compiler\): UDP through node:dgram, receive times from the event loop/,
     );
     assert.ok(!existsSync(join(dir, 'build', 'kernel-stamp.node')));
+    assert.ok(!existsSync(join(dir, 'build', 'udp-io.node')));
   });
 
-  test('a source that does not compile exits 0, says so, and leaves no partial file', () => {
+  test('a source that does not compile exits 0, says so, leaves no partial file, and builds the others', () => {
     const dir = scratchPackage();
     dirs.push(dir);
     const r = spawnSync('sh', ['-c', 'echo "#error broken" >> native/kernel-stamp.c && sh native/build.sh'], {
@@ -67,5 +85,6 @@ describe('native/build.sh', () => {
     assert.match(r.stderr, /native\/kernel-stamp\.c did not build/);
     assert.ok(!existsSync(join(dir, 'build', 'kernel-stamp.node')));
     assert.ok(!existsSync(join(dir, 'build', 'kernel-stamp.node.tmp')));
+    assert.ok(existsSync(join(dir, 'build', 'udp-io.node')), 'one broken source costs only itself');
   });
 });
