@@ -12,6 +12,7 @@ import { ProxyEngine } from './proxy/proxy-engine.ts';
 import { Resolver } from './proxy/resolver.ts';
 import { RouteRuntime } from './proxy/route-runtime.ts';
 import type { Sink } from './sinks/sink.ts';
+import type { UdpIo } from './transport/batched-udp.ts';
 import type { Flow } from './transport/flow.ts';
 import type { InboundHandler } from './transport/inbound-handler.ts';
 import type { ReceiveClock } from './transport/receive-clock.ts';
@@ -126,6 +127,7 @@ export class Sipspan {
           framerLimits,
           opts.reusePort ?? false,
           limits.udp_socket_buffer_bytes,
+          config.udp_io,
         );
         if (family === 6 && udp6 === null) udp6 = listener;
         else if (family === 4 && udp4 === null) udp4 = listener;
@@ -147,6 +149,7 @@ export class Sipspan {
                 framerLimits,
                 false,
                 limits.udp_socket_buffer_bytes,
+                config.udp_io,
               );
         route.ownUdp4 = own(udp4);
         route.ownUdp6 = own(udp6);
@@ -205,6 +208,17 @@ export class Sipspan {
         detail: {
           ...buffers,
           hint: `the kernel granted less than limits.udp_socket_buffer_bytes: raise net.core.rmem_max and net.core.wmem_max to at least ${buffers.asked_bytes} (sysctl, on the host)`,
+        },
+      });
+    }
+    const io = app.udpIo;
+    if (io.reason !== undefined) {
+      // Forwarding works the same, at a higher CPU cost per message: said once, at start.
+      publishState({
+        state: 'udp-io-dgram',
+        detail: {
+          reason: io.reason,
+          hint: 'udp_io is batched but UDP is read through node:dgram: run npm ci (or sh native/build.sh) where a C compiler and Node headers are installed',
         },
       });
     }
@@ -306,6 +320,7 @@ export class Sipspan {
           : null,
       })),
       receive_clock: this.receiveClock,
+      udp_io: this.udpIo,
       udp_buffers: this.udpBuffers,
       heap_limits: this.heapLimitsDetail(),
     };
@@ -335,6 +350,14 @@ export class Sipspan {
       send_bytes: send,
       capped: receive < asked || send < asked,
     };
+  }
+
+  /** How UDP sockets are read, and why not as configured when they are not. */
+  get udpIo(): { mode: UdpIo; reason?: string } {
+    for (const route of this.routes) {
+      for (const l of route.udpSockets()) if (l.ioProblem) return { mode: 'dgram', reason: l.ioProblem };
+    }
+    return { mode: this.config.udp_io };
   }
 
   /** The clock UDP datagrams are timed with, and why it is not the configured one when it is not. */

@@ -170,6 +170,12 @@ export const configSchema = z.strictObject({
    * `event_loop`, when JavaScript got it. TCP is timed from the event loop either way.
    */
   receive_clock: z.enum(['kernel', 'event_loop']).default('kernel'),
+  /**
+   * How UDP sockets are read: `batched`, up to 64 datagrams per wake-up and one call into
+   * JavaScript for them (needs build/udp-io.node, built by npm ci, else falls back and says so),
+   * or `dgram`, node:dgram's one callback per datagram.
+   */
+  udp_io: z.enum(['batched', 'dgram']).default('batched'),
   /** Keep the messages of recent calls for the call view (memory bound in MiB; 0 = off). */
   capture_mb: z.number().min(0).default(0),
 });

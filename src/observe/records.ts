@@ -340,6 +340,7 @@ export interface ProcessStateEvent {
     | 'reload-failed'
     | 'reload-ignored'
     | 'udp-buffers-capped'
+    | 'udp-io-dgram'
     | 'heap-guard-unreachable';
   detail: Record<string, unknown>;
 }

@@ -39,6 +39,11 @@ function monotonicOrigin(): number {
   return origin;
 }
 
+/** A time in ms on CLOCK_MONOTONIC (a kernel stamp, converted) on performance.now()'s scale. */
+export function monotonicToNow(monotonicMs: number): number {
+  return monotonicMs - MONOTONIC_ORIGIN_MS;
+}
+
 let helper: KernelStamp | null | undefined;
 let helperProblem = '';
 

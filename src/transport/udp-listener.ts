@@ -1,13 +1,16 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP } from 'node:net';
+import { constants } from 'node:os';
 import { frameDatagram } from '../wire/frame-datagram.ts';
 import { ScanCode } from '../wire/scan-codes.ts';
 import { SipMessage } from '../wire/sip-message.ts';
 import { DEFAULT_STREAM_LIMITS, type StreamFramerLimits } from '../wire/stream-framer.ts';
+import { BatchedUdpSocket, batchedUdpProblem, META, type UdpIo, udpError } from './batched-udp.ts';
 import type { Flow } from './flow.ts';
 import type { InboundHandler } from './inbound-handler.ts';
-import { DatagramStamps, type ReceiveClock } from './receive-clock.ts';
+import { DatagramStamps, monotonicToNow, type ReceiveClock } from './receive-clock.ts';
+import { socketFd } from './socket-fd.ts';
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
 
@@ -43,16 +46,24 @@ export interface SocketBuffers {
 /**
  * A UDP socket of a route: receives datagrams and sends from the same address,
  * so peers see replies come from the address they sent to (a stateless proxy
- * has no other identity).
+ * has no other identity). Read in batches by the native socket (`batched`), or
+ * one datagram per callback by node:dgram (`dgram`, and where the native module
+ * is not built): the handler sees the same calls either way.
  */
 export class UdpListener {
   readonly routeIndex: number;
   readonly host: string;
   port: number;
   readonly family: 4 | 6;
-  readonly socket: Socket;
+  /** node:dgram's socket; null once bound `batched`. */
+  socket: Socket | null = null;
+  /** The native socket, once bound `batched`. */
+  private batched: BatchedUdpSocket | null = null;
   private readonly handler: InboundHandler;
   private readonly limits: StreamFramerLimits;
+  private readonly reusePort: boolean;
+  private readonly bufferBytes: number;
+  private readonly io: UdpIo;
   /**
    * The flow and the message of the datagram being handled, rewritten for each one:
    * a datagram is handled to its end before the next is read, so nothing is
@@ -67,6 +78,8 @@ export class UdpListener {
   clockProblem: string | null = null;
   /** What the kernel granted the socket's buffers, read once bound (null: not known). */
   buffers: SocketBuffers | null = null;
+  /** Why `batched` was asked for and not given; null when it was (or was not asked for). */
+  ioProblem: string | null = null;
 
   constructor(
     routeIndex: number,
@@ -77,8 +90,12 @@ export class UdpListener {
     limits: StreamFramerLimits = DEFAULT_STREAM_LIMITS,
     reusePort = false,
     bufferBytes = DEFAULT_UDP_BUFFER_BYTES,
+    io: UdpIo = 'dgram',
   ) {
     this.routeIndex = routeIndex;
+    this.reusePort = reusePort;
+    this.bufferBytes = bufferBytes;
+    this.io = io;
     this.host = host;
     this.port = port;
     this.family = family;
@@ -92,38 +109,83 @@ export class UdpListener {
       remotePort: 0,
       connection: null,
     };
-    this.socket = createSocket({
-      type: family === 6 ? 'udp6' : 'udp4',
-      reuseAddr: reusePort,
-      // One process per core on Linux: the kernel spreads datagrams over the sockets by source 4-tuple.
-      reusePort,
-      ipv6Only: family === 6,
-      recvBufferSize: bufferBytes,
-      sendBufferSize: bufferBytes,
-      lookup: lookupLiteral,
-    });
-    this.socket.on('message', (buf: Buffer, rinfo: RemoteInfo) => this.onDatagram(buf, rinfo));
-    // ICMP port unreachable and friends surface as 'error' on a connected or sending socket: never fatal.
-    this.socket.on('error', () => {});
+  }
+
+  /** How the socket is read, once bound: `batched` unless it fell back (`ioProblem` says why). */
+  get ioMode(): UdpIo {
+    return this.batched !== null ? 'batched' : 'dgram';
+  }
+
+  /** The socket's file descriptor once bound, or -1. */
+  get fd(): number {
+    if (this.batched !== null) return this.batched.fd;
+    return this.socket === null ? -1 : socketFd(this.socket);
   }
 
   bind(clock: ReceiveClock = 'event_loop'): Promise<void> {
+    if (this.io === 'batched') {
+      this.ioProblem = batchedUdpProblem();
+      if (this.ioProblem === null) return this.bindBatched(clock);
+    }
+    return this.bindDgram(clock);
+  }
+
+  private bindBatched(clock: ReceiveClock): Promise<void> {
+    try {
+      const socket = BatchedUdpSocket.open(
+        this.family,
+        this.host,
+        this.port,
+        { reusePort: this.reusePort, bufferBytes: this.bufferBytes, stamps: clock === 'kernel' },
+        this.onBatch,
+        this,
+      );
+      this.batched = socket;
+      this.port = socket.port;
+      this.buffers = {
+        receiveBytes: socket.receiveBufferBytes / REPORTED_PER_GRANTED,
+        sendBytes: socket.sendBufferBytes / REPORTED_PER_GRANTED,
+      };
+      if (clock === 'kernel' && !socket.stamps) this.clockProblem = 'SO_TIMESTAMPNS refused by the kernel';
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private bindDgram(clock: ReceiveClock): Promise<void> {
+    const socket = createSocket({
+      type: this.family === 6 ? 'udp6' : 'udp4',
+      reuseAddr: this.reusePort,
+      // One process per core on Linux: the kernel spreads datagrams over the sockets by source 4-tuple.
+      reusePort: this.reusePort,
+      ipv6Only: this.family === 6,
+      recvBufferSize: this.bufferBytes,
+      sendBufferSize: this.bufferBytes,
+      lookup: lookupLiteral,
+    });
+    this.socket = socket;
+    socket.on('message', (buf: Buffer, rinfo: RemoteInfo) =>
+      this.onDatagram(buf, rinfo.address, rinfo.port, this.stamps.receivedAt()),
+    );
+    // ICMP port unreachable and friends surface as 'error' on a connected or sending socket: never fatal.
+    socket.on('error', () => {});
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
-      this.socket.once('error', onError);
-      this.socket.bind(this.port, this.host, () => {
-        this.socket.off('error', onError);
-        this.port = this.socket.address().port;
+      socket.once('error', onError);
+      socket.bind(this.port, this.host, () => {
+        socket.off('error', onError);
+        this.port = socket.address().port;
         try {
           this.buffers = {
-            receiveBytes: this.socket.getRecvBufferSize() / REPORTED_PER_GRANTED,
-            sendBytes: this.socket.getSendBufferSize() / REPORTED_PER_GRANTED,
+            receiveBytes: socket.getRecvBufferSize() / REPORTED_PER_GRANTED,
+            sendBytes: socket.getSendBufferSize() / REPORTED_PER_GRANTED,
           };
         } catch {
           // A getsockopt that fails leaves the sizes unknown: nothing to report, and no reason to stop.
         }
         if (clock === 'kernel') {
-          const { stamps, problem } = DatagramStamps.open(this.socket);
+          const { stamps, problem } = DatagramStamps.open(socket);
           this.stamps = stamps;
           this.clockProblem = problem;
         }
@@ -132,12 +194,36 @@ export class UdpListener {
     });
   }
 
-  private onDatagram(buf: Buffer, rinfo: RemoteInfo): void {
-    const now = this.stamps.receivedAt();
+  /**
+   * A batch from the native socket (`this` is the listener: no closure per socket). A handler that
+   * throws does not cost the datagrams after it: the error is thrown again on the next tick, as
+   * node:dgram's callback would have thrown it.
+   */
+  private onBatch(batch: Buffer, count: number): void {
+    const socket = this.batched as BatchedUdpSocket;
+    const meta = socket.meta;
+    for (let i = 0; i < count; i++) {
+      const m = i * META;
+      const offset = meta[m];
+      const stamp = meta[m + 4];
+      try {
+        this.onDatagram(
+          batch.subarray(offset, offset + meta[m + 1]),
+          socket.sourceHost(i),
+          meta[m + 2],
+          stamp >= 0 ? monotonicToNow(stamp) : performance.now(),
+        );
+      } catch (err) {
+        process.nextTick(rethrow, err);
+      }
+    }
+  }
+
+  private onDatagram(buf: Buffer, address: string, port: number, now: number): void {
     const flow = this.flow;
     flow.localPort = this.port;
-    flow.remoteAddress = rinfo.address;
-    flow.remotePort = rinfo.port;
+    flow.remoteAddress = address;
+    flow.remotePort = port;
     if (buf.length > this.limits.maxMessageBytes) {
       this.handler.onLimit(this.routeIndex, 'max_message_bytes');
       this.handler.onMessage(
@@ -154,6 +240,16 @@ export class UdpListener {
 
   /** Send one message as chunks (one sendmsg with an iovec). Errors are reported to `onError`, never thrown. */
   send(chunks: Buffer[], port: number, address: string, onError: (err: Error | null) => void): void {
+    if (this.batched !== null) {
+      const result = this.batched.send(chunks, port, address);
+      // Reported after the caller's turn, as node:dgram reports a send's outcome.
+      if (result < 0) process.nextTick(onError, udpError(result, 'send', address, port));
+      return;
+    }
+    if (this.socket === null) {
+      process.nextTick(onError, udpError(-constants.errno.EBADF, 'send', address, port));
+      return;
+    }
     try {
       this.socket.send(chunks, port, address, onError);
     } catch (err) {
@@ -163,12 +259,22 @@ export class UdpListener {
   }
 
   close(): Promise<void> {
+    if (this.batched !== null) {
+      this.batched.close();
+      return Promise.resolve();
+    }
+    const socket = this.socket;
+    if (socket === null) return Promise.resolve();
     return new Promise((resolve) => {
       try {
-        this.socket.close(() => resolve());
+        socket.close(() => resolve());
       } catch {
         resolve();
       }
     });
   }
+}
+
+function rethrow(err: unknown): never {
+  throw err;
 }

@@ -248,6 +248,7 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
       e.state === 'reload-failed' ||
       e.state === 'reload-ignored' ||
       e.state === 'udp-buffers-capped' ||
+      e.state === 'udp-io-dgram' ||
       e.state === 'heap-guard-unreachable'
     )
       logger.warn(line, `sipspan ${e.state}`);

@@ -38,7 +38,7 @@ async function udpDropsOf(route: RouteRuntime): Promise<number> {
   const inodes = new Set<string>();
   for (const listener of [route.udp4, route.udp6, route.ownUdp4, route.ownUdp6]) {
     if (listener === null) continue;
-    const inode = await socketInode(listener.socket);
+    const inode = await socketInode(listener);
     if (inode !== null) inodes.add(inode);
   }
   return readUdpSocketDrops(inodes);

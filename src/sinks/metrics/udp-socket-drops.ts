@@ -37,7 +37,10 @@ export function sumDrops(table: string, inodes: ReadonlySet<string>): number {
   return drops;
 }
 
-const inodeOf = new WeakMap<Socket, string | null>();
+/** A dgram socket, or anything that knows its descriptor (a route's UDP listener). */
+export type InodeKey = Socket | { readonly fd: number };
+
+const inodeOf = new WeakMap<InodeKey, string | null>();
 
 /**
  * A bound socket's inode (fstat of its descriptor), read once per socket.
@@ -47,10 +50,10 @@ const inodeOf = new WeakMap<Socket, string | null>();
  * 6 ms this way.
  * Null when the descriptor cannot be found: that socket's drops go uncounted.
  */
-export async function socketInode(socket: Socket): Promise<string | null> {
+export async function socketInode(socket: InodeKey): Promise<string | null> {
   const known = inodeOf.get(socket);
   if (known !== undefined) return known;
-  const fd = socketFd(socket);
+  const fd = 'fd' in socket ? socket.fd : socketFd(socket);
   const inode =
     fd < 0
       ? null

@@ -268,6 +268,7 @@ export async function startProxy(opts: {
   tracing?: Record<string, unknown>;
   logs?: Record<string, unknown>;
   receiveClock?: 'kernel' | 'event_loop';
+  udpIo?: 'batched' | 'dgram';
   sinks?: SinkFactory;
 }): Promise<StartedProxy> {
   const ports: number[] = [];
@@ -296,6 +297,7 @@ export async function startProxy(opts: {
     ...(opts.tracing ? { tracing: opts.tracing } : {}),
     ...(opts.logs ? { logs: opts.logs } : {}),
     ...(opts.receiveClock ? { receive_clock: opts.receiveClock } : {}),
+    ...(opts.udpIo ? { udp_io: opts.udpIo } : {}),
   });
   const app = await Sipspan.start(config, opts.sinks ? { sinks: opts.sinks } : {});
   return { app, ports, stop: () => app.stop(300) };
