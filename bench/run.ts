@@ -7,6 +7,7 @@
  *   direct             UAC → UAS, no box: the load generator's own ceiling
  *   relay              a bare node:dgram relay (bench/relay/dgram-relay.ts): the floor for a Node.js proxy
  *   sipspan-off        sipspan, telemetry off
+ *   sipspan-off-dgram  the same with UDP read through node:dgram (udp_io: dgram), not in batches
  *   sipspan-on         sipspan, all telemetry on (spans 100% sampled to a local OTLP receiver,
  *                      /metrics scraped every second, one log line per transaction to a file)
  *   series             two sipspan routes in series (two hops in one process), telemetry on
@@ -161,6 +162,13 @@ const PATHS: PathSpec[] = [
     name: 'sipspan, telemetry off',
     transport: 'udp',
     box: 'sipspan-off',
+    baseline: 'direct',
+  },
+  {
+    id: 'sipspan-off-dgram',
+    name: 'sipspan, telemetry off, UDP through node:dgram',
+    transport: 'udp',
+    box: 'sipspan-off-dgram',
     baseline: 'direct',
   },
   {

@@ -13,6 +13,7 @@ const root = join(import.meta.dirname, '..', '..');
 export type BoxKind =
   | 'relay'
   | 'sipspan-off'
+  | 'sipspan-off-dgram'
   | 'sipspan-on'
   | 'sipspan-series-on'
   | 'kamailio-stateless'
@@ -55,6 +56,8 @@ export async function startBox(
       return startRelay(uasPort, ctx, relayHoldUs);
     case 'sipspan-off':
       return startSipspan(uasPort, transport, ctx, false, 1);
+    case 'sipspan-off-dgram':
+      return startSipspan(uasPort, transport, ctx, false, 1, 'dgram');
     case 'sipspan-on':
       return startSipspan(uasPort, transport, ctx, true, 1);
     case 'sipspan-series-on':
@@ -87,7 +90,8 @@ async function startRelay(uasPort: number, ctx: BoxContext, holdUs: number): Pro
  * receiver, each route's /metrics listener (scraped every second by the
  * harness), one JSON line per transaction to a file. Telemetry off: no
  * exporter and the sampler always_off (no span is built), no /metrics
- * listener, transaction lines off (warn level, to the file).
+ * listener, transaction lines off (warn level, to the file). `udpIo`: how
+ * UDP is read (the default, batched, unless the path says dgram).
  */
 async function startSipspan(
   uasPort: number,
@@ -95,6 +99,7 @@ async function startSipspan(
   ctx: BoxContext,
   telemetry: boolean,
   routes: number,
+  udpIo: 'batched' | 'dgram' = 'batched',
 ): Promise<Box> {
   const admin = await freePort();
   const ports: number[] = [];
@@ -108,6 +113,7 @@ async function startSipspan(
   const lines = [
     'node: bench',
     `admin: 127.0.0.1:${admin}`,
+    `udp_io: ${udpIo}`,
     telemetry
       ? `logs: { destination: ${logFile} }`
       : `logs: { level: warn, transactions: false, destination: ${logFile} }`,

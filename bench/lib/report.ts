@@ -121,6 +121,12 @@ export const CPU_PAIRS: PairSpec[] = [
     label: 'CPU per call, telemetry off ≤ 1.2× the node:dgram relay',
   },
   { a: 'sipspan-on', b: 'sipspan-off', limit: null, label: 'CPU per call, all telemetry on against off' },
+  {
+    a: 'sipspan-off-dgram',
+    b: 'sipspan-off',
+    limit: null,
+    label: 'CPU per call, telemetry off, UDP through node:dgram against batched reads',
+  },
 ];
 
 const fmt = (v: number | null | undefined, digits = 0): string =>
