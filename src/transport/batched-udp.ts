@@ -1,6 +1,6 @@
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
+import { type NativeModule, nativeModule } from './native-module.ts';
 
 /**
  * How a route's UDP sockets are read and written.
@@ -26,25 +26,14 @@ interface UdpIoNative {
   readonly batch: number;
 }
 
-let native: UdpIoNative | null | undefined;
-let nativeProblem = '';
-
-/** The native module (build/udp-io.node), once; null, with the reason in `batchedUdpProblem()`, without it. */
-function udpIo(): UdpIoNative | null {
-  if (native !== undefined) return native;
-  try {
-    // From src/transport/ and from dist/transport/ alike, build/ is two levels up.
-    native = createRequire(import.meta.url)('../../build/udp-io.node') as UdpIoNative;
-  } catch (err) {
-    native = null;
-    nativeProblem = `native UDP module not built (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; npm ci builds it with a C compiler)`;
-  }
-  return native;
+/** The native module (native/udp-io.c, built at install into build/), or why it is not there. */
+function udpIo(): NativeModule<UdpIoNative> {
+  return nativeModule<UdpIoNative>('udp-io', 'native UDP module');
 }
 
 /** Why `batched` cannot be had here, or null when it can. */
 export function batchedUdpProblem(): string | null {
-  return udpIo() === null ? nativeProblem : null;
+  return udpIo().problem;
 }
 
 /** Numbers per datagram in the batch's metadata (native/udp-io.c: META). */
@@ -127,8 +116,8 @@ export class BatchedUdpSocket {
     onBatch: OnBatch,
     receiver: unknown,
   ): BatchedUdpSocket {
-    const io = udpIo();
-    if (io === null) throw new Error(nativeProblem);
+    const { module: io, problem } = udpIo();
+    if (io === null) throw new Error(problem);
     const opened = io.open(
       family,
       host,

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:dgram';
-import { createRequire } from 'node:module';
+import { nativeModule } from './native-module.ts';
 import { socketFd } from './socket-fd.ts';
 
 /**
@@ -44,22 +44,6 @@ export function monotonicToNow(monotonicMs: number): number {
   return monotonicMs - MONOTONIC_ORIGIN_MS;
 }
 
-let helper: KernelStamp | null | undefined;
-let helperProblem = '';
-
-/** The native helper (native/kernel-stamp.c, built at install into build/), once. */
-function kernelStamp(): KernelStamp | null {
-  if (helper !== undefined) return helper;
-  try {
-    // From src/transport/ and from dist/transport/ alike, build/ is two levels up.
-    helper = createRequire(import.meta.url)('../../build/kernel-stamp.node') as KernelStamp;
-  } catch (err) {
-    helper = null;
-    helperProblem = `native helper not built (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; npm ci builds it with a C compiler)`;
-  }
-  return helper;
-}
-
 /**
  * Reads the kernel's receive stamps of one UDP socket. Made after the socket is bound;
  * `receivedAt()` is called in the socket's 'message' handler, for the datagram just handed out.
@@ -80,8 +64,8 @@ export class DatagramStamps {
 
   /** Turns stamping on for the socket (the kernel starts with the next datagrams), or says why not. */
   static open(socket: Socket): { stamps: DatagramStamps; problem: string | null } {
-    const native = kernelStamp();
-    if (native === null) return { stamps: DatagramStamps.off(), problem: helperProblem };
+    const { module: native, problem } = nativeModule<KernelStamp>('kernel-stamp', 'native helper');
+    if (native === null) return { stamps: DatagramStamps.off(), problem };
     const fd = socketFd(socket);
     if (fd < 0) return { stamps: DatagramStamps.off(), problem: 'no file descriptor on the socket' };
     native.stampMs(fd);
