@@ -12,10 +12,11 @@ RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
-# The kernel receive clock's helper (native/kernel-stamp.c, Node-API): a C compiler in this stage only.
+# The native pieces (Node-API): the kernel receive clock's helper (native/kernel-stamp.c) and the
+# batched UDP socket (native/udp-io.c). A C compiler in this stage only.
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 COPY native ./native
-RUN sh native/build.sh && test -f build/kernel-stamp.node
+RUN sh native/build.sh && test -f build/kernel-stamp.node && test -f build/udp-io.node
 
 # ---- runtime: production dependencies and compiled JavaScript only ----
 FROM node:24-slim AS runtime

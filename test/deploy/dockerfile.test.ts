@@ -141,6 +141,7 @@ describe('Dockerfile', () => {
       cpSync(join(root, 'native'), join(build, 'native'), { recursive: true });
       const native = spawnSync('sh', ['native/build.sh'], { cwd: build, encoding: 'utf8' });
       assert.ok(existsSync(join(build, 'build', 'kernel-stamp.node')), `native/build.sh: ${native.stderr}`);
+      assert.ok(existsSync(join(build, 'build', 'udp-io.node')), `native/build.sh: ${native.stderr}`);
 
       // Runtime stage: /app with package files, dist/, bin/; the config at its image path (here: beside it).
       const app = join(scratch, 'app');
@@ -189,11 +190,13 @@ describe('Dockerfile', () => {
           if (!healthy) await new Promise((r) => setTimeout(r, 200));
         }
         assert.ok(healthy, `the HEALTHCHECK never passed: ${stderr}`);
-        // The compiled code finds the helper where the image puts it: UDP timed by the kernel.
+        // The compiled code finds the native pieces where the image puts them: UDP timed by the kernel, read in batches.
         const status = (await (await fetch(`http://127.0.0.1:${admin}/api/status`)).json()) as {
           receive_clock: { udp: string; reason?: string };
+          udp_io: { mode: string; reason?: string };
         };
         assert.deepEqual(status.receive_clock, { udp: 'kernel' });
+        assert.deepEqual(status.udp_io, { mode: 'batched' });
       } finally {
         child.kill('SIGTERM');
       }
