@@ -5,7 +5,7 @@
  * core 0 through each path, with the box in the middle pinned to core 1:
  *
  *   direct             UAC → UAS, no box: the load generator's own ceiling
- *   relay              a bare node:dgram relay (bench/relay/dgram-relay.ts): the floor for a Node.js proxy
+ *   relay              a bare node:dgram relay (bench/relay/dgram-relay.ts): the floor for a proxy on node:dgram
  *   sipspan-off        sipspan, telemetry off
  *   sipspan-off-dgram  the same with UDP read through node:dgram (udp_io: dgram), not in batches
  *   sipspan-on         sipspan, all telemetry on (spans 100% sampled to a local OTLP receiver,

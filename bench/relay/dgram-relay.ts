@@ -7,7 +7,7 @@
  * upstream; a response loses its top Via (§16.7 step 3) and goes to the
  * sent-by of the next one (§18.2.2, no received/rport handling). No Record-Route,
  * no Max-Forwards, no loop detection, no parsing beyond a few indexOf calls,
- * no tables, no telemetry: the floor a Node.js proxy cannot go below, so
+ * no tables, no telemetry: the floor a proxy on node:dgram cannot go below, so
  * "sipspan costs N× a bare relay" isolates what sipspan adds over the runtime.
  */
 import { createSocket } from 'node:dgram';
