@@ -38,7 +38,7 @@ const MAX_HOLD_MS = 0.05;
  *
  * A UDP send on loopback wakes its receiver, and an idle receiver is woken with an
  * inter-processor interrupt that the sender pays inside `sendmsg` (on a virtual machine, several
- * µs). A turn reads every datagram the socket holds (libuv: up to 32 per wake-up); sent one by one
+ * µs). A turn reads every datagram the socket holds (up to 64 per wake-up; node:dgram, 32); sent one by one
  * as each is handled, ~30 µs apart, each could find the peer asleep again. Sent in groups, the
  * group wakes it once. The turn's first send leaves at once, so that a lone message waits for
  * nothing; a held one waits at most MAX_HOLD_MS for the ones handled after it. Measured in

@@ -66,7 +66,7 @@ export class UdpListener {
   private readonly io: UdpIo;
   /**
    * The flow and the message of the datagram being handled, rewritten for each one:
-   * a datagram is handled to its end before the next is read, so nothing is
+   * a datagram is handled to its end before the next is handed over, so nothing is
    * allocated for them per message. The handler must copy the flow it keeps
    * (a send waiting for a name lookup does) and keep nothing of the message.
    */
