@@ -354,19 +354,25 @@ export class Sipspan {
 
   /** How UDP sockets are read, and why not as configured when they are not. */
   get udpIo(): { mode: UdpIo; reason?: string } {
-    for (const route of this.routes) {
-      for (const l of route.udpSockets()) if (l.ioProblem) return { mode: 'dgram', reason: l.ioProblem };
-    }
-    return { mode: this.config.udp_io };
+    const reason = this.firstUdpProblem((l) => l.ioProblem);
+    return reason === null ? { mode: this.config.udp_io } : { mode: 'dgram', reason };
   }
 
   /** The clock UDP datagrams are timed with, and why it is not the configured one when it is not. */
   get receiveClock(): { udp: ReceiveClock; reason?: string } {
+    const reason = this.firstUdpProblem((l) => l.clockProblem);
+    return reason === null ? { udp: this.config.receive_clock } : { udp: 'event_loop', reason };
+  }
+
+  /** The first UDP socket's reason for falling back from what was configured, or null when none fell back. */
+  private firstUdpProblem(problemOf: (l: UdpListener) => string | null): string | null {
     for (const route of this.routes) {
-      for (const l of route.udpSockets())
-        if (l.clockProblem) return { udp: 'event_loop', reason: l.clockProblem };
+      for (const l of route.udpSockets()) {
+        const problem = problemOf(l);
+        if (problem) return problem;
+      }
     }
-    return { udp: this.config.receive_clock };
+    return null;
   }
 
   private installAdminRoutes(): void {

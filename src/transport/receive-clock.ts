@@ -86,7 +86,7 @@ export class DatagramStamps {
   receivedAt(): number {
     if (this.fd >= 0) {
       const at = (this.helper as KernelStamp).stampMs(this.fd);
-      if (at >= 0) return at - MONOTONIC_ORIGIN_MS;
+      if (at >= 0) return monotonicToNow(at);
     }
     return performance.now();
   }

@@ -47,6 +47,17 @@ export const TRANSACTION_FIELDS = [
 
 /** Keys pino or the sink set on every line: a state detail must not repeat them. */
 const RESERVED_KEYS = new Set(['time', 'level', 'msg', 'node', 'service', 'state']);
+
+/** Process states an operator should look at: logged at warn, the rest at info. */
+const WARN_STATES: ReadonlySet<ProcessStateEvent['state']> = new Set([
+  'heap-soft',
+  'heap-hard',
+  'reload-failed',
+  'reload-ignored',
+  'udp-buffers-capped',
+  'udp-io-dgram',
+  'heap-guard-unreachable',
+]);
 const SECRET_KEY = /password|secret|token|key/i;
 /** How long pino's logger.flush(cb) waits for a stalled destination. */
 const LOGGER_FLUSH_MS = 2000;
@@ -242,16 +253,7 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
       }
       return;
     }
-    if (
-      e.state === 'heap-soft' ||
-      e.state === 'heap-hard' ||
-      e.state === 'reload-failed' ||
-      e.state === 'reload-ignored' ||
-      e.state === 'udp-buffers-capped' ||
-      e.state === 'udp-io-dgram' ||
-      e.state === 'heap-guard-unreachable'
-    )
-      logger.warn(line, `sipspan ${e.state}`);
+    if (WARN_STATES.has(e.state)) logger.warn(line, `sipspan ${e.state}`);
     else logger.info(line, `sipspan ${e.state}`);
   };
 
