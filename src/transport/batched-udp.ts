@@ -18,12 +18,11 @@ interface UdpIoNative {
     reusePort: boolean,
     bufferBytes: number,
     stamps: boolean,
-    onBatch: (this: unknown, batch: Buffer, count: number) => void,
+    onBatch: OnBatch,
     receiver: unknown,
   ): unknown[];
   send(handle: unknown, chunks: Buffer[], port: number, address: string): number;
   close(handle: unknown): void;
-  readonly batch: number;
 }
 
 /** The native module (native/udp-io.c, built at install into build/), or why it is not there. */
@@ -125,7 +124,7 @@ export class BatchedUdpSocket {
       options.reusePort,
       Math.min(options.bufferBytes, 0x7fffffff),
       options.stamps,
-      onBatch as (this: unknown, batch: Buffer, count: number) => void,
+      onBatch,
       receiver,
     );
     if (typeof opened[0] === 'number') throw udpError(opened[0], opened[1] as string, host, port);
