@@ -30,6 +30,9 @@ class EncodedBatch implements QueuedBatch {
 
 const NOTHING = new Uint8Array(0);
 
+/** A batch's body closes at this size: under the 4 MiB a collector's gRPC receiver takes by default. */
+export const MAX_BATCH_BYTES = 3 * 1024 * 1024;
+
 /** One span as a request of its own, by the SDK serializer; null when even that fails. */
 function serializeAlone(span: ReadableSpan): Uint8Array | null {
   try {
@@ -58,7 +61,11 @@ function serializeAlone(span: ReadableSpan): Uint8Array | null {
  * protobuf merges concatenated messages, so the receiver reads one request with
  * one more ResourceSpans.
  *
- *   push ─▶ [ open request in the encoder | strays ] ─(batchSize, or taken)─▶ [ closed bodies ] ─▶ take
+ * A batch also closes once its body reaches MAX_BATCH_BYTES, whatever its span count: spans carry
+ * wire values (a Call-ID may be kilobytes), and a collector's gRPC receiver refuses a request over
+ * 4 MiB by default.
+ *
+ *   push ─▶ [ open request in the encoder | strays ] ─(batchSize or MAX_BATCH_BYTES, or taken)─▶ [ closed bodies ] ─▶ take
  */
 export class EncodedSpanQueue implements SpanQueue {
   private readonly exporter: EncodedBodyExporter;
@@ -69,14 +76,21 @@ export class EncodedSpanQueue implements SpanQueue {
   /** The open batch: the spans the encoder wrote, and the strays. */
   private encoded = 0;
   private strays: Uint8Array[] = [];
+  private strayBytes = 0;
+  private readonly maxBytes: number;
 
-  constructor(exporter: EncodedBodyExporter, batchSize: number) {
+  constructor(exporter: EncodedBodyExporter, batchSize: number, maxBytes = MAX_BATCH_BYTES) {
     this.exporter = exporter;
     this.batchSize = batchSize;
+    this.maxBytes = maxBytes;
   }
 
   get length(): number {
     return this.closedSpans + this.openSpans;
+  }
+
+  get full(): boolean {
+    return this.closed.length > 0;
   }
 
   private get openSpans(): number {
@@ -89,8 +103,10 @@ export class EncodedSpanQueue implements SpanQueue {
       const alone = serializeAlone(span);
       if (alone === null) return false;
       this.strays.push(alone);
+      this.strayBytes += alone.length;
     }
-    if (this.openSpans >= this.batchSize) this.close();
+    if (this.openSpans >= this.batchSize || this.encoder.size + this.strayBytes >= this.maxBytes)
+      this.close();
     return true;
   }
 
@@ -106,6 +122,7 @@ export class EncodedSpanQueue implements SpanQueue {
     this.closedSpans = 0;
     this.encoded = 0;
     this.strays = [];
+    this.strayBytes = 0;
   }
 
   /** Into the encoder's open request; false when the encoder leaves the span to the SDK serializer. */
@@ -128,5 +145,6 @@ export class EncodedSpanQueue implements SpanQueue {
     this.closedSpans += count;
     this.encoded = 0;
     this.strays = [];
+    this.strayBytes = 0;
   }
 }

@@ -80,6 +80,11 @@ export class OtlpTraceEncoder {
   /** The request being written: its header and where its two open messages start. */
   private current: { header: Header; resourceSpans: number; scopeSpans: number } | null = null;
 
+  /** Bytes of the request begun so far. */
+  get size(): number {
+    return this.current === null ? 0 : this.pos;
+  }
+
   /** The request for `spans`, a fresh buffer the caller owns; null when the batch needs the SDK serializer. */
   encode(spans: readonly ReadableSpan[]): Uint8Array | null {
     if (spans.length === 0) return new Uint8Array(0);

@@ -18,6 +18,8 @@ export interface QueuedBatch {
 export interface SpanQueue {
   /** Spans queued, not yet taken. */
   readonly length: number;
+  /** A whole batch waits: the batch size reached (or, for bytes, their bound). */
+  readonly full: boolean;
   /** False when the span could not be queued (the caller counts it as dropped). */
   push(span: ReadableSpan): boolean;
   /** The oldest spans, at most the batch size the queue was made with (at least one: the caller checks `length`), off the queue. */
@@ -57,6 +59,10 @@ export class SpanArrayQueue implements SpanQueue {
 
   get length(): number {
     return this.spans.length;
+  }
+
+  get full(): boolean {
+    return this.spans.length >= this.batchSize;
   }
 
   push(span: ReadableSpan): boolean {

@@ -69,6 +69,32 @@ describe('encoded span queue', () => {
       );
   });
 
+  test('a batch closes at its byte bound before its span count, and a closed batch makes the queue full', () => {
+    const exporter = new RecordingExporter();
+    const spans: ReadableSpan[] = [];
+    for (let n = 20; n < 30; n++) spans.push(...transactionSpans(n));
+    // The bound: what the first three spans take in a request of their own, less a byte.
+    const bound = sdkBytes(spans.slice(0, 3)).length / 2 - 1;
+    const queue = new EncodedSpanQueue(exporter, 100, bound);
+    assert.ok(queue.push(spans[0]));
+    assert.ok(queue.push(spans[1]));
+    assert.equal(queue.full, false);
+    assert.ok(queue.push(spans[2]));
+    assert.equal(queue.full, true, 'three spans reach the bytes bound, far below 100 spans');
+    for (const s of spans.slice(3)) assert.ok(queue.push(s));
+    takeAll(queue);
+    assert.ok(exporter.sent.length >= 5, `${exporter.sent.length} batches of 20 spans`);
+    // A body passes its bound by the span that reached it, at most.
+    const largestSpan = Math.max(...spans.map((x) => sdkBytes([x]).length / 2));
+    let at = 0;
+    for (const batch of exporter.sent) {
+      assert.ok(batch.body.length < bound + largestSpan, `${batch.body.length} bytes`);
+      assert.equal(Buffer.from(batch.body).toString('hex'), sdkBytes(spans.slice(at, at + batch.spans)));
+      at += batch.spans;
+    }
+    assert.equal(at, spans.length);
+  });
+
   test('a span the encoder leaves alone rides in the same body, as a request of its own', () => {
     const exporter = new RecordingExporter();
     const queue = new EncodedSpanQueue(exporter, 10);

@@ -79,10 +79,10 @@ const opts = (o: Partial<ReturnType<typeof batcherOptionsFromEnv>> = {}) => ({
 });
 
 describe('span batcher', () => {
-  test('OTEL_BSP_* with the specification defaults; the batch never exceeds the queue', () => {
+  test('OTEL_BSP_* honoured; batches of 2048 in a queue of 8192 unless set; the batch never exceeds the queue', () => {
     assert.deepEqual(batcherOptionsFromEnv({}), {
-      maxQueueSize: 2048,
-      maxExportBatchSize: 512,
+      maxQueueSize: 8192,
+      maxExportBatchSize: 2048,
       scheduledDelayMs: 5000,
       exportTimeoutMs: 30_000,
     });
