@@ -95,6 +95,10 @@ describe('span batcher', () => {
       }),
       { maxQueueSize: 100, maxExportBatchSize: 100, scheduledDelayMs: 250, exportTimeoutMs: 30_000 },
     );
+    // A queue set alone: batches a quarter of it, so a batch in flight leaves room for new spans.
+    assert.equal(batcherOptionsFromEnv({ OTEL_BSP_MAX_QUEUE_SIZE: '2048' }).maxExportBatchSize, 512);
+    assert.equal(batcherOptionsFromEnv({ OTEL_BSP_MAX_QUEUE_SIZE: '100000' }).maxExportBatchSize, 2048);
+    assert.equal(batcherOptionsFromEnv({ OTEL_BSP_MAX_QUEUE_SIZE: '3' }).maxExportBatchSize, 1);
   });
 });
 
