@@ -31,7 +31,7 @@ class EncodedBatch implements QueuedBatch {
 const NOTHING = new Uint8Array(0);
 
 /** A batch's body closes at this size: under the 4 MiB a collector's gRPC receiver takes by default. */
-export const MAX_BATCH_BYTES = 3 * 1024 * 1024;
+const MAX_BATCH_BYTES = 3 * 1024 * 1024;
 
 /** One span as a request of its own, by the SDK serializer; null when even that fails. */
 function serializeAlone(span: ReadableSpan): Uint8Array | null {
@@ -76,7 +76,6 @@ export class EncodedSpanQueue implements SpanQueue {
   /** The open batch: the spans the encoder wrote, and the strays. */
   private encoded = 0;
   private strays: Uint8Array[] = [];
-  private strayBytes = 0;
   private readonly maxBytes: number;
 
   constructor(exporter: EncodedBodyExporter, batchSize: number, maxBytes = MAX_BATCH_BYTES) {
@@ -103,10 +102,8 @@ export class EncodedSpanQueue implements SpanQueue {
       const alone = serializeAlone(span);
       if (alone === null) return false;
       this.strays.push(alone);
-      this.strayBytes += alone.length;
     }
-    if (this.openSpans >= this.batchSize || this.encoder.size + this.strayBytes >= this.maxBytes)
-      this.close();
+    if (this.openSpans >= this.batchSize || this.openBytes() >= this.maxBytes) this.close();
     return true;
   }
 
@@ -122,7 +119,13 @@ export class EncodedSpanQueue implements SpanQueue {
     this.closedSpans = 0;
     this.encoded = 0;
     this.strays = [];
-    this.strayBytes = 0;
+  }
+
+  /** The open batch's body so far: the encoder's request and the strays (rare: usually none). */
+  private openBytes(): number {
+    let n = this.encoder.size;
+    for (let i = 0; i < this.strays.length; i++) n += this.strays[i].length;
+    return n;
   }
 
   /** Into the encoder's open request; false when the encoder leaves the span to the SDK serializer. */
@@ -145,6 +148,5 @@ export class EncodedSpanQueue implements SpanQueue {
     this.closedSpans += count;
     this.encoded = 0;
     this.strays = [];
-    this.strayBytes = 0;
   }
 }

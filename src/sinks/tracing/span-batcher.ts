@@ -24,8 +24,8 @@ export interface BatcherOptions {
  * A request of 2048 SIPp spans is ~1 MB; an encoded batch also closes at MAX_BATCH_BYTES
  * (encoded-span-queue.ts), under the 4 MiB a collector's gRPC receiver takes by default.
  */
-export const DEFAULT_EXPORT_BATCH_SIZE = 2048;
-export const DEFAULT_QUEUE_SIZE = 4 * DEFAULT_EXPORT_BATCH_SIZE;
+const DEFAULT_EXPORT_BATCH_SIZE = 2048;
+const DEFAULT_QUEUE_SIZE = 4 * DEFAULT_EXPORT_BATCH_SIZE;
 
 /**
  * OTEL_BSP_* (OpenTelemetry SDK environment variables), with sipspan's defaults for the batch and
