@@ -28,12 +28,22 @@ describe('native/build.sh', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
+  /** One plain build, shared by the tests that only load what it built. */
+  let plain: { dir: string; status: number | null; stderr: string } | null = null;
+  const plainBuild = () => {
+    if (plain === null) {
+      const dir = scratchPackage();
+      dirs.push(dir);
+      const r = spawnSync('sh', ['native/build.sh'], { cwd: dir, encoding: 'utf8' });
+      plain = { dir, status: r.status, stderr: r.stderr };
+    }
+    return plain;
+  };
+
   test('builds build/kernel-stamp.node, which loads here and answers -1 for a descriptor that is no socket', () => {
-    const dir = scratchPackage();
-    dirs.push(dir);
-    const r = spawnSync('sh', ['native/build.sh'], { cwd: dir, encoding: 'utf8' });
+    const r = plainBuild();
     assert.equal(r.status, 0, r.stderr);
-    const helper = join(dir, 'build', 'kernel-stamp.node');
+    const helper = join(r.dir, 'build', 'kernel-stamp.node');
     assert.ok(existsSync(helper), r.stderr);
     const { stampMs } = createRequire(import.meta.url)(helper) as { stampMs(fd: number): number };
     assert.equal(stampMs(-1), -1);
@@ -41,11 +51,9 @@ describe('native/build.sh', () => {
   });
 
   test('builds build/udp-io.node, which loads here with its batch size', () => {
-    const dir = scratchPackage();
-    dirs.push(dir);
-    const r = spawnSync('sh', ['native/build.sh'], { cwd: dir, encoding: 'utf8' });
+    const r = plainBuild();
     assert.equal(r.status, 0, r.stderr);
-    const module = join(dir, 'build', 'udp-io.node');
+    const module = join(r.dir, 'build', 'udp-io.node');
     assert.ok(existsSync(module), r.stderr);
     const io = createRequire(import.meta.url)(module) as {
       batch: number;
