@@ -532,6 +532,14 @@ class LateHandler implements InboundHandler {
     this.target!.onMessage(routeIndex, flow, result, datagram, receivedAt);
   }
 
+  onBatchStart(): void {
+    this.target!.onBatchStart();
+  }
+
+  onBatchEnd(): void {
+    this.target!.onBatchEnd();
+  }
+
   onStreamBroken(routeIndex: number, flow: Flow, code: ScanCode): void {
     this.target!.onStreamBroken(routeIndex, flow, code);
   }

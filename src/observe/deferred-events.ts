@@ -14,6 +14,9 @@ import type { Channel } from 'node:diagnostics_channel';
  *   poll phase: datagram ─▶ forward ─▶ datagram ─▶ forward ─▶ …      (events queued)
  *   check phase: transaction:end, call:outcome, call:end in the order they happened
  *
+ * A batch of reads (one wake-up of the batched UDP socket) is a turn of its own: its events are
+ * published at its end (`batchEnd`), after the batch's sends, with no setImmediate per wake-up.
+ *
  * The records published are ended (their fields no longer change), so reading them a moment later
  * reads what was true at the end. Bounded: past `maxQueued` the queue is published at once.
  */
@@ -22,6 +25,8 @@ export class DeferredEvents {
   private readonly messages: unknown[] = [];
   private readonly maxQueued: number;
   private scheduled = false;
+  /** True while a batch of reads is handled: its end publishes what it queued. */
+  private inBatch = false;
   private readonly onImmediate = () => {
     this.scheduled = false;
     this.flush();
@@ -42,7 +47,20 @@ export class DeferredEvents {
     if (this.channels.length >= this.maxQueued) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(this.onImmediate);
+      if (!this.inBatch) setImmediate(this.onImmediate);
+    }
+  }
+
+  batchStart(): void {
+    this.inBatch = true;
+  }
+
+  /** The batch has been handled: what it queued is published now. */
+  batchEnd(): void {
+    this.inBatch = false;
+    if (this.scheduled) {
+      this.scheduled = false;
+      this.flush();
     }
   }
 

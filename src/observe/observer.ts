@@ -681,6 +681,15 @@ export class Observer {
   }
 
   /** Publish the queued end events now (they go out after the turn's forwarding otherwise). */
+  /** A batch of reads begins: the events it ends are published at its end (DeferredEvents). */
+  batchStart(): void {
+    this.events.batchStart();
+  }
+
+  batchEnd(): void {
+    this.events.batchEnd();
+  }
+
   flushEvents(): void {
     this.events.flush();
   }

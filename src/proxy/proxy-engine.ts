@@ -171,6 +171,17 @@ export class ProxyEngine implements InboundHandler {
     }
   }
 
+  onBatchStart(): void {
+    this.outbox.batchStart();
+    this.observer.batchStart();
+  }
+
+  /** The batch's held sends leave first, then the sinks hear what it ended. */
+  onBatchEnd(): void {
+    this.outbox.batchEnd();
+    this.observer.batchEnd();
+  }
+
   onStreamBroken(routeIndex: number, flow: Flow, code: ScanCode): void {
     this.drop(this.routes[routeIndex], flow, null, true, code, true);
   }

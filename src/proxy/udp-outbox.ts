@@ -44,14 +44,21 @@ const MAX_HOLD_MS = 0.05;
  * nothing; a held one waits at most MAX_HOLD_MS for the ones handled after it. Measured in
  * bench/README.md ("Sends of a turn, in groups").
  *
+ * Datagrams read in one batch (`udp_io: batched`: one wake-up, one `recvmmsg`) are a turn of
+ * their own: what they held leaves when the batch has been handled (`batchEnd`), with no
+ * setImmediate per wake-up, which at low rates, where each datagram is a wake-up of its own,
+ * was one more entry into JavaScript per message.
+ *
  * Sends are timed when they leave: the bookkeeping (`onSent`) runs after each with that time, so
  * sipspan's proxy time and the upstream RTT hold the wait here.
  */
 export class UdpOutbox {
   private readonly held: HeldSend[] = [];
   private count = 0;
-  /** True from the turn's first send until the check phase. */
+  /** True from the turn's first send until the check phase or the end of the batch. */
   private busyTurn = false;
+  /** True while a batch of reads is handled: its end, not the check phase, ends the turn. */
+  private inBatch = false;
   /** When the oldest send held now was held. */
   private heldSince = 0;
   private readonly onSent: (send: HeldSend, at: number) => void;
@@ -74,7 +81,7 @@ export class UdpOutbox {
   slot(): HeldSend | null {
     if (!this.busyTurn) {
       this.busyTurn = true;
-      setImmediate(this.flushAtCheck);
+      if (!this.inBatch) setImmediate(this.flushAtCheck);
       return null;
     }
     if (this.count === 0) this.heldSince = performance.now();
@@ -87,7 +94,18 @@ export class UdpOutbox {
     return this.held[this.count++];
   }
 
-  /** Send everything held, oldest first, and end the turn (the check phase). */
+  /** A batch of reads begins: the sends it makes are a turn that ends with it. */
+  batchStart(): void {
+    this.inBatch = true;
+  }
+
+  /** The batch has been handled: what it held leaves now. */
+  batchEnd(): void {
+    this.inBatch = false;
+    if (this.busyTurn) this.flush();
+  }
+
+  /** Send everything held, oldest first, and end the turn (the check phase or a batch's end). */
   flush(): void {
     this.busyTurn = false;
     this.sendHeld();

@@ -17,6 +17,13 @@ export interface InboundHandler {
     datagram: Buffer | null,
     receivedAt: number,
   ): void;
+  /**
+   * The datagrams of one batched read (one wake-up of a native UDP socket) are handed over between
+   * these two calls: what the handler defers to the end of the event-loop turn may go at the end
+   * of the batch instead.
+   */
+  onBatchStart(): void;
+  onBatchEnd(): void;
   /** A TCP stream could not be framed any more and was closed. */
   onStreamBroken(routeIndex: number, flow: Flow, code: ScanCode): void;
   /** A limit of the transport was hit (`tcp_max_connections`, `tcp_read_message_ms`, ...). */

@@ -202,6 +202,7 @@ export class UdpListener {
   private onBatch(batch: Buffer, count: number): void {
     const socket = this.batched as BatchedUdpSocket;
     const meta = socket.meta;
+    this.handler.onBatchStart();
     for (let i = 0; i < count; i++) {
       const m = i * META;
       const offset = meta[m];
@@ -217,6 +218,7 @@ export class UdpListener {
         process.nextTick(rethrow, err);
       }
     }
+    this.handler.onBatchEnd();
   }
 
   private onDatagram(buf: Buffer, address: string, port: number, now: number): void {

@@ -41,6 +41,27 @@ describe('deferred events', () => {
     });
   });
 
+  test("in a batch of reads they are published at the batch's end, not in the check phase", async () => {
+    await withSubscribers(async (seen) => {
+      const events = new DeferredEvents(100);
+      let checkPhaseRan = false;
+      setImmediate(() => {
+        checkPhaseRan = true;
+      });
+      events.batchStart();
+      events.publish(a, 1);
+      events.publish(b, 2);
+      assert.deepEqual(seen, [], 'held while the batch is handled');
+      events.batchEnd();
+      assert.deepEqual(seen, ['a:1', 'b:2']);
+      assert.equal(checkPhaseRan, false);
+      assert.equal(events.size, 0);
+      events.publish(a, 3);
+      await nextTurn();
+      assert.deepEqual(seen, ['a:1', 'b:2', 'a:3'], 'outside a batch, the check phase again');
+    });
+  });
+
   test('flush() publishes at once (shutdown, before the sinks flush)', async () => {
     await withSubscribers(async (seen) => {
       const events = new DeferredEvents(100);

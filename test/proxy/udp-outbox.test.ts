@@ -6,7 +6,14 @@ import { type HeldSend, UdpOutbox } from '../../src/proxy/udp-outbox.ts';
 import type { InboundHandler } from '../../src/transport/inbound-handler.ts';
 import { UdpListener } from '../../src/transport/udp-listener.ts';
 
-const IGNORE: InboundHandler = { onMessage() {}, onStreamBroken() {}, onLimit() {}, onConnectionFailed() {} };
+const IGNORE: InboundHandler = {
+  onMessage() {},
+  onBatchStart() {},
+  onBatchEnd() {},
+  onStreamBroken() {},
+  onLimit() {},
+  onConnectionFailed() {},
+};
 
 /** A sending listener and a receiving socket on loopback. */
 async function openPair(): Promise<{ sender: UdpListener; receiver: Socket; port: number }> {
@@ -62,6 +69,41 @@ test("a turn's first send goes at once; the later ones leave in order in the che
     assert.equal(outbox.slot(), null);
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(errors, []);
+  } finally {
+    await sender.close();
+    receiver.close();
+  }
+});
+
+test("a batch of reads is a turn: its held sends leave at the batch's end, none waits for the check phase", async () => {
+  const { sender, receiver, port } = await openPair();
+  const got: string[] = [];
+  receiver.on('message', (b) => got.push(b.toString('latin1')));
+  const sent: string[] = [];
+  const outbox = new UdpOutbox((send: HeldSend) => sent.push(send.method), 60_000);
+  let checkPhaseRan = false;
+  setImmediate(() => {
+    checkPhaseRan = true;
+  });
+  try {
+    outbox.batchStart();
+    assert.equal(outbox.slot(), null, "the batch's first send goes at once");
+    sender.send([Buffer.from('first')], port, '127.0.0.1', () => {});
+    const held = outbox.slot();
+    assert.ok(held !== null);
+    held.socket = sender;
+    held.chunks = [Buffer.from('second')];
+    held.port = port;
+    held.address = '127.0.0.1';
+    held.onError = () => {};
+    held.method = 'second';
+    assert.deepEqual(sent, []);
+    outbox.batchEnd();
+    assert.deepEqual(sent, ['second'], 'sent when the batch ended, in the same turn');
+    assert.equal(checkPhaseRan, false);
+    assert.equal(outbox.slot(), null, 'the turn ended with the batch: the next send goes at once');
+    for (let i = 0; i < 50 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(got, ['first', 'second']);
   } finally {
     await sender.close();
     receiver.close();

@@ -30,7 +30,12 @@ interface Received {
 class Keeper implements InboundHandler {
   readonly received: Received[] = [];
   throwOn = -1;
+  /** Batches begun and ended, and datagrams handed over outside one (there must be none). */
+  batchStarts = 0;
+  batchEnds = 0;
+  outsideBatch = 0;
   onMessage(_route: number, flow: Flow, _result: ScanResult, datagram: Buffer | null, at: number): void {
+    if (this.batchStarts === this.batchEnds) this.outsideBatch++;
     this.received.push({
       bytes: Buffer.from(datagram ?? Buffer.alloc(0)),
       address: flow.remoteAddress,
@@ -39,6 +44,12 @@ class Keeper implements InboundHandler {
       handledAt: performance.now(),
     });
     if (this.received.length - 1 === this.throwOn) throw new Error('handler failed on purpose');
+  }
+  onBatchStart(): void {
+    this.batchStarts++;
+  }
+  onBatchEnd(): void {
+    this.batchEnds++;
   }
   onStreamBroken(): void {}
   onLimit(): void {}
@@ -139,6 +150,10 @@ describe('batched UDP socket', () => {
         assert.ok(r.handledAt - r.at >= heldMs - 1, `datagram ${i} aged ${r.handledAt - r.at} ms`);
       }
       assert.equal(listener.clockProblem, null);
+      // Every datagram was handed over inside a batch, and the 300 came in fewer batches than datagrams.
+      assert.equal(keeper.outsideBatch, 0);
+      assert.equal(keeper.batchStarts, keeper.batchEnds);
+      assert.ok(keeper.batchStarts < count, `${keeper.batchStarts} batches`);
     } finally {
       a.close();
       b.close();
@@ -161,6 +176,7 @@ describe('batched UDP socket', () => {
       holdLoop(20); // all ten in one batch
       assert.ok(await waitUntil(() => keeper.received.length === 10 && thrown.length === 1, 2000));
       assert.equal(thrown[0].message, 'handler failed on purpose');
+      assert.equal(keeper.batchStarts, keeper.batchEnds, 'the batch ends even when a handler threw');
       assert.deepEqual(
         keeper.received.map((r) => r.bytes.toString()),
         ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
