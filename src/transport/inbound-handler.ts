@@ -9,7 +9,11 @@ import type { UnsentMessage } from './tcp-connection.ts';
  * transport layer imports nothing above it.
  */
 export interface InboundHandler {
-  /** A framed message (its code may be a scan error). `receivedAt` is performance.now() at arrival. */
+  /**
+   * A framed message (its code may be a scan error). `receivedAt` is performance.now() at arrival.
+   * `datagram`: a UDP datagram's bytes when they could not be scanned into a message (a keepalive,
+   * garbage); otherwise null, and the message's buf[start, end) holds them.
+   */
   onMessage(
     routeIndex: number,
     flow: Flow,

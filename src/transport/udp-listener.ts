@@ -2,7 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP } from 'node:net';
 import { constants } from 'node:os';
-import { frameDatagram } from '../wire/frame-datagram.ts';
+import { frameDatagramAt } from '../wire/frame-datagram.ts';
 import { ScanCode } from '../wire/scan-codes.ts';
 import { SipMessage } from '../wire/sip-message.ts';
 import { DEFAULT_STREAM_LIMITS, type StreamFramerLimits } from '../wire/stream-framer.ts';
@@ -166,7 +166,7 @@ export class UdpListener {
     });
     this.socket = socket;
     socket.on('message', (buf: Buffer, rinfo: RemoteInfo) =>
-      this.onDatagram(buf, rinfo.address, rinfo.port, this.stamps.receivedAt()),
+      this.onDatagram(buf, 0, buf.length, rinfo.address, rinfo.port, this.stamps.receivedAt()),
     );
     // ICMP port unreachable and friends surface as 'error' on a connected or sending socket: never fatal.
     socket.on('error', () => {});
@@ -209,7 +209,9 @@ export class UdpListener {
       const stamp = meta[m + 4];
       try {
         this.onDatagram(
-          batch.subarray(offset, offset + meta[m + 1]),
+          batch,
+          offset,
+          offset + meta[m + 1],
           socket.sourceHost(i),
           meta[m + 2],
           stamp >= 0 ? monotonicToNow(stamp) : performance.now(),
@@ -221,23 +223,34 @@ export class UdpListener {
     this.handler.onBatchEnd();
   }
 
-  private onDatagram(buf: Buffer, address: string, port: number, now: number): void {
+  /** The datagram buf[start, end): a batch's datagrams are read where they lie in its buffer. */
+  private onDatagram(
+    buf: Buffer,
+    start: number,
+    end: number,
+    address: string,
+    port: number,
+    now: number,
+  ): void {
     const flow = this.flow;
     flow.localPort = this.port;
     flow.remoteAddress = address;
     flow.remotePort = port;
-    if (buf.length > this.limits.maxMessageBytes) {
+    if (end - start > this.limits.maxMessageBytes) {
       this.handler.onLimit(this.routeIndex, 'max_message_bytes');
       this.handler.onMessage(
         this.routeIndex,
         flow,
         { code: ScanCode.MESSAGE_TOO_LARGE, message: null, at: 0 },
-        buf,
+        buf.subarray(start, end),
         now,
       );
       return;
     }
-    this.handler.onMessage(this.routeIndex, flow, frameDatagram(buf, this.limits, this.message), buf, now);
+    const result = frameDatagramAt(buf, start, end, this.limits, this.message);
+    // The bytes alone only when no message could be made of them (a keepalive, garbage).
+    const datagram = result.message === null ? buf.subarray(start, end) : null;
+    this.handler.onMessage(this.routeIndex, flow, result, datagram, now);
   }
 
   /** Send one message as chunks (one sendmsg with an iovec). Errors are reported to `onError`, never thrown. */

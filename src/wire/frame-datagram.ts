@@ -17,19 +17,32 @@ export function frameDatagram(
   limits: ScanLimits = DEFAULT_SCAN_LIMITS,
   into: SipMessage | null = null,
 ): ScanResult {
-  const result = scanMessage(datagram, 0, datagram.length, limits, into);
+  return frameDatagramAt(datagram, 0, datagram.length, limits, into);
+}
+
+/**
+ * The datagram buf[start, end), framed where it lies: a batch of reads holds many datagrams in one
+ * buffer, and a Buffer object per datagram would be the only thing made for it.
+ */
+export function frameDatagramAt(
+  buf: Buffer,
+  start: number,
+  end: number,
+  limits: ScanLimits = DEFAULT_SCAN_LIMITS,
+  into: SipMessage | null = null,
+): ScanResult {
+  const result = scanMessage(buf, start, end, limits, into);
   const msg = result.message;
   if (msg === null) return result;
   if (result.code !== ScanCode.OK) {
-    if (msg.bodyStart > 0 && msg.contentLength >= 0 && msg.bodyStart + msg.contentLength <= datagram.length) {
+    if (msg.bodyStart > 0 && msg.contentLength >= 0 && msg.bodyStart + msg.contentLength <= end) {
       msg.end = msg.bodyStart + msg.contentLength;
     }
     return result;
   }
   if (msg.contentLength >= 0) {
-    const available = datagram.length - msg.bodyStart;
-    if (available < msg.contentLength)
-      return { code: ScanCode.BODY_TRUNCATED, message: msg, at: datagram.length };
+    const available = end - msg.bodyStart;
+    if (available < msg.contentLength) return { code: ScanCode.BODY_TRUNCATED, message: msg, at: end };
     msg.end = msg.bodyStart + msg.contentLength;
   }
   return result;

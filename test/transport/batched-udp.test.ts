@@ -34,10 +34,13 @@ class Keeper implements InboundHandler {
   batchStarts = 0;
   batchEnds = 0;
   outsideBatch = 0;
-  onMessage(_route: number, flow: Flow, _result: ScanResult, datagram: Buffer | null, at: number): void {
+  onMessage(_route: number, flow: Flow, result: ScanResult, datagram: Buffer | null, at: number): void {
     if (this.batchStarts === this.batchEnds) this.outsideBatch++;
+    // A datagram that makes a message lies in the batch's buffer: the message says where.
+    const msg = result.message;
+    const bytes = datagram ?? (msg === null ? Buffer.alloc(0) : msg.buf.subarray(msg.start, msg.end));
     this.received.push({
-      bytes: Buffer.from(datagram ?? Buffer.alloc(0)),
+      bytes: Buffer.from(bytes),
       address: flow.remoteAddress,
       port: flow.remotePort,
       at,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { frameDatagram } from '../../src/wire/frame-datagram.ts';
+import { frameDatagram, frameDatagramAt } from '../../src/wire/frame-datagram.ts';
 import { HeaderId } from '../../src/wire/header-names.ts';
 import { ScanCode } from '../../src/wire/scan-codes.ts';
 import { corpusFile } from '../support/corpus.ts';
@@ -30,6 +30,30 @@ describe('frameDatagram', () => {
     // The trailing INVITE is not looked at: nothing indexed points past the REGISTER.
     for (let i = 0; i < m.fieldCount; i++) assert.ok(m.fieldLineEnd(i) <= 300);
     assert.equal(m.value(HeaderId.CALL_ID), 'dblreq.0ha0isndaksdj99sdfafnl3lk233412');
+  });
+
+  test('a datagram framed where it lies in a larger buffer (a batch of reads) is the same message', () => {
+    const one = sipBytes(START, ['Call-ID: x', 'Content-Length: 5'], 'hello');
+    const short = sipBytes(START, ['Call-ID: y', 'Content-Length: 9'], 'hi');
+    const bare = sipBytes(START, ['Call-ID: z'], 'to the end');
+    const batch = Buffer.concat([bytes('ahead'), one, short, bare, bytes('after')]);
+    let at = 5;
+    for (const datagram of [one, short, bare]) {
+      const alone = frameDatagram(datagram);
+      const r = frameDatagramAt(batch, at, at + datagram.length);
+      assert.equal(r.code, alone.code);
+      const m = r.message!;
+      const n = alone.message!;
+      assert.deepEqual(
+        [m.start - at, m.end - at, m.bodyStart - at, m.contentLength],
+        [n.start, n.end, n.bodyStart, n.contentLength],
+      );
+      assert.equal(m.value(HeaderId.CALL_ID), n.value(HeaderId.CALL_ID));
+      if (r.code === ScanCode.BODY_TRUNCATED)
+        assert.equal(r.at, at + datagram.length, 'short of its own end, not the batch’s');
+      else assert.ok(messageBytes(m).equals(messageBytes(n)));
+      at += datagram.length;
+    }
   });
 
   test('trailing bytes after a body are cut at Content-Length', () => {
