@@ -22,7 +22,7 @@ import { readCSeq } from '../wire/read-cseq.ts';
 import { locateAddress, readTag, readUser } from '../wire/read-name-addr.ts';
 import { readSipUri } from '../wire/read-sip-uri.ts';
 import { formatTraceparent, parseSessionId } from '../wire/read-trace-context.ts';
-import { lowerTransport, readVia, type ViaValue } from '../wire/read-via.ts';
+import { emptyVia, lowerTransport, readVia, type ViaValue } from '../wire/read-via.ts';
 import type { ScanResult } from '../wire/scan.ts';
 import { ScanCode } from '../wire/scan-codes.ts';
 import type { SipMessage } from '../wire/sip-message.ts';
@@ -111,6 +111,9 @@ export class ProxyEngine implements InboundHandler {
   private readonly options: ProxyOptions;
   /** Reused for every message: edits are applied before the next message is handled. */
   private readonly edits = new EditList();
+  /** A response's top and next Via, read anew for each: nothing of them outlives handleResponse. */
+  private readonly responseTopVia = emptyVia();
+  private readonly responseNextVia = emptyVia();
   private readonly traceparentHeader: string;
   private readonly tracestateHeader: string;
   private readonly traceIdHeader: string;
@@ -688,7 +691,7 @@ export class ProxyEngine implements InboundHandler {
     const viaField = msg.fieldIndex(HeaderId.VIA);
     const vs = msg.fieldValueStart(viaField);
     const ve = msg.fieldValueEnd(viaField);
-    const top = readVia(buf, vs, ve);
+    const top = readVia(buf, vs, ve, this.responseTopVia);
     // §16.7 step 3 / §18.1.2: a response whose top Via is not ours is not for us.
     if (
       top === null ||
@@ -717,7 +720,7 @@ export class ProxyEngine implements InboundHandler {
     const edits = this.edits;
     edits.clear();
     if (top.next !== -1) {
-      next = readVia(buf, top.next, ve);
+      next = readVia(buf, top.next, ve, this.responseNextVia);
       edits.remove(vs, top.next);
     } else {
       const second = msg.fieldIndex(HeaderId.VIA, 1);
@@ -725,7 +728,7 @@ export class ProxyEngine implements InboundHandler {
         this.drop(route, flow, msg, false, 'no-next-via');
         return;
       }
-      next = readVia(buf, msg.fieldValueStart(second), msg.fieldValueEnd(second));
+      next = readVia(buf, msg.fieldValueStart(second), msg.fieldValueEnd(second), this.responseNextVia);
       edits.remove(msg.fieldLineStart(viaField), msg.fieldLineEnd(viaField));
     }
     if (next === null) {

@@ -28,8 +28,16 @@ export interface ViaValue {
  * Read the via-parm starting at `start`; null when it is malformed
  * (RFC 4475 §3.1.2.1 badinv01: empty parameters and values, `;;,;,,`).
  * LWS is allowed around "/" and ";" and "=" (RFC 4475 §3.1.1.1 wsinv).
+ *
+ * `into`: a value to fill instead of a new one, for a caller that reads it and lets it go (a
+ * response's Vias). On null its fields are left as they were.
  */
-export function readVia(buf: Buffer, start: number, end: number): ViaValue | null {
+export function readVia(
+  buf: Buffer,
+  start: number,
+  end: number,
+  into: ViaValue | null = null,
+): ViaValue | null {
   let p = skipLws(buf, start, end);
   // sent-protocol = protocol-name SLASH protocol-version SLASH transport
   let t = p;
@@ -80,19 +88,35 @@ export function readVia(buf: Buffer, start: number, end: number): ViaValue | nul
     p = q;
   }
 
-  const via: ViaValue = {
-    transport,
-    host,
-    isIPv6,
-    port,
-    branch: null,
-    received: null,
-    rport: -1,
-    maddr: null,
-    end: p,
-    rportNameEnd: -1,
-    next: -1,
-  };
+  let via: ViaValue;
+  if (into === null) {
+    via = {
+      transport,
+      host,
+      isIPv6,
+      port,
+      branch: null,
+      received: null,
+      rport: -1,
+      maddr: null,
+      end: p,
+      rportNameEnd: -1,
+      next: -1,
+    };
+  } else {
+    via = into;
+    via.transport = transport;
+    via.host = host;
+    via.isIPv6 = isIPv6;
+    via.port = port;
+    via.branch = null;
+    via.received = null;
+    via.rport = -1;
+    via.maddr = null;
+    via.end = p;
+    via.rportNameEnd = -1;
+    via.next = -1;
+  }
 
   // *( SEMI via-params ); generic-param = token [ EQUAL gen-value ]
   for (;;) {
@@ -176,6 +200,23 @@ function isHostChar(b: number): boolean {
     b === 0x2d ||
     b === 0x5f
   );
+}
+
+/** A value for readVia to fill (`into`). */
+export function emptyVia(): ViaValue {
+  return {
+    transport: '',
+    host: '',
+    isIPv6: false,
+    port: 0,
+    branch: null,
+    received: null,
+    rport: -1,
+    maddr: null,
+    end: -1,
+    rportNameEnd: -1,
+    next: -1,
+  };
 }
 
 /**

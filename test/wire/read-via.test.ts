@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { frameDatagram } from '../../src/wire/frame-datagram.ts';
 import { HeaderId } from '../../src/wire/header-names.ts';
-import { lowerTransport, readVia, type ViaValue } from '../../src/wire/read-via.ts';
+import { emptyVia, lowerTransport, readVia, type ViaValue } from '../../src/wire/read-via.ts';
 import { corpusFile } from '../support/corpus.ts';
 import { bytes } from './bytes.ts';
 
@@ -45,6 +45,23 @@ describe('readVia', () => {
     assert.equal(v.rportNameEnd, -1);
     assert.equal(v.maddr, null);
     assert.equal(v.next, -1);
+  });
+
+  test('read into a given value, each read leaves nothing of the one before', () => {
+    const into = emptyVia();
+    const a = bytes(
+      'SIP/2.0/TCP [2001:db8::9]:5070;branch=z9hG4bK1;received=192.0.2.1;rport=5071;maddr=m, SIP/2.0/UDP x',
+    );
+    assert.equal(readVia(a, 0, a.length, into), into);
+    assert.deepEqual(
+      [into.transport, into.host, into.isIPv6, into.port, into.branch, into.received, into.rport, into.maddr],
+      ['TCP', '2001:db8::9', true, 5070, 'z9hG4bK1', '192.0.2.1', 5071, 'm'],
+    );
+    assert.ok(into.next > 0);
+    const b = bytes('SIP/2.0/UDP h;rport');
+    assert.equal(readVia(b, 0, b.length, into), into);
+    assert.deepEqual({ ...into }, { ...viaOk('SIP/2.0/UDP h;rport') }, 'the same as a new value');
+    assert.equal(readVia(bytes('SIP/2.0/UDP'), 0, 11, into), null);
   });
 
   test('the transport is upper-cased and unknown transports are fine (RFC 4475 §3.1.1.10)', () => {
