@@ -1,8 +1,8 @@
 import { HeaderId } from '../wire/header-names.ts';
 import { KNOWN_METHODS } from '../wire/methods.ts';
 import { type CSeqValue, readCSeq, readMaxForwards } from '../wire/read-cseq.ts';
-import { locateAddress, readTag } from '../wire/read-name-addr.ts';
-import { readSipUri } from '../wire/read-sip-uri.ts';
+import { hasAddress, readTag } from '../wire/read-name-addr.ts';
+import { checkSipUri } from '../wire/read-sip-uri.ts';
 import { readTokenList } from '../wire/read-token-list.ts';
 import { readVia, type ViaValue } from '../wire/read-via.ts';
 import type { ScanResult } from '../wire/scan.ts';
@@ -94,16 +94,15 @@ export function readRequest(
   const us = msg.uriStart;
   if (buf[us] === 0x3c) return reject(400, 'bad-request-uri');
   if (isSipScheme(buf, us, msg.uriEnd)) {
-    const uri = readSipUri(buf, us, msg.uriEnd);
-    if (uri === null || uri.hasHeaders) return reject(400, 'bad-request-uri');
+    if (checkSipUri(buf, us, msg.uriEnd) !== 0) return reject(400, 'bad-request-uri');
   }
 
   const fromField = msg.fieldIndex(HeaderId.FROM);
   const toField = msg.fieldIndex(HeaderId.TO);
   if (strict) {
-    if (locateAddress(buf, msg.fieldValueStart(fromField), msg.fieldValueEnd(fromField)) === null)
+    if (!hasAddress(buf, msg.fieldValueStart(fromField), msg.fieldValueEnd(fromField)))
       return reject(400, 'bad-from');
-    if (locateAddress(buf, msg.fieldValueStart(toField), msg.fieldValueEnd(toField)) === null)
+    if (!hasAddress(buf, msg.fieldValueStart(toField), msg.fieldValueEnd(toField)))
       return reject(400, 'bad-to');
   }
 

@@ -17,8 +17,15 @@ export interface AddressSpan {
  * addr-spec). Display names may be quoted strings with escaped quotes (RFC 4475
  * §3.1.1.1 wsinv). Returns null when no URI can be found (e.g. an unterminated
  * quote, RFC 4475 §3.1.2.6 quotbal).
+ *
+ * `into`: a span to fill instead of a new one, for a caller that reads it at once.
  */
-export function locateAddress(buf: Buffer, start: number, end: number): AddressSpan | null {
+export function locateAddress(
+  buf: Buffer,
+  start: number,
+  end: number,
+  into: AddressSpan | null = null,
+): AddressSpan | null {
   let p = skipLws(buf, start, end);
   let lt = -1;
   let q = p;
@@ -39,19 +46,42 @@ export function locateAddress(buf: Buffer, start: number, end: number): AddressS
   if (lt !== -1) {
     const gt = buf.indexOf(RAQUOT, lt + 1);
     if (gt === -1 || gt >= end) return null;
-    return { uriStart: lt + 1, uriEnd: gt, paramsStart: gt + 1, bracketed: true };
+    return span(into, lt + 1, gt, gt + 1, true);
   }
   // addr-spec without <>: parameters after it are header parameters (RFC 3261 §20.10).
   p = skipLws(buf, p, end);
   q = p;
   while (q < end && buf[q] !== SEMI && buf[q] !== 0x2c && buf[q] !== 0x20 && buf[q] !== 0x09) q++;
   if (q === p) return null;
-  return { uriStart: p, uriEnd: q, paramsStart: q, bracketed: false };
+  return span(into, p, q, q, false);
+}
+
+function span(
+  into: AddressSpan | null,
+  uriStart: number,
+  uriEnd: number,
+  paramsStart: number,
+  bracketed: boolean,
+): AddressSpan {
+  if (into === null) return { uriStart, uriEnd, paramsStart, bracketed };
+  into.uriStart = uriStart;
+  into.uriEnd = uriEnd;
+  into.paramsStart = paramsStart;
+  into.bracketed = bracketed;
+  return into;
+}
+
+/** The span readTag and readUser fill: read at once, never kept. */
+const SCRATCH: AddressSpan = { uriStart: -1, uriEnd: -1, paramsStart: -1, bracketed: false };
+
+/** Whether a From/To/Contact value holds a URI at all (strict validation), nothing allocated. */
+export function hasAddress(buf: Buffer, start: number, end: number): boolean {
+  return locateAddress(buf, start, end, SCRATCH) !== null;
 }
 
 /** The `tag` parameter of a From/To value (RFC 3261 §19.3), or null. LWS around "=" is allowed (wsinv). */
 export function readTag(buf: Buffer, start: number, end: number): string | null {
-  const span = locateAddress(buf, start, end);
+  const span = locateAddress(buf, start, end, SCRATCH);
   if (span === null) return null;
   return readParam(buf, span.paramsStart, end, 'tag');
 }
@@ -88,7 +118,7 @@ export function readParam(buf: Buffer, start: number, end: number, lowerName: st
 
 /** The user part of a From/To URI (for trace attributes and the call view), or null. */
 export function readUser(buf: Buffer, start: number, end: number): string | null {
-  const span = locateAddress(buf, start, end);
+  const span = locateAddress(buf, start, end, SCRATCH);
   if (span === null) return null;
   let p = span.uriStart;
   const e = span.uriEnd;

@@ -16,6 +16,36 @@ export interface SipUri {
   hasHeaders: boolean;
 }
 
+/** Where the parts of a sip:/sips: URI lie (scanSipUri), -1 for an absent one. */
+interface UriParts {
+  secure: boolean;
+  hostStart: number;
+  hostEnd: number;
+  isIPv6: boolean;
+  port: number;
+  transportStart: number;
+  transportEnd: number;
+  lr: boolean;
+  maddrStart: number;
+  maddrEnd: number;
+  hasHeaders: boolean;
+}
+
+/** Filled by each scan and read at once: nothing is allocated to check or read a URI. */
+const PARTS: UriParts = {
+  secure: false,
+  hostStart: -1,
+  hostEnd: -1,
+  isIPv6: false,
+  port: 0,
+  transportStart: -1,
+  transportEnd: -1,
+  lr: false,
+  maddrStart: -1,
+  maddrEnd: -1,
+  hasHeaders: false,
+};
+
 /**
  * Parse a sip: or sips: URI in buf[start, end); null for other schemes or a
  * malformed host. An IPv6 address must be bracketed: `sip:2001:db8::10` is
@@ -23,13 +53,41 @@ export interface SipUri {
  * with no port (§4.3) and `[2001:db8:::192.0.2.1]` is tolerated (§4.10).
  */
 export function readSipUri(buf: Buffer, start: number, end: number): SipUri | null {
+  if (!scanSipUri(buf, start, end)) return null;
+  const u = PARTS;
+  return {
+    secure: u.secure,
+    host: buf.toString('latin1', u.hostStart, u.hostEnd),
+    isIPv6: u.isIPv6,
+    port: u.port,
+    transport:
+      u.transportStart === -1 ? null : buf.toString('latin1', u.transportStart, u.transportEnd).toLowerCase(),
+    lr: u.lr,
+    maddr: u.maddrStart === -1 ? null : buf.toString('latin1', u.maddrStart, u.maddrEnd),
+    hasHeaders: u.hasHeaders,
+  };
+}
+
+/**
+ * What a Request-URI check needs (RFC 3261 §16.3 step 2, RFC 4475 §3.1.2.11), without the strings
+ * readSipUri makes: -1 when buf[start, end) is no well-formed sip:/sips: URI, 1 when it is one with
+ * a `?headers` part, 0 when it is one without.
+ */
+export function checkSipUri(buf: Buffer, start: number, end: number): -1 | 0 | 1 {
+  if (!scanSipUri(buf, start, end)) return -1;
+  return PARTS.hasHeaders ? 1 : 0;
+}
+
+/** One pass over a sip:/sips: URI into PARTS; false for other schemes or a malformed host. */
+function scanSipUri(buf: Buffer, start: number, end: number): boolean {
+  const u = PARTS;
   let p = start;
   let secure = false;
   if (end - p >= 4 && equalsLower(buf, p, p + 4, 'sip:')) p += 4;
   else if (end - p >= 5 && equalsLower(buf, p, p + 5, 'sips:')) {
     p += 5;
     secure = true;
-  } else return null;
+  } else return false;
   // userinfo ends at the last "@" before any ";" of uri-parameters ... but user may hold ";" (RFC 4475 §3.1.1.9 semiuri).
   let hostStart = p;
   for (let i = p; i < end; i++) {
@@ -43,19 +101,20 @@ export function readSipUri(buf: Buffer, start: number, end: number): SipUri | nu
     if (b === 0x3e) break;
   }
   p = hostStart;
-  let host: string;
   let isIPv6 = false;
   if (buf[p] === LBRACKET) {
     const close = buf.indexOf(RBRACKET, p);
-    if (close === -1 || close >= end) return null;
-    host = buf.toString('latin1', p + 1, close);
+    if (close === -1 || close >= end) return false;
+    u.hostStart = p + 1;
+    u.hostEnd = close;
     isIPv6 = true;
     p = close + 1;
   } else {
     const hs = p;
     while (p < end && buf[p] !== COLON && buf[p] !== SEMI && buf[p] !== QMARK) p++;
-    if (p === hs) return null;
-    host = buf.toString('latin1', hs, p);
+    if (p === hs) return false;
+    u.hostStart = hs;
+    u.hostEnd = p;
   }
   let port = 0;
   if (p < end && buf[p] === COLON) {
@@ -66,18 +125,16 @@ export function readSipUri(buf: Buffer, start: number, end: number): SipUri | nu
       p++;
     }
     // A second colon here is an unbracketed IPv6 address (RFC 5118 §4.2): invalid.
-    if (p === d || port > 65535 || (p < end && buf[p] !== SEMI && buf[p] !== QMARK)) return null;
+    if (p === d || port > 65535 || (p < end && buf[p] !== SEMI && buf[p] !== QMARK)) return false;
   }
-  const uri: SipUri = {
-    secure,
-    host,
-    isIPv6,
-    port,
-    transport: null,
-    lr: false,
-    maddr: null,
-    hasHeaders: false,
-  };
+  u.secure = secure;
+  u.isIPv6 = isIPv6;
+  u.port = port;
+  u.transportStart = -1;
+  u.transportEnd = -1;
+  u.lr = false;
+  u.maddrStart = -1;
+  u.maddrEnd = -1;
   while (p < end && buf[p] === SEMI) {
     p++;
     const n = p;
@@ -88,11 +145,15 @@ export function readSipUri(buf: Buffer, start: number, end: number): SipUri | nu
       vs = ++p;
       while (p < end && buf[p] !== SEMI && buf[p] !== QMARK) p++;
     }
-    if (equalsLower(buf, n, nameEnd, 'lr')) uri.lr = true;
-    else if (vs !== -1 && equalsLower(buf, n, nameEnd, 'transport'))
-      uri.transport = buf.toString('latin1', vs, p).toLowerCase();
-    else if (vs !== -1 && equalsLower(buf, n, nameEnd, 'maddr')) uri.maddr = buf.toString('latin1', vs, p);
+    if (equalsLower(buf, n, nameEnd, 'lr')) u.lr = true;
+    else if (vs !== -1 && equalsLower(buf, n, nameEnd, 'transport')) {
+      u.transportStart = vs;
+      u.transportEnd = p;
+    } else if (vs !== -1 && equalsLower(buf, n, nameEnd, 'maddr')) {
+      u.maddrStart = vs;
+      u.maddrEnd = p;
+    }
   }
-  if (p < end && buf[p] === QMARK) uri.hasHeaders = true;
-  return uri;
+  u.hasHeaders = p < end && buf[p] === QMARK;
+  return true;
 }

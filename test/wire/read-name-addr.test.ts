@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { locateAddress, readParam, readTag, readUser } from '../../src/wire/read-name-addr.ts';
+import { hasAddress, locateAddress, readParam, readTag, readUser } from '../../src/wire/read-name-addr.ts';
 import { bytes } from './bytes.ts';
 
 function tag(value: string): string | null {
@@ -11,6 +11,12 @@ function tag(value: string): string | null {
 function uriOf(value: string): string | null {
   const b = bytes(value);
   const span = locateAddress(b, 0, b.length);
+  // Filling a given span, and only asking whether there is one, agree with a new span.
+  const into = { uriStart: 7, uriEnd: 7, paramsStart: 7, bracketed: true };
+  const filled = locateAddress(b, 0, b.length, into);
+  assert.equal(hasAddress(b, 0, b.length), span !== null);
+  if (span === null) assert.equal(filled, null);
+  else assert.deepEqual(filled, span);
   return span === null ? null : b.toString('latin1', span.uriStart, span.uriEnd);
 }
 

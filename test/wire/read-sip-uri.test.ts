@@ -1,20 +1,27 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { frameDatagram } from '../../src/wire/frame-datagram.ts';
-import { readSipUri, type SipUri } from '../../src/wire/read-sip-uri.ts';
+import { checkSipUri, readSipUri, type SipUri } from '../../src/wire/read-sip-uri.ts';
 import { corpusFile } from '../support/corpus.ts';
 import { bytes } from './bytes.ts';
 
+/** readSipUri, and checkSipUri (no strings made) agreeing with it on every URI these tests read. */
+function read(buf: Buffer, start: number, end: number): SipUri | null {
+  const u = readSipUri(buf, start, end);
+  assert.equal(checkSipUri(buf, start, end), u === null ? -1 : u.hasHeaders ? 1 : 0);
+  return u;
+}
+
 function uri(s: string): SipUri | null {
   const b = bytes(s);
-  return readSipUri(b, 0, b.length);
+  return read(b, 0, b.length);
 }
 
 /** The Request-URI of an RFC 5118 message in its wire form. */
 function requestUriOf(name: string): SipUri | null {
   const f = corpusFile('rfc5118', name);
   const m = frameDatagram(f.wire).message!;
-  return readSipUri(f.wire, m.uriStart, m.uriEnd);
+  return read(f.wire, m.uriStart, m.uriEnd);
 }
 
 describe('readSipUri', () => {
@@ -57,6 +64,20 @@ describe('readSipUri', () => {
 
   test('escaped characters are never decoded (RFC 4475 esc01)', () => {
     assert.equal(uri('sip:sips%3Auser%40example.com@example.net')!.host, 'example.net');
+  });
+
+  test('a read after one with parameters keeps none of them', () => {
+    assert.equal(checkSipUri(bytes('sip:a@b;transport=tcp;lr;maddr=m?h=1'), 0, 36), 1);
+    assert.deepEqual(uri('sips:c@[::1]:7'), {
+      secure: true,
+      host: '::1',
+      isIPv6: true,
+      port: 7,
+      transport: null,
+      lr: false,
+      maddr: null,
+      hasHeaders: false,
+    });
   });
 
   test('a ?headers part is flagged (not allowed in a Request-URI, RFC 4475 §3.1.2.11 escruri)', () => {
