@@ -44,11 +44,11 @@ const BOX_CORE = '1';
 const SAMPLING_BYTES = 4096;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-interface Site {
+export interface Site {
   site: string;
   bytesPerCall: number;
 }
-interface SinkSetResult {
+export interface SinkSetResult {
   sinks: string;
   calls: number;
   failed: number;
@@ -205,12 +205,21 @@ async function main(): Promise<void> {
     await child(values.child, Number(values.port), Number(values.uas), Number(values.otlp));
     return;
   }
+  const sets = values.sinks!.split(',');
+  const numbers = [values.calls, values.rate, values.warmup, values.top].map(Number);
+  if (sets.some((s) => s !== 'off' && s !== 'all') || numbers.some((n) => !(Number.isInteger(n) && n > 0))) {
+    log(
+      'usage: npm run bench:alloc [-- --sinks off,all] [--calls 6000] [--rate 1000] [--warmup 3000] [--top 15] [--json]',
+    );
+    process.exitCode = 2;
+    return;
+  }
   pinSelf(LOAD_CORE);
   const driver = chooseDriver(log, false);
   const otlp = await startOtlpReceiver();
   const results: SinkSetResult[] = [];
   try {
-    for (const sinks of values.sinks!.split(',')) {
+    for (const sinks of sets) {
       log(`${sinks}: ${values.calls} calls at ${values.rate}/s after ${values.warmup} ...`);
       results.push(await measure(driver, sinks, otlp.port));
     }
