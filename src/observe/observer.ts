@@ -680,7 +680,6 @@ export class Observer {
     this.events.flush();
   }
 
-  /** Publish the queued end events now (they go out after the turn's forwarding otherwise). */
   /** A batch of reads begins: the events it ends are published at its end (DeferredEvents). */
   batchStart(): void {
     this.events.batchStart();
@@ -690,6 +689,7 @@ export class Observer {
     this.events.batchEnd();
   }
 
+  /** Publish the queued end events now (they go out after the turn's forwarding otherwise). */
   flushEvents(): void {
     this.events.flush();
   }
