@@ -17,11 +17,12 @@ import type { UdpListener } from '../transport/udp-listener.ts';
 import { EditList } from '../wire/edit-list.ts';
 import { frameDatagram } from '../wire/frame-datagram.ts';
 import { HeaderId } from '../wire/header-names.ts';
+import { writeLatin1 } from '../wire/latin1.ts';
 import { valueEnd } from '../wire/lws.ts';
 import { readCSeq } from '../wire/read-cseq.ts';
 import { locateAddress, readTag, readUser } from '../wire/read-name-addr.ts';
 import { readSipUri } from '../wire/read-sip-uri.ts';
-import { formatTraceparent, parseSessionId } from '../wire/read-trace-context.ts';
+import { parseSessionId } from '../wire/read-trace-context.ts';
 import { emptyVia, lowerTransport, readVia, type ViaValue } from '../wire/read-via.ts';
 import type { ScanResult } from '../wire/scan.ts';
 import { ScanCode } from '../wire/scan-codes.ts';
@@ -45,6 +46,15 @@ import { type HeldSend, UdpOutbox } from './udp-outbox.ts';
 /** RFC 3261 §18.1.1: above this size a UDP request goes on over a congestion-controlled transport. */
 const UDP_MTU_LIMIT = 1300;
 const MAX_FORWARDS_70 = Buffer.from('Max-Forwards: 70\r\n', 'latin1');
+
+/** "<name>: <value>\r\n" written at `at`; the offset after it. */
+function headerLine(out: Buffer, at: number, name: string, value: string): number {
+  at = writeLatin1(out, writeLatin1(out, at, name), ': ');
+  at = writeLatin1(out, at, value);
+  out[at] = 0x0d;
+  out[at + 1] = 0x0a;
+  return at + 2;
+}
 /** Max-Forwards values 0–254 as bytes, so a decrement allocates nothing. */
 const DECIMALS: Buffer[] = [];
 for (let i = 0; i < 256; i++) DECIMALS.push(Buffer.from(String(i), 'latin1'));
@@ -338,19 +348,13 @@ export class ProxyEngine implements InboundHandler {
     // Size decides the transport (§18.1.1); our own insertions count.
     let transport = target.transport;
     const viaHead = transport === 'tcp' ? route.viaPrefixTcp : route.viaPrefixUdp;
-    let traceLines = '';
-    if (tx !== null) {
-      const span = tx.clientSpanId;
-      traceLines = `${this.traceparentHeader}: ${formatTraceparent(tx.traceId, span, tx.sampled)}\r\n`;
-      if (tx.traceState !== null) traceLines += `${this.tracestateHeader}: ${tx.traceState}\r\n`;
-      traceLines += `${this.traceIdHeader}: ${tx.traceId}\r\n`;
-    }
+    const traceBytes = tx === null ? 0 : this.traceLinesLength(tx);
     const recordRoute =
       cfg.record_route && facts.toTag === null && DIALOG_CREATING.has(method)
         ? this.recordRouteFor(route, flow.transport)
         : null;
 
-    let size = msg.end - msg.start + viaHead.length + branch.length + 2 + traceLines.length;
+    let size = msg.end - msg.start + viaHead.length + branch.length + 2 + traceBytes;
     if (facts.maxForwards < 0) size += MAX_FORWARDS_70.length;
     if (recordRoute !== null) size += recordRoute.length * 2;
     if (
@@ -361,8 +365,14 @@ export class ProxyEngine implements InboundHandler {
     )
       transport = 'tcp';
 
-    const viaLine = `${transport === 'tcp' ? route.viaPrefixTcp : route.viaPrefixUdp}${branch}\r\n${traceLines}`;
-    edits.insert(insertAt, Buffer.from(viaLine, 'latin1'));
+    // Our Via and the trace lines, written once into one Buffer (no string concatenated, then copied).
+    const head = transport === 'tcp' ? route.viaPrefixTcp : route.viaPrefixUdp;
+    const lines = Buffer.allocUnsafe(head.length + branch.length + 2 + traceBytes);
+    let at = writeLatin1(lines, writeLatin1(lines, 0, head), branch);
+    lines[at++] = 0x0d;
+    lines[at++] = 0x0a;
+    if (tx !== null) this.writeTraceLines(lines, at, tx);
+    edits.insert(insertAt, lines);
     if (facts.maxForwards < 0) edits.insert(insertAt, MAX_FORWARDS_70);
     if (recordRoute !== null) {
       // RFC 5658 double Record-Route when the transport changes across the hop.
@@ -399,6 +409,30 @@ export class ProxyEngine implements InboundHandler {
       );
     }
     if (!sent) this.answerSendFailure(route, flow, msg, false, tx);
+  }
+
+  /**
+   * The trace lines a forwarded request carries (W3C traceparent with the CLIENT span's id, tracestate
+   * when there is one, X-Trace-Id), as they are written by writeTraceLines.
+   */
+  private traceLinesLength(tx: ObservedTransaction): number {
+    // "<name>: 00-<trace id>-<span id>-0x\r\n", "<name>: <tracestate>\r\n", "<name>: <trace id>\r\n"
+    const ids = tx.traceId.length;
+    let n = this.traceparentHeader.length + 5 + ids + 1 + tx.clientSpanId.length + 5;
+    if (tx.traceState !== null) n += this.tracestateHeader.length + 2 + tx.traceState.length + 2;
+    return n + this.traceIdHeader.length + 2 + ids + 2;
+  }
+
+  /** formatTraceparent's value, and the other two lines, written where traceLinesLength counted them. */
+  private writeTraceLines(out: Buffer, at: number, tx: ObservedTransaction): void {
+    at = writeLatin1(out, at, this.traceparentHeader);
+    at = writeLatin1(out, at, ': 00-');
+    at = writeLatin1(out, at, tx.traceId);
+    out[at++] = 0x2d;
+    at = writeLatin1(out, at, tx.clientSpanId);
+    at = writeLatin1(out, at, tx.sampled ? '-01\r\n' : '-00\r\n');
+    if (tx.traceState !== null) at = headerLine(out, at, this.tracestateHeader, tx.traceState);
+    headerLine(out, at, this.traceIdHeader, tx.traceId);
   }
 
   /** Set around sendRequest: the request goes over TCP only for its size (read when a tag is made). */
