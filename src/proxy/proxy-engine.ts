@@ -423,7 +423,7 @@ export class ProxyEngine implements InboundHandler {
     return n + this.traceIdHeader.length + 2 + ids + 2;
   }
 
-  /** formatTraceparent's value, and the other two lines, written where traceLinesLength counted them. */
+  /** The lines traceLinesLength counted: traceparent `00-<trace id>-<span id>-<flags>` (W3C version 00). */
   private writeTraceLines(out: Buffer, at: number, tx: ObservedTransaction): void {
     at = writeLatin1(out, at, this.traceparentHeader);
     at = writeLatin1(out, at, ': 00-');

@@ -43,10 +43,6 @@ export function parseTraceparent(value: string): TraceParent | null {
   return { traceId: v.slice(3, 35), spanId: v.slice(36, 52), flags: Number.parseInt(v.slice(53, 55), 16) };
 }
 
-export function formatTraceparent(traceId: string, spanId: string, sampled: boolean): string {
-  return `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`;
-}
-
 /** `X-Trace-Id: <32 lowercase hex>`; null unless exactly that and non-zero. */
 export function parseTraceId(value: string): string | null {
   const v = value.trim().toLowerCase();

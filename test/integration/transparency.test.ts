@@ -20,6 +20,7 @@ import { Sipspan } from '../../src/app.ts';
 import { buildConfig } from '../../src/config/load-config.ts';
 import { channels } from '../../src/observe/channels.ts';
 import type { TransactionRecord } from '../../src/observe/records.ts';
+import { parseTraceparent } from '../../src/wire/read-trace-context.ts';
 import {
   type Arrival,
   describeDiff,
@@ -276,6 +277,10 @@ function checkDialog(rig: Rig, d: Dialog, recordRoutes?: string[]): void {
     assert.ok(s.ownViaOnTop, `${label}: sipspan's Via on top`);
     assert.equal(s.traceparents.length, 1, `${label}: exactly one traceparent`);
     assert.equal(s.traceIds.length, 1, `${label}: exactly one X-Trace-Id`);
+    assert.ok(
+      parseTraceparent(s.traceparents[0]) !== null,
+      `${label}: a valid traceparent ${s.traceparents[0]}`,
+    );
     assert.equal(
       s.traceIds[0],
       s.traceparents[0].slice(3, 35),

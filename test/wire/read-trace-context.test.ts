@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  formatTraceparent,
   isAcceptableTracestate,
   parseSessionId,
   parseTraceId,
@@ -75,16 +74,6 @@ describe('parseTraceparent (W3C Trace Context §3.2)', () => {
       assert.equal(parseTraceparent(bad), null);
     });
   }
-
-  test('formatTraceparent writes a version 00 value that parses back', () => {
-    assert.equal(formatTraceparent(TRACE, SPAN, true), VALID);
-    assert.equal(formatTraceparent(TRACE, SPAN, false), `00-${TRACE}-${SPAN}-00`);
-    assert.deepEqual(parseTraceparent(formatTraceparent(TRACE, SPAN, false)), {
-      traceId: TRACE,
-      spanId: SPAN,
-      flags: 0,
-    });
-  });
 });
 
 describe('X-Trace-Id and Session-ID', () => {
