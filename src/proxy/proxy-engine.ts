@@ -46,6 +46,10 @@ import { type HeldSend, UdpOutbox } from './udp-outbox.ts';
 /** RFC 3261 §18.1.1: above this size a UDP request goes on over a congestion-controlled transport. */
 const UDP_MTU_LIMIT = 1300;
 const MAX_FORWARDS_70 = Buffer.from('Max-Forwards: 70\r\n', 'latin1');
+/** Max-Forwards values 0–254 as bytes, so a decrement allocates nothing. */
+const DECIMALS: Buffer[] = [];
+for (let i = 0; i < 256; i++) DECIMALS.push(Buffer.from(String(i), 'latin1'));
+const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
 
 /** "<name>: <value>\r\n" written at `at`; the offset after it. */
 function headerLine(out: Buffer, at: number, name: string, value: string): number {
@@ -55,10 +59,11 @@ function headerLine(out: Buffer, at: number, name: string, value: string): numbe
   out[at + 1] = 0x0a;
   return at + 2;
 }
-/** Max-Forwards values 0–254 as bytes, so a decrement allocates nothing. */
-const DECIMALS: Buffer[] = [];
-for (let i = 0; i < 256; i++) DECIMALS.push(Buffer.from(String(i), 'latin1'));
-const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
+
+/** The bytes headerLine writes. */
+function headerLineLength(name: string, value: string): number {
+  return name.length + 2 + value.length + 2;
+}
 
 /** Names of the trace headers this process reads and writes (configurable). */
 export interface TraceHeaderNames {
@@ -416,11 +421,10 @@ export class ProxyEngine implements InboundHandler {
    * when there is one, X-Trace-Id), as they are written by writeTraceLines.
    */
   private traceLinesLength(tx: ObservedTransaction): number {
-    // "<name>: 00-<trace id>-<span id>-0x\r\n", "<name>: <tracestate>\r\n", "<name>: <trace id>\r\n"
-    const ids = tx.traceId.length;
-    let n = this.traceparentHeader.length + 5 + ids + 1 + tx.clientSpanId.length + 5;
-    if (tx.traceState !== null) n += this.tracestateHeader.length + 2 + tx.traceState.length + 2;
-    return n + this.traceIdHeader.length + 2 + ids + 2;
+    // "<name>: 00-<trace id>-<span id>-0x\r\n", then the headerLines of tracestate (if any) and X-Trace-Id
+    let n = this.traceparentHeader.length + 5 + tx.traceId.length + 1 + tx.clientSpanId.length + 5;
+    if (tx.traceState !== null) n += headerLineLength(this.tracestateHeader, tx.traceState);
+    return n + headerLineLength(this.traceIdHeader, tx.traceId);
   }
 
   /** The lines traceLinesLength counted: traceparent `00-<trace id>-<span id>-<flags>` (W3C version 00). */

@@ -88,35 +88,18 @@ export function readVia(
     p = q;
   }
 
-  let via: ViaValue;
-  if (into === null) {
-    via = {
-      transport,
-      host,
-      isIPv6,
-      port,
-      branch: null,
-      received: null,
-      rport: -1,
-      maddr: null,
-      end: p,
-      rportNameEnd: -1,
-      next: -1,
-    };
-  } else {
-    via = into;
-    via.transport = transport;
-    via.host = host;
-    via.isIPv6 = isIPv6;
-    via.port = port;
-    via.branch = null;
-    via.received = null;
-    via.rport = -1;
-    via.maddr = null;
-    via.end = p;
-    via.rportNameEnd = -1;
-    via.next = -1;
-  }
+  const via = into ?? emptyVia();
+  via.transport = transport;
+  via.host = host;
+  via.isIPv6 = isIPv6;
+  via.port = port;
+  via.branch = null;
+  via.received = null;
+  via.rport = -1;
+  via.maddr = null;
+  via.end = p;
+  via.rportNameEnd = -1;
+  via.next = -1;
 
   // *( SEMI via-params ); generic-param = token [ EQUAL gen-value ]
   for (;;) {
@@ -202,7 +185,7 @@ function isHostChar(b: number): boolean {
   );
 }
 
-/** A value for readVia to fill (`into`). */
+/** A ViaValue before readVia fills it: the one spelling of its shape. */
 export function emptyVia(): ViaValue {
   return {
     transport: '',
