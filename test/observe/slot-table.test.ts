@@ -24,23 +24,41 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 
 describe('slot table', () => {
   test('behaves as a Map in insertion order, through growth and shrinking', () => {
+    // Random operations, then every key removed in a random order (the columns halve on the way
+    // down), then random operations again. A shrink wait of 0 halves as soon as the load allows.
+    const keys = Array.from({ length: 301 }, (_, n) => `z9hG4bK-${n}|INVITE`);
+    const drain = fc.shuffledSubarray(keys, { minLength: keys.length });
     fc.assert(
-      fc.property(fc.array(op, { minLength: 200, maxLength: 2000 }), (ops) => {
-        const table = new SlotTable<number>(1000);
-        const model = new Map<string, number>();
-        for (const o of ops) {
-          if (o.kind === 'set') {
-            assert.equal(table.set(o.key, o.value), true);
-            model.set(o.key, o.value);
-          } else if (o.kind === 'delete') {
-            assert.equal(table.delete(o.key), model.delete(o.key));
-          } else {
-            assert.equal(table.get(o.key), model.get(o.key));
+      fc.property(
+        fc.array(op, { minLength: 200, maxLength: 2000 }),
+        drain,
+        fc.array(op, { maxLength: 500 }),
+        fc.constantFrom(0, 4),
+        (ops, drained, more, shrinkWait) => {
+          const table = new SlotTable<number>(1000, shrinkWait);
+          const model = new Map<string, number>();
+          const run = (o: Op) => {
+            if (o.kind === 'set') {
+              assert.equal(table.set(o.key, o.value), true);
+              model.set(o.key, o.value);
+            } else if (o.kind === 'delete') {
+              assert.equal(table.delete(o.key), model.delete(o.key));
+            } else {
+              assert.equal(table.get(o.key), model.get(o.key));
+            }
+            assert.equal(table.size, model.size);
+          };
+          for (const o of ops) run(o);
+          assert.deepEqual(walk(table), [...model]);
+          for (const k of drained) {
+            run({ kind: 'delete', key: k });
+            if (model.size % 16 === 0) assert.deepEqual(walk(table), [...model]);
           }
-          assert.equal(table.size, model.size);
-        }
-        assert.deepEqual(walk(table), [...model]);
-      }),
+          if (shrinkWait === 0) assert.equal(table.capacity, 64);
+          for (const o of more) run(o);
+          assert.deepEqual(walk(table), [...model]);
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -81,6 +99,59 @@ describe('slot table', () => {
     gc();
     assert.equal((ref as WeakRef<object> | null)?.deref(), undefined);
     assert.equal(table.size, 39);
+  });
+
+  test('entries that swing with each burst of load do not resize the columns at every swing', () => {
+    const table = new SlotTable<number>(10_000);
+    let resizes = 0;
+    let capacity = table.capacity;
+    const note = () => {
+      if (table.capacity !== capacity) resizes++;
+      capacity = table.capacity;
+    };
+    // 200 bursts: 100 open transactions, then 10 left (under 1/8 of 256 slots).
+    for (let burst = 0; burst < 200; burst++) {
+      for (let i = 0; i < 100; i++) {
+        table.set(`b${burst}-${i}`, i);
+        note();
+      }
+      for (let i = 0; i < 90; i++) {
+        table.delete(`b${burst}-${i}`);
+        note();
+      }
+      for (let i = 90; i < 100; i++) table.delete(`b${burst}-${i}`);
+    }
+    // A halving waits 4 changes per slot (~1000 here, about five bursts): ~2 resizes per 5 bursts,
+    // where halving at once resized twice per burst.
+    assert.ok(resizes <= 100, `${resizes} resizes in 200 bursts`);
+    assert.equal(table.size, 0);
+  });
+
+  test('columns halve down to their floor once the entries have stayed few, keeping every entry', () => {
+    const table = new SlotTable<number>(10_000);
+    const model = new Map<string, number>();
+    for (let i = 0; i < 1000; i++) {
+      table.set(`k${i}`, i);
+      model.set(`k${i}`, i);
+    }
+    assert.equal(table.capacity, 2048);
+    for (let i = 0; i < 995; i++) {
+      table.delete(`k${i}`);
+      model.delete(`k${i}`);
+    }
+    const capacities = new Set([table.capacity]);
+    for (let i = 0; i < 20_000; i++) {
+      table.set('churn', i);
+      table.delete('churn');
+      capacities.add(table.capacity);
+    }
+    assert.equal(table.capacity, 64);
+    assert.deepEqual(
+      [...capacities].sort((a, b) => b - a),
+      [2048, 1024, 512, 256, 128, 64],
+    );
+    assert.deepEqual(walk(table), [...model]);
+    for (const [k, v] of model) assert.equal(table.get(k), v);
   });
 
   test('clear empties it and it fills again', () => {
