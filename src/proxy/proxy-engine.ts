@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import { formatHostPort } from '../config/endpoint.ts';
 import { channels } from '../observe/channels.ts';
 import { sdpOrigin } from '../observe/leg-correlator.ts';
@@ -11,6 +10,7 @@ import {
 } from '../observe/records.ts';
 import type { Flow, TransportName } from '../transport/flow.ts';
 import type { InboundHandler } from '../transport/inbound-handler.ts';
+import { ipFamily } from '../transport/ip-family.ts';
 import type { TcpConnection, UnsentMessage } from '../transport/tcp-connection.ts';
 import type { TcpTransport } from '../transport/tcp-transport.ts';
 import type { UdpListener } from '../transport/udp-listener.ts';
@@ -251,7 +251,7 @@ export class ProxyEngine implements InboundHandler {
       Buffer.from(route.viaPrefixUdp, 'latin1'),
       buf.subarray(at + Buffer.byteLength(route.viaPrefixTcp, 'latin1')),
     ]);
-    const family = isIP(address) === 6 ? 6 : 4;
+    const family = ipFamily(address) === 6 ? 6 : 4;
     const now = performance.now(); // before the send, as in sendRequestTo
     if (!this.transmit(route, tag.flow, address, family, port, 'udp', [udp], tag.tx, true)) return false;
     if (tag.tx !== null) this.observer.onRequestSent(tag.tx, formatHostPort(address, port), 'udp', now);
@@ -943,7 +943,7 @@ export class ProxyEngine implements InboundHandler {
       );
       return true;
     }
-    const family = isIP(address) === 6 ? 6 : 4;
+    const family = ipFamily(address) === 6 ? 6 : 4;
     return this.sendRequestTo(
       route,
       flow,
@@ -1138,7 +1138,7 @@ export class ProxyEngine implements InboundHandler {
     status: number,
     receivedAt: number,
   ): void {
-    const family = isIP(address) === 6 ? 6 : 4;
+    const family = ipFamily(address) === 6 ? 6 : 4;
     const direction: Direction = this.isFromUpstream(route, flow) ? 'upstream' : 'downstream';
     if (target.transport === 'udp') {
       const held = this.holdUdp(
@@ -1192,7 +1192,7 @@ export class ProxyEngine implements InboundHandler {
 
   /** An IP for a host: literals as they are, names from the cache; null when a lookup is needed. */
   private addressOf(route: RouteRuntime, host: string): string | null {
-    if (isIP(host) !== 0) return host;
+    if (ipFamily(host) !== 0) return host;
     if (host === route.upstream.host && route.upstreamAddress !== '') return route.upstreamAddress;
     const c = this.resolver.cached(host, performance.now());
     return c === null ? null : c.address;
@@ -1443,7 +1443,7 @@ export class ProxyEngine implements InboundHandler {
       flow.connection.write(chunks);
       return;
     }
-    const family = isIP(flow.remoteAddress) === 6 ? 6 : 4;
+    const family = ipFamily(flow.remoteAddress) === 6 ? 6 : 4;
     const socket = this.udpSocketFor(route, family, false);
     if (socket !== null) socket.send(chunks, flow.remotePort, flow.remoteAddress, this.udpSent(route, false));
   }
@@ -1513,7 +1513,7 @@ function skipLwsComma(buf: Buffer, p: number, end: number): number {
 
 function isBroadcastOrMulticast(host: string): boolean {
   if (host === '255.255.255.255') return true;
-  const family = isIP(host);
+  const family = ipFamily(host);
   if (family === 4) {
     const first = Number(host.slice(0, host.indexOf('.')));
     return first >= 224 && first <= 239;

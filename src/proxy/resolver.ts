@@ -1,5 +1,5 @@
 import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { ipFamily } from '../transport/ip-family.ts';
 
 interface Cached {
   address: string;
@@ -29,7 +29,7 @@ export class Resolver {
   }
 
   async resolve(host: string): Promise<Cached> {
-    const family = isIP(host);
+    const family = ipFamily(host);
     if (family !== 0) return { address: host, family: family as 4 | 6, expiresAt: Number.POSITIVE_INFINITY };
     const r = await lookup(host, { verbatim: true });
     const entry: Cached = {

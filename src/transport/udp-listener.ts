@@ -1,6 +1,5 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
-import { isIP } from 'node:net';
 import { constants } from 'node:os';
 import { frameDatagramAt } from '../wire/frame-datagram.ts';
 import { ScanCode } from '../wire/scan-codes.ts';
@@ -9,6 +8,7 @@ import { DEFAULT_STREAM_LIMITS, type StreamFramerLimits } from '../wire/stream-f
 import { BatchedUdpSocket, batchedUdpProblem, META, type UdpIo, udpError } from './batched-udp.ts';
 import type { Flow } from './flow.ts';
 import type { InboundHandler } from './inbound-handler.ts';
+import { ipFamily } from './ip-family.ts';
 import { DatagramStamps, monotonicToNow, type ReceiveClock } from './receive-clock.ts';
 import { socketFd } from './socket-fd.ts';
 
@@ -23,7 +23,7 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, famil
  * handler that forwards it. A name, should one reach here, still goes to DNS.
  */
 function lookupLiteral(address: string, family: number | LookupOneOptions, callback: LookupCallback): void {
-  const f = isIP(address);
+  const f = ipFamily(address);
   if (f !== 0) callback(null, address, f);
   else dnsLookup(address, family as LookupOneOptions, callback);
 }
