@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { chunksLength } from '../wire/edit-list.ts';
 import { FrameKind, StreamFramer, type StreamFramerLimits } from '../wire/stream-framer.ts';
 import type { Flow } from './flow.ts';
 import type { InboundHandler } from './inbound-handler.ts';
@@ -190,7 +191,7 @@ export class TcpConnection {
       }
       this.pendingBytes += n;
       budget.queuedBytes += n;
-      this.pendingWrites!.push(chunks);
+      this.pendingWrites!.push([ownBytes(chunks, n)]);
       this.pendingTags!.push(tag);
       return true;
     }
@@ -200,7 +201,10 @@ export class TcpConnection {
     }
     this.lastActivity = performance.now();
     const queuedBefore = this.socket.writableLength;
-    if (chunks.length === 1) this.socket.write(chunks[0]);
+    if (queuedBefore > 0) {
+      // Behind others, the message waits in the queue: in bytes of its own (see ownBytes).
+      this.socket.write(ownBytes(chunks, chunksLength(chunks)));
+    } else if (chunks.length === 1) this.socket.write(chunks[0]);
     else {
       // One syscall for the whole message (writev) instead of one per chunk.
       this.socket.cork();
@@ -266,4 +270,15 @@ export class TcpConnection {
     this.pendingWrites = null;
     this.pendingTags = null;
   }
+}
+
+/**
+ * A message's chunks copied into one Buffer of its own, for a queue. Chunks are views of the buffer
+ * the message was read into, and a view keeps all of that buffer alive: a UDP arena
+ * (native/udp-io.c) holds the datagrams of many wake-ups. Queued as views, messages sent on to a
+ * slow connection one in a hundred would each keep an arena, and the queue's bound in bytes would
+ * not bound its memory.
+ */
+function ownBytes(chunks: readonly Buffer[], length: number): Buffer {
+  return Buffer.concat(chunks, length);
 }

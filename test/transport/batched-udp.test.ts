@@ -164,6 +164,44 @@ describe('batched UDP socket', () => {
     }
   });
 
+  test('bytes handed over are never written again: views kept across many wake-ups and arenas still hold their datagrams', async () => {
+    // Batches fill an arena one after the other (native/udp-io.c): what a handler keeps of one
+    // (a send waiting for a connection, a retransmission) must not change under later ones.
+    const kept: { view: Buffer; copy: Buffer }[] = [];
+    const keeper = new Keeper();
+    const keep = keeper.onMessage.bind(keeper);
+    keeper.onMessage = (route, flow, result, datagram, at) => {
+      const msg = result.message;
+      const view = datagram ?? (msg === null ? Buffer.alloc(0) : msg.buf.subarray(msg.start, msg.end));
+      kept.push({ view, copy: Buffer.from(view) });
+      keep(route, flow, result, datagram, at);
+    };
+    const listener = await batchedListener(keeper);
+    const sender = await dgramSocket();
+    try {
+      // ~1.2 MB in 1200 datagrams, some in wake-ups of their own and some piled up (arenas of
+      // 256 KiB). Each datagram's bytes are its own index, repeated.
+      const sizes: number[] = [];
+      for (let i = 0; i < 1200; i++) sizes.push(i === 300 ? 65_000 : 700 + ((i * 37) % 600));
+      for (let i = 0; i < sizes.length; i++) {
+        sender.send(Buffer.alloc(sizes[i], i % 251), listener.port, HOST);
+        if (i % 50 === 0) await sleep(5);
+      }
+      assert.ok(await waitUntil(() => kept.length === sizes.length, 5000), `${kept.length}`);
+      await sleep(20);
+      const arenas = new Set(kept.map((k) => k.view.buffer));
+      assert.ok(arenas.size >= 4, `${arenas.size} arenas`);
+      for (let i = 0; i < kept.length; i++) {
+        assert.equal(kept[i].view.length, sizes[i], `datagram ${i}`);
+        assert.ok(kept[i].view.equals(kept[i].copy), `datagram ${i} changed after it was handed over`);
+        assert.ok(kept[i].copy.equals(Buffer.alloc(sizes[i], i % 251)), `datagram ${i}`);
+      }
+    } finally {
+      sender.close();
+      await listener.close();
+    }
+  });
+
   test('a handler that throws costs no other datagram of its batch; the error is thrown on as node:dgram would', async () => {
     const keeper = new Keeper();
     keeper.throwOn = 2;
