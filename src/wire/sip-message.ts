@@ -83,8 +83,14 @@ export class SipMessage {
     this.bodyStart = 0;
     this.contentLength = -1;
     this.fieldCount = 0;
-    this.firstField.fill(-1);
-    this.fieldTally.fill(0);
+    // A loop, not fill(): TypedArray#fill is a call into the runtime, twice per message (0.3% of a
+    // perf profile at 2000 calls/s) for 23 entries each.
+    const first = this.firstField;
+    const tally = this.fieldTally;
+    for (let i = 0; i < HEADER_ID_COUNT; i++) {
+      first[i] = -1;
+      tally[i] = 0;
+    }
     this.methodCache = null;
   }
 
