@@ -14,6 +14,7 @@ import { ipFamily } from '../transport/ip-family.ts';
 import type { TcpConnection, UnsentMessage } from '../transport/tcp-connection.ts';
 import type { TcpTransport } from '../transport/tcp-transport.ts';
 import type { UdpListener } from '../transport/udp-listener.ts';
+import { indexOfBytes } from '../wire/byte-search.ts';
 import { EditList } from '../wire/edit-list.ts';
 import { frameDatagram } from '../wire/frame-datagram.ts';
 import { HeaderId } from '../wire/header-names.ts';
@@ -688,15 +689,15 @@ export class ProxyEngine implements InboundHandler {
   }
 
   private isLoop(route: RouteRuntime, msg: SipMessage, loop: number): boolean {
-    // Cheap filter first: a memmem for our branch marker in the header section.
     const buf = msg.buf;
-    const marker = buf.indexOf(BRANCH_PREFIX_BYTES, msg.startLineEnd);
-    if (marker === -1 || marker >= msg.headersEnd) return false;
-    const loopHex = hashHex(loop, 0, 8);
+    let loopHex: string | null = null;
     for (let i = 0; i < msg.fieldCount; i++) {
       if (msg.fieldId(i) !== HeaderId.VIA) continue;
       let p = msg.fieldValueStart(i);
       const e = msg.fieldValueEnd(i);
+      // Cheap filter first: a Via field without our branch marker holds none of our Vias.
+      if (indexOfBytes(buf, BRANCH_PREFIX_BYTES, p, e) === -1) continue;
+      loopHex ??= hashHex(loop, 0, 8);
       while (p !== -1 && p < e) {
         const via = readVia(buf, p, e);
         if (via === null) break;

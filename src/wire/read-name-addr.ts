@@ -1,3 +1,4 @@
+import { indexOfByte } from './byte-search.ts';
 import { DQUOTE, EQUAL, IS_TOKEN, LAQUOT, RAQUOT, SEMI } from './chars.ts';
 import { equalsLower } from './header-names.ts';
 import { skipLws, skipQuoted } from './lws.ts';
@@ -44,8 +45,8 @@ export function locateAddress(
     q++;
   }
   if (lt !== -1) {
-    const gt = buf.indexOf(RAQUOT, lt + 1);
-    if (gt === -1 || gt >= end) return null;
+    const gt = indexOfByte(buf, RAQUOT, lt + 1, end);
+    if (gt === -1) return null;
     return span(into, lt + 1, gt, gt + 1, true);
   }
   // addr-spec without <>: parameters after it are header parameters (RFC 3261 §20.10).
@@ -124,7 +125,7 @@ export function readUser(buf: Buffer, start: number, end: number): string | null
   const e = span.uriEnd;
   while (p < e && buf[p] !== 0x3a) p++;
   const userStart = p + 1;
-  const at = buf.indexOf(0x40, userStart);
-  if (at === -1 || at >= e) return null;
+  const at = indexOfByte(buf, 0x40, userStart, e);
+  if (at === -1) return null;
   return buf.toString('latin1', userStart, at);
 }

@@ -1,3 +1,4 @@
+import { indexOfByte } from './byte-search.ts';
 import { COLON, LBRACKET, QMARK, RBRACKET, SEMI } from './chars.ts';
 import { equalsLower } from './header-names.ts';
 
@@ -103,8 +104,8 @@ function scanSipUri(buf: Buffer, start: number, end: number): boolean {
   p = hostStart;
   let isIPv6 = false;
   if (buf[p] === LBRACKET) {
-    const close = buf.indexOf(RBRACKET, p);
-    if (close === -1 || close >= end) return false;
+    const close = indexOfByte(buf, RBRACKET, p, end);
+    if (close === -1) return false;
     u.hostStart = p + 1;
     u.hostEnd = close;
     isIPv6 = true;

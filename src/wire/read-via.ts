@@ -1,3 +1,4 @@
+import { indexOfByte } from './byte-search.ts';
 import { COMMA, DQUOTE, EQUAL, IS_TOKEN, LBRACKET, RBRACKET, SEMI, SLASH } from './chars.ts';
 import { equalsLower } from './header-names.ts';
 import { skipLws, skipQuoted } from './lws.ts';
@@ -64,8 +65,8 @@ export function readVia(
   let host: string;
   let isIPv6 = false;
   if (buf[p] === LBRACKET) {
-    const close = buf.indexOf(RBRACKET, p);
-    if (close === -1 || close >= end) return null;
+    const close = indexOfByte(buf, RBRACKET, p, end);
+    if (close === -1) return null;
     host = buf.toString('latin1', p + 1, close);
     isIPv6 = true;
     p = close + 1;
@@ -128,8 +129,8 @@ export function readVia(
         q = skipQuoted(buf, q, end);
         if (q === -1) return null;
       } else if (buf[q] === LBRACKET) {
-        const close = buf.indexOf(RBRACKET, q);
-        if (close === -1 || close >= end) return null;
+        const close = indexOfByte(buf, RBRACKET, q, end);
+        if (close === -1) return null;
         q = close + 1;
       } else {
         // Token, or an IPv6 address without brackets (RFC 5118 §4.5 received=2001:db8::9:255).
