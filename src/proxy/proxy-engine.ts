@@ -759,7 +759,7 @@ export class ProxyEngine implements InboundHandler {
     const edits = this.edits;
     edits.clear();
     if (top.next !== -1) {
-      next = readVia(buf, top.next, ve, this.responseNextVia);
+      next = readVia(buf, top.next, ve, this.responseNextVia, false);
       edits.remove(vs, top.next);
     } else {
       const second = msg.fieldIndex(HeaderId.VIA, 1);
@@ -767,7 +767,13 @@ export class ProxyEngine implements InboundHandler {
         this.drop(route, flow, msg, false, 'no-next-via');
         return;
       }
-      next = readVia(buf, msg.fieldValueStart(second), msg.fieldValueEnd(second), this.responseNextVia);
+      next = readVia(
+        buf,
+        msg.fieldValueStart(second),
+        msg.fieldValueEnd(second),
+        this.responseNextVia,
+        false,
+      );
       edits.remove(msg.fieldLineStart(viaField), msg.fieldLineEnd(viaField));
     }
     if (next === null) {

@@ -1,6 +1,7 @@
 import { indexOfByte } from './byte-search.ts';
 import { COMMA, DQUOTE, EQUAL, IS_TOKEN, LBRACKET, RBRACKET, SEMI, SLASH } from './chars.ts';
 import { equalsLower } from './header-names.ts';
+import { internLatin1 } from './latin1.ts';
 import { skipLws, skipQuoted } from './lws.ts';
 
 /** One via-parm (RFC 3261 §20.42, §25.1), with the offsets an edit needs. */
@@ -31,13 +32,16 @@ export interface ViaValue {
  * LWS is allowed around "/" and ";" and "=" (RFC 4475 §3.1.1.1 wsinv).
  *
  * `into`: a value to fill instead of a new one, for a caller that reads it and lets it go (a
- * response's Vias). On null its fields are left as they were.
+ * response's Vias). On null its fields are left as they were. `withBranch` false leaves `branch`
+ * null (its syntax still checked): a response's next Via is read for where to send it, and a
+ * branch is a new string each time.
  */
 export function readVia(
   buf: Buffer,
   start: number,
   end: number,
   into: ViaValue | null = null,
+  withBranch = true,
 ): ViaValue | null {
   let p = skipLws(buf, start, end);
   // sent-protocol = protocol-name SLASH protocol-version SLASH transport
@@ -67,14 +71,14 @@ export function readVia(
   if (buf[p] === LBRACKET) {
     const close = indexOfByte(buf, RBRACKET, p, end);
     if (close === -1) return null;
-    host = buf.toString('latin1', p + 1, close);
+    host = internLatin1(buf, p + 1, close);
     isIPv6 = true;
     p = close + 1;
   } else {
     t = p;
     while (p < end && isHostChar(buf[p])) p++;
     if (p === t) return null;
-    host = buf.toString('latin1', t, p);
+    host = internLatin1(buf, t, p);
   }
   let port = 0;
   let q = skipLws(buf, p, end);
@@ -143,7 +147,7 @@ export function readVia(
     const nameLen = nameEnd - nameStart;
     if (nameLen === 6 && equalsLower(buf, nameStart, nameEnd, 'branch')) {
       if (valueStart === -1) return null;
-      via.branch = buf.toString('latin1', valueStart, valueStop);
+      if (withBranch) via.branch = buf.toString('latin1', valueStart, valueStop);
     } else if (nameLen === 8 && equalsLower(buf, nameStart, nameEnd, 'received')) {
       if (valueStart === -1) return null;
       let s = valueStart;
@@ -152,7 +156,7 @@ export function readVia(
         s++;
         e--;
       }
-      via.received = buf.toString('latin1', s, e);
+      via.received = internLatin1(buf, s, e);
     } else if (nameLen === 5 && equalsLower(buf, nameStart, nameEnd, 'rport')) {
       if (valueStart === -1) {
         via.rport = 0;
@@ -168,7 +172,7 @@ export function readVia(
         via.rport = n;
       }
     } else if (nameLen === 5 && equalsLower(buf, nameStart, nameEnd, 'maddr') && valueStart !== -1) {
-      via.maddr = buf.toString('latin1', valueStart, valueStop);
+      via.maddr = internLatin1(buf, valueStart, valueStop);
     }
     via.end = p;
   }

@@ -64,6 +64,18 @@ describe('readVia', () => {
     assert.equal(readVia(bytes('SIP/2.0/UDP'), 0, 11, into), null);
   });
 
+  test('withBranch false reads everything but the branch, and still refuses a branch without a value', () => {
+    const b = bytes(
+      'SIP/2.0/UDP 192.0.2.7:5062;received=192.0.2.9;branch=z9hG4bK-abc;rport=7, SIP/2.0/TCP x',
+    );
+    const whole = readVia(b, 0, b.length);
+    const without = readVia(b, 0, b.length, null, false);
+    assert.ok(whole !== null && without !== null);
+    assert.deepEqual({ ...without }, { ...whole, branch: null });
+    const bad = bytes('SIP/2.0/UDP h;branch');
+    assert.equal(readVia(bad, 0, bad.length, null, false), null);
+  });
+
   test('the transport is upper-cased and unknown transports are fine (RFC 4475 §3.1.1.10)', () => {
     assert.equal(viaOk('sip/2.0/tcp h').transport, 'TCP');
     assert.equal(viaOk('SIP/2.0/NOTATRANSPORT h').transport, 'NOTATRANSPORT');
