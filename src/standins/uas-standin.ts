@@ -2,6 +2,9 @@ import { HeaderId } from '../wire/header-names.ts';
 import { type Parsed, type Peer, SipEndpoint } from './sip-endpoint.ts';
 import { buildResponse, dialogFromRequest, nextHopOf, sdpFor, token } from './sip-text.ts';
 
+/** Answer delays a UAS keeps (answerDelaysMs). */
+const ANSWER_DELAYS_KEPT = 1000;
+
 export interface UasOptions {
   host: string;
   port: number;
@@ -22,6 +25,8 @@ export interface UasOptions {
 
 interface UasCall {
   invite: Parsed;
+  /** When its INVITE was handled (performance.now()). */
+  receivedAt: number;
   peer: Peer;
   toTag: string;
   last: string | null;
@@ -39,6 +44,11 @@ export class UasStandin {
   private readonly opts: Required<Omit<UasOptions, 'byeAfterMs' | 'keepReceived'>> & { byeAfterMs: number };
   private readonly calls = new Map<string, UasCall>();
   readonly stats = { invites: 0, answered: 0, failed: 0, cancelled: 0, byes: 0, byesSent: 0, other: 0 };
+  /**
+   * How long the last calls (ANSWER_DELAYS_KEPT at most) waited between their INVITE and their 200, in
+   * ms: answerMs, plus what its timer came late on a busy event loop.
+   */
+  readonly answerDelaysMs: number[] = [];
 
   constructor(opts: UasOptions) {
     this.opts = {
@@ -96,7 +106,15 @@ export class UasStandin {
           return;
         }
         this.stats.invites++;
-        const call: UasCall = { invite: p, peer, toTag: token(), last: null, final: false, timers: [] };
+        const call: UasCall = {
+          invite: p,
+          receivedAt: performance.now(),
+          peer,
+          toTag: token(),
+          last: null,
+          final: false,
+          timers: [],
+        };
         this.calls.set(key, call);
         this.reply(call, 100);
         const o = this.opts;
@@ -111,6 +129,8 @@ export class UasStandin {
             } else {
               this.stats.answered++;
               this.reply(call, 200, true);
+              if (this.answerDelaysMs.push(performance.now() - call.receivedAt) > ANSWER_DELAYS_KEPT)
+                this.answerDelaysMs.shift();
               if (o.byeAfterMs > 0) call.timers.push(setTimeout(() => this.sendBye(call), o.byeAfterMs));
             }
           }, delay),

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { summarizeCall } from '../../../src/sinks/capture/call-summary.ts';
 import { type PcapPacket, parseAddress, writePcap } from '../../../src/sinks/capture/pcap-writer.ts';
+import { waitUntil } from '../../support/raw-peers.ts';
 import { type Chain, startChain } from './capture-rig.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sipspan-pcap-'));
@@ -220,6 +221,8 @@ describe('pcap of captured calls (two-route chain)', () => {
       for (const c of placed) {
         const call = chain.capture.store.findByCallId(c.callId);
         assert.ok(call !== undefined, `call ${c.callId} captured`);
+        // The UAC has the last 200 before the hops behind it have stored their copies of it.
+        assert.ok(await waitUntil(() => call.messages.length === 28, 2000), `${call.messages.length} stored`);
         const res = await fetch(`${chain.adminUrl}/api/capture/calls/${call.traceId}/pcap`);
         assert.equal(res.status, 200);
         assert.equal(res.headers.get('content-type'), 'application/vnd.tcpdump.pcap');

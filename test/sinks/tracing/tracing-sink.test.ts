@@ -26,6 +26,8 @@ interface ChainRun {
   store: SpanStore | null;
   sink: TracingSink;
   uasReceived: Buffer[];
+  /** The UAS's own measure of how long each call waited for its 200, ms. */
+  uasAnswerDelays: number[];
   /** How long app.stop() took, ms. */
   stopMs: number;
 }
@@ -97,7 +99,14 @@ async function runChain(
     throw err;
   }
   const stopMs = await stopAll();
-  return { result, store: sink!.store, sink: sink!, uasReceived: uas.endpoint.received!, stopMs };
+  return {
+    result,
+    store: sink!.store,
+    sink: sink!,
+    uasReceived: uas.endpoint.received!,
+    uasAnswerDelays: uas.answerDelaysMs,
+    stopMs,
+  };
 }
 
 function byTrace(spans: ReceivedSpan[]): Map<string, ReceivedSpan[]> {
@@ -162,7 +171,7 @@ describe('tracing sink, end to end', { concurrency: false }, () => {
     const calls = 20;
     const apiChecks: (() => void)[] = [];
     try {
-      const { result, uasReceived } = await runChain(
+      const { result, uasReceived, uasAnswerDelays } = await runChain(
         {
           OTEL_TRACES_EXPORTER: 'otlp',
           OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
@@ -275,12 +284,15 @@ describe('tracing sink, end to end', { concurrency: false }, () => {
         // Each hop's own time is the difference of its spans.
         assert.ok(aServer.endNs - aServer.startNs >= aClient.endNs - aClient.startNs);
       }
-      // The UAS answers after ANSWER_MS: the CLIENT span of the hop in front of it matches within 2 ms.
-      clientDurations.sort((a, b) => a - b);
-      const median = clientDurations[clientDurations.length >> 1];
+      // The UAS answers after ANSWER_MS, and later when its timer is late on the busy event loop it
+      // shares with sipspan: the CLIENT span of the hop in front of it matches the delay the UAS
+      // measured within 2 ms.
+      const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
+      const answered = median(uasAnswerDelays);
+      assert.ok(answered >= ANSWER_MS - 0.5, `the UAS answered after ${answered.toFixed(2)} ms`);
       assert.ok(
-        Math.abs(median - ANSWER_MS) < 2,
-        `CLIENT span median ${median.toFixed(2)} ms vs answer delay ${ANSWER_MS} ms`,
+        Math.abs(median(clientDurations) - answered) < 2,
+        `CLIENT span median ${median(clientDurations).toFixed(2)} ms vs the UAS's answer delay ${answered.toFixed(2)} ms`,
       );
       // The UAS got X-Trace-Id = the trace id, and one traceparent naming the CLIENT span of the hop before it.
       const traceOfCall = new Map<string, string>();
