@@ -1,0 +1,160 @@
+/**
+ * The samples of `perf script -F comm,pid,tid,time,event,ip,sym,dso` (a `perf record -g` of one
+ * process whose Node.js ran with --perf-basic-prof), sorted into the kinds of work a box does: its
+ * JavaScript, the Node.js and V8 runtime under it, the kernel's send and receive paths, threads other
+ * than the event loop's.
+ *
+ * One sample is a header line (`comm pid/tid time: event:`) and its stack, innermost frame first
+ * (`\t<ip> <symbol>+<offset> (<dso>)`), then an empty line.
+ */
+
+export type SampleKind =
+  | 'javascript'
+  | 'node and V8 runtime'
+  | 'libc'
+  | 'native module'
+  | 'kernel: send'
+  | 'kernel: receive'
+  | 'kernel: epoll'
+  | 'kernel: other'
+  | 'other threads';
+
+export const SAMPLE_KINDS: readonly SampleKind[] = [
+  'javascript',
+  'node and V8 runtime',
+  'libc',
+  'native module',
+  'kernel: send',
+  'kernel: receive',
+  'kernel: epoll',
+  'kernel: other',
+  'other threads',
+];
+
+export interface Frame {
+  symbol: string;
+  dso: string;
+}
+
+export interface Sample {
+  thread: string;
+  pid: number;
+  tid: number;
+  /** Seconds, perf's clock. */
+  time: number;
+  /** Innermost first. */
+  frames: Frame[];
+}
+
+export interface Breakdown {
+  samples: number;
+  /** Samples per kind. */
+  kinds: Record<SampleKind, number>;
+  /**
+   * The event loop's samples in user space (JavaScript, the runtime, libc, native modules) by the
+   * innermost frame of the box's own JavaScript: the sipspan layer (the folder under src/: wire,
+   * observe, proxy, transport, sinks, ...), `other` for another script (the relay); `node:` when
+   * only Node's own JavaScript is on the stack; `(no JavaScript)` when none is (the event loop
+   * itself, GC).
+   */
+  layers: Record<string, number>;
+  /** Main-thread samples by that frame's function (`layer:function`). */
+  functions: Record<string, number>;
+}
+
+const HEADER = /^(\S.*?)\s+(\d+)\/(\d+)\s+(\d+\.\d+):/;
+const FRAME = /^\s*[0-9a-f]+\s+(.*?)\s+\(([^)]*)\)\s*$/;
+/** --perf-basic-prof names: `JS:*'name file:///…/src/layer/file.ts:line:col`, `JS:^name node:buffer:…`. */
+const JS_FRAME = /^JS:\S?'?(\S*)\s+(\S+)/;
+
+export function parseSamples(text: string): Sample[] {
+  const out: Sample[] = [];
+  let current: Sample | null = null;
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') {
+      current = null;
+      continue;
+    }
+    if (current === null) {
+      const m = HEADER.exec(line);
+      if (m === null) continue;
+      current = { thread: m[1], pid: Number(m[2]), tid: Number(m[3]), time: Number(m[4]), frames: [] };
+      out.push(current);
+      continue;
+    }
+    const f = FRAME.exec(line);
+    if (f !== null) current.frames.push({ symbol: f[1].replace(/\+0x[0-9a-f]+$/, ''), dso: f[2] });
+  }
+  return out;
+}
+
+function isJavaScript(f: Frame): boolean {
+  return f.symbol.startsWith('JS:') || /\/perf-\d+\.map$/.test(f.dso);
+}
+
+function isKernel(f: Frame): boolean {
+  return f.dso === '[kernel.kallsyms]' || f.dso.startsWith('[kernel');
+}
+
+export function kindOf(s: Sample): SampleKind {
+  if (s.tid !== s.pid) return 'other threads';
+  const top = s.frames[0];
+  if (top === undefined) return 'node and V8 runtime';
+  if (isKernel(top)) {
+    const calls = (re: RegExp) => s.frames.some((f) => re.test(f.symbol));
+    if (calls(/sendmsg|sendmmsg|sendto/)) return 'kernel: send';
+    if (calls(/recvmmsg|recvmsg|recvfrom/)) return 'kernel: receive';
+    if (calls(/epoll/)) return 'kernel: epoll';
+    return 'kernel: other';
+  }
+  if (isJavaScript(top)) return 'javascript';
+  if (top.dso.endsWith('.node')) return 'native module';
+  if (/\/libc[.-]/.test(top.dso)) return 'libc';
+  return 'node and V8 runtime';
+}
+
+/** `wire:scanMessage` for a frame of src/wire/scan.ts, `node:toString` for Node's own. */
+export function placeOf(f: Frame): { layer: string; fn: string } | null {
+  const m = JS_FRAME.exec(f.symbol);
+  if (m === null) return null;
+  const fn = m[1] === '' ? '(anonymous)' : m[1];
+  const where = m[2];
+  const src = /\/src\/([\w-]+)\//.exec(where);
+  if (src !== null) return { layer: src[1], fn };
+  if (where.startsWith('node:')) return { layer: 'node:', fn };
+  return { layer: 'other', fn };
+}
+
+export function breakdown(samples: readonly Sample[]): Breakdown {
+  const kinds = Object.fromEntries(SAMPLE_KINDS.map((k) => [k, 0])) as Record<SampleKind, number>;
+  const layers: Record<string, number> = {};
+  const functions: Record<string, number> = {};
+  for (const s of samples) {
+    const kind = kindOf(s);
+    kinds[kind]++;
+    // User space only: the kernel's share of a send is its own kind, whether or not perf could
+    // unwind the stack to the code that asked for it (through libc and a native module it cannot).
+    if (kind === 'other threads' || kind.startsWith('kernel')) continue;
+    // The innermost frame of the box's own code; Node's JavaScript (Buffer#toString, timers) counts
+    // for the code that called it, and only a stack of Node's alone is placed as Node's.
+    let place: { layer: string; fn: string } | null = null;
+    let node: { layer: string; fn: string } | null = null;
+    for (const f of s.frames) {
+      const p = placeOf(f);
+      if (p === null) continue;
+      if (p.layer !== 'node:') {
+        place = p;
+        break;
+      }
+      node ??= p;
+    }
+    place ??= node;
+    const layer = place === null ? '(no JavaScript)' : place.layer;
+    layers[layer] = (layers[layer] ?? 0) + 1;
+    if (place !== null) {
+      const key = `${place.layer}:${place.fn}`;
+      functions[key] = (functions[key] ?? 0) + 1;
+    }
+  }
+  return { samples: samples.length, kinds, layers, functions };
+}
