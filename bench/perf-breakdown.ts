@@ -206,6 +206,10 @@ async function main(): Promise<number> {
   // Inherited by every box: Node writes /tmp/perf-<pid>.map, for perf to name JavaScript frames.
   process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --perf-basic-prof`.trim();
   const dir = mkdtempSync(join(tmpdir(), 'sipspan-perf-'));
+  // With --perf-basic-prof, V8 also writes an isolate-*.log into its working directory: the boxes
+  // inherit this one, which goes with the run.
+  const cwd = process.cwd();
+  process.chdir(dir);
   const otlp = boxes.includes('sipspan-on') ? await startOtlpReceiver() : null;
   const rows: BoxBreakdown[] = [];
   try {
@@ -215,6 +219,7 @@ async function main(): Promise<number> {
       );
   } finally {
     await otlp?.close();
+    process.chdir(cwd);
     rmSync(dir, { recursive: true, force: true });
   }
   if (values.json)
