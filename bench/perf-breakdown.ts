@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { type BoxKind, startBox } from './lib/boxes.ts';
 import { chooseDriver } from './lib/load-driver.ts';
 import { type Breakdown, breakdown, parseSamples, SAMPLE_KINDS } from './lib/perf-samples.ts';
-import { cpuTimes, freePort, hasCommand, killAll, pinSelf, sleep, stop } from './lib/procs.ts';
+import { cpuTimes, freePort, hasCommand, pinSelf, runMain, sleep, stop } from './lib/procs.ts';
 import { round } from './lib/stats.ts';
 import { Scraper, startOtlpReceiver } from './lib/telemetry.ts';
 
@@ -228,19 +228,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.on(signal, () => {
-    killAll();
-    process.exit(130);
-  });
-main().then(
-  (code) => {
-    killAll();
-    process.exit(code);
-  },
-  (err) => {
-    log(`perf breakdown: ${(err as Error).stack ?? err}`);
-    killAll();
-    process.exit(1);
-  },
-);
+runMain('perf breakdown', main);

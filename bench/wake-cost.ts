@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chooseDriver } from './lib/load-driver.ts';
 import { boxMedian, measurePairs, type PairedBox } from './lib/paired-rounds.ts';
-import { killAll, pinSelf, waitForQuietCore } from './lib/procs.ts';
+import { pinSelf, runMain, waitForQuietCore } from './lib/procs.ts';
 import { round } from './lib/stats.ts';
 import { Scraper } from './lib/telemetry.ts';
 
@@ -140,19 +140,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.on(signal, () => {
-    killAll();
-    process.exit(130);
-  });
-main().then(
-  (code) => {
-    killAll();
-    process.exit(code);
-  },
-  (err) => {
-    log(`wake cost: ${(err as Error).stack ?? err}`);
-    killAll();
-    process.exit(1);
-  },
-);
+runMain('wake cost', main);

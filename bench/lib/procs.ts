@@ -130,6 +130,29 @@ export function killAll(): void {
   running.clear();
 }
 
+/**
+ * Run a bench script's main: its exit code is the process's, and every process it started dies with
+ * it, at its end, on an error (reported as `name: stack`) or on SIGINT/SIGTERM.
+ */
+export function runMain(name: string, main: () => Promise<number>): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.on(signal, () => {
+      killAll();
+      process.exit(130);
+    });
+  main().then(
+    (code) => {
+      killAll();
+      process.exit(code);
+    },
+    (err) => {
+      process.stderr.write(`${name}: ${(err as Error).stack ?? err}\n`);
+      killAll();
+      process.exit(1);
+    },
+  );
+}
+
 /** Every process of a tree rooted at pid (the box forks workers: Kamailio). */
 export function processTree(pid: number): number[] {
   const children = new Map<number, number[]>();

@@ -3,24 +3,15 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { type HeldSend, UdpOutbox } from '../../src/proxy/udp-outbox.ts';
-import type { InboundHandler } from '../../src/transport/inbound-handler.ts';
 import { UdpListener } from '../../src/transport/udp-listener.ts';
-
-const IGNORE: InboundHandler = {
-  onMessage() {},
-  onBatchStart() {},
-  onBatchEnd() {},
-  onStreamBroken() {},
-  onLimit() {},
-  onConnectionFailed() {},
-};
+import { QUIET_HANDLER } from '../support/quiet-handler.ts';
 
 /** A sending listener and a receiving socket on loopback. */
 async function openPair(): Promise<{ sender: UdpListener; receiver: Socket; port: number }> {
   const receiver = createSocket('udp4');
   receiver.bind(0, '127.0.0.1');
   await once(receiver, 'listening');
-  const sender = new UdpListener(0, '127.0.0.1', 0, 4, IGNORE);
+  const sender = new UdpListener(0, '127.0.0.1', 0, 4, QUIET_HANDLER);
   await sender.bind();
   return { sender, receiver, port: receiver.address().port };
 }

@@ -5,22 +5,13 @@
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
-import type { InboundHandler } from '../../src/transport/inbound-handler.ts';
 import { TcpConnection } from '../../src/transport/tcp-connection.ts';
 import { WriteBudget } from '../../src/transport/write-budget.ts';
 import { DEFAULT_STREAM_LIMITS } from '../../src/wire/stream-framer.ts';
+import { QUIET_HANDLER } from '../support/quiet-handler.ts';
 import { waitUntil } from '../support/raw-peers.ts';
 
 const HOST = '127.0.0.1';
-
-const quiet: InboundHandler = {
-  onMessage() {},
-  onBatchStart() {},
-  onBatchEnd() {},
-  onStreamBroken() {},
-  onLimit() {},
-  onConnectionFailed() {},
-};
 
 const TIMEOUTS = {
   firstByteMs: 60_000,
@@ -62,7 +53,7 @@ async function connected(port: number, outbound: boolean): Promise<TcpConnection
     outbound,
     HOST,
     port,
-    quiet,
+    QUIET_HANDLER,
     DEFAULT_STREAM_LIMITS,
     TIMEOUTS,
     new WriteBudget(1 << 30),
