@@ -183,8 +183,7 @@ export class TcpConnection {
       return false;
     }
     if (!this.connected) {
-      let n = 0;
-      for (const c of chunks) n += c.length;
+      const n = chunksLength(chunks);
       if (this.pendingBytes + n > this.timeouts.writeQueueBytes) {
         this.handler.onLimit(this.routeIndex, 'tcp_write_queue');
         return false;

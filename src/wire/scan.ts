@@ -66,7 +66,7 @@ export function scanMessage(
   while (p < end && (buf[p] === CR || buf[p] === LF)) p++;
   if (p >= end) return fail(ScanCode.EMPTY, start);
 
-  const lineEnd = indexOfLf(buf, p, end);
+  const lineEnd = indexOfByte(buf, LF, p, end);
   if (lineEnd === -1) return fail(ScanCode.INCOMPLETE_HEADERS, p);
   const contentEnd = lineEnd > p && buf[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
 
@@ -104,7 +104,7 @@ export function scanMessage(
       msg.bodyStart = b === LF ? p + 1 : p + 2;
       break;
     }
-    const eol = indexOfLf(buf, p, end);
+    const eol = indexOfByte(buf, LF, p, end);
     if (eol === -1) return partial(msg, count, ScanCode.INCOMPLETE_HEADERS, p);
     const lineContentEnd = eol > p && buf[eol - 1] === CR ? eol - 1 : eol;
 
@@ -267,11 +267,6 @@ function isSip20(buf: Buffer, p: number): boolean {
     buf[p + 5] === 0x2e &&
     buf[p + 6] === 0x30
   );
-}
-
-/** The first LF in buf[from, end), or -1. */
-export function indexOfLf(buf: Buffer, from: number, end: number): number {
-  return indexOfByte(buf, LF, from, end);
 }
 
 function skipWsp(buf: Buffer, p: number, end: number): number {

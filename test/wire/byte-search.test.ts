@@ -46,6 +46,16 @@ describe('byte search', () => {
     );
   });
 
+  test('indexOfByte finds the first LF in [from, end) and nothing at or past end', () => {
+    const b = Buffer.from(`${'a'.repeat(150)}\n${'b'.repeat(10)}\n`);
+    assert.equal(indexOfByte(b, 0x0a, 0, b.length), 150);
+    assert.equal(indexOfByte(b, 0x0a, 100, b.length), 150);
+    assert.equal(indexOfByte(b, 0x0a, 0, 150), -1);
+    assert.equal(indexOfByte(b, 0x0a, 151, b.length), 161);
+    assert.equal(indexOfByte(b, 0x0a, 151, 161), -1);
+    assert.equal(indexOfByte(b, 0x0a, 0, 20), -1);
+  });
+
   test('nothing past the end is found, however near: a message in an arena of other datagrams', () => {
     const arena = Buffer.from(`Via: SIP/2.0/UDP a;branch=z9hG4bK-1\r\n${'x'.repeat(200)}@z9hG4bK-sS\n`);
     const end = arena.indexOf('\r\n') + 2;

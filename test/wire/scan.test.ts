@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { HeaderId } from '../../src/wire/header-names.ts';
-import { DEFAULT_SCAN_LIMITS, indexOfLf, readDecimal, scanMessage } from '../../src/wire/scan.ts';
+import { DEFAULT_SCAN_LIMITS, readDecimal, scanMessage } from '../../src/wire/scan.ts';
 import { ScanCode } from '../../src/wire/scan-codes.ts';
 import { allValues, bytes, fieldLine, fieldValue, sipBytes, sipBytesLf } from './bytes.ts';
 
@@ -385,16 +385,6 @@ describe('scanMessage: header fields', () => {
       assert.equal(fieldValue(m, 0), value, `length ${n}`);
       assert.equal(m.value(HeaderId.CALL_ID), value, `length ${n}`);
     }
-  });
-
-  test('indexOfLf finds the first LF in [from, end) and nothing at or past end', () => {
-    const b = bytes(`${'a'.repeat(150)}\n${'b'.repeat(10)}\n`);
-    assert.equal(indexOfLf(b, 0, b.length), 150);
-    assert.equal(indexOfLf(b, 100, b.length), 150);
-    assert.equal(indexOfLf(b, 0, 150), -1);
-    assert.equal(indexOfLf(b, 151, b.length), 161);
-    assert.equal(indexOfLf(b, 151, 161), -1);
-    assert.equal(indexOfLf(b, 0, 20), -1);
   });
 
   test('scanning a range of a larger buffer gives offsets into that buffer', () => {
