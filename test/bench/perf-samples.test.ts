@@ -72,28 +72,14 @@ describe('perf samples', () => {
   });
 
   test('a JavaScript frame is placed in its sipspan layer, Node, or another script', () => {
-    assert.deepEqual(placeOf({ symbol: "JS:*'scanMessage file:///x/src/wire/scan.ts:57:28", dso: '' }), {
-      layer: 'wire',
-      fn: 'scanMessage',
-    });
-    assert.deepEqual(
-      placeOf({ symbol: 'JS:^pump file:///x/src/sinks/logs/bounded-writer.ts:172:15', dso: '' }),
-      {
-        layer: 'sinks',
-        fn: 'pump',
-      },
-    );
-    assert.deepEqual(placeOf({ symbol: "JS:*'toString node:buffer:918:46", dso: '' }), {
-      layer: 'node:',
-      fn: 'toString',
-    });
-    assert.deepEqual(
-      placeOf({ symbol: "JS:*'onMessage file:///x/bench/relay/dgram-relay.ts:40:3", dso: '' }),
-      {
-        layer: 'other',
-        fn: 'onMessage',
-      },
-    );
+    const cases: [string, string, string][] = [
+      ["JS:*'scanMessage file:///x/src/wire/scan.ts:57:28", 'wire', 'scanMessage'],
+      ['JS:^pump file:///x/src/sinks/logs/bounded-writer.ts:172:15', 'sinks', 'pump'],
+      ["JS:*'toString node:buffer:918:46", 'node:', 'toString'],
+      ["JS:*'onMessage file:///x/bench/relay/dgram-relay.ts:40:3", 'other', 'onMessage'],
+    ];
+    for (const [symbol, layer, fn] of cases)
+      assert.deepEqual(placeOf({ symbol, dso: '' }), { layer, fn }, symbol);
     assert.equal(placeOf({ symbol: '[unknown]', dso: '/tmp/perf-1.map' }), null);
   });
 
