@@ -1,7 +1,11 @@
+import type { InstrumentationScope } from '@opentelemetry/core';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import type { TransactionRecord } from '../../observe/records.ts';
 import { OtlpTraceEncoder } from './otlp-encoder.ts';
+import type { RetransmissionTimes } from './span-builder.ts';
 import type { ExportDone, QueuedBatch, SpanQueue } from './span-queue.ts';
+import { transactionSpanCount } from './transaction-spans.ts';
 
 /** An exporter that sends a batch already encoded as an OTLP/protobuf ExportTraceServiceRequest. */
 export interface EncodedBodyExporter extends SpanExporter {
@@ -103,8 +107,37 @@ export class EncodedSpanQueue implements SpanQueue {
       if (alone === null) return false;
       this.strays.push(alone);
     }
-    if (this.openSpans >= this.batchSize || this.openBytes() >= this.maxBytes) this.close();
+    this.closeWhenFull();
     return true;
+  }
+
+  /**
+   * A finished transaction's spans, each written straight from its record
+   * into the open request (transaction-spans.ts): no span object is made. A
+   * batch closes between the two spans when the first fills it. -1 when the
+   * open request is for another resource or scope (the caller then push()es
+   * span objects); otherwise how many spans were queued, fewer than the
+   * transaction has only when writing one threw.
+   */
+  pushTransaction(
+    tx: TransactionRecord,
+    retransmissions: RetransmissionTimes | null,
+    resource: ReadableSpan['resource'],
+    scope: InstrumentationScope,
+  ): number {
+    const spans = transactionSpanCount(tx);
+    for (let i = 0; i < spans; i++) {
+      try {
+        if (this.encoded === 0 && !this.encoder.beginFor(resource, scope)) return i === 0 ? -1 : i;
+        if (!this.encoder.appendTransactionSpan(tx, retransmissions, i, resource, scope))
+          return i === 0 ? -1 : i;
+      } catch {
+        return i;
+      }
+      this.encoded++;
+      this.closeWhenFull();
+    }
+    return spans;
   }
 
   take(): QueuedBatch {
@@ -119,6 +152,10 @@ export class EncodedSpanQueue implements SpanQueue {
     this.closedSpans = 0;
     this.encoded = 0;
     this.strays = [];
+  }
+
+  private closeWhenFull(): void {
+    if (this.openSpans >= this.batchSize || this.openBytes() >= this.maxBytes) this.close();
   }
 
   /** The open batch's body so far: the encoder's request and the strays (rare: usually none). */

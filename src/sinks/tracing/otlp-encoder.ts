@@ -1,6 +1,23 @@
-import type { Attributes, AttributeValue, HrTime, Link, SpanContext } from '@opentelemetry/api';
+import type { Attributes, AttributeValue, Link, SpanContext } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
+import type { TransactionRecord } from '../../observe/records.ts';
+import {
+  encodedKey,
+  FLAG_HAS_IS_REMOTE,
+  FLAG_IS_REMOTE,
+  I32,
+  I64,
+  LEN,
+  ProtoWriter,
+  RESERVE_BATCH,
+  RESERVE_SMALL,
+  RESERVE_SPAN,
+  tag,
+  VARINT,
+} from './proto-writer.ts';
+import type { RetransmissionTimes } from './span-builder.ts';
+import { writeTransactionSpan } from './transaction-spans.ts';
 
 /**
  * An OTLP/protobuf ExportTraceServiceRequest written in one pass from
@@ -24,32 +41,8 @@ import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
  * SDK serializer for those spans.
  */
 
-// Wire types.
-const VARINT = 0;
-const I64 = 1;
-const LEN = 2;
-const I32 = 5;
-const tag = (field: number, wire: number) => (field << 3) | wire;
-
-// Span flags (trace/v1 SpanFlags): the context's isRemote is known and, when set, true.
-const FLAG_HAS_IS_REMOTE = 0x100;
-const FLAG_IS_REMOTE = 0x200;
-
-/** Length prefixes reserved before a message whose size is not known yet. */
-const RESERVE_SMALL = 1; // KeyValue, AnyValue, Status, Event, Link
-const RESERVE_SPAN = 2; // spans: 128 B–16 KiB
-const RESERVE_BATCH = 3; // ResourceSpans, ScopeSpans: up to 2 MiB
-
 /** Attribute keys come from a fixed set in code; this bounds the cache should something else pass through. */
 const MAX_CACHED_KEYS = 512;
-const INITIAL_BYTES = 64 * 1024;
-
-const HEX = new Int8Array(128).fill(-1);
-for (let i = 0; i < 10; i++) HEX[0x30 + i] = i;
-for (let i = 0; i < 6; i++) {
-  HEX[0x61 + i] = 10 + i;
-  HEX[0x41 + i] = 10 + i;
-}
 
 /** The resource and scope of a batch, encoded. */
 interface Header {
@@ -68,13 +61,7 @@ interface Header {
 class Unsupported extends Error {}
 const UNSUPPORTED = new Unsupported('attribute value not encoded here');
 
-function varintSize(v: number): number {
-  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
-}
-
-export class OtlpTraceEncoder {
-  private buf = Buffer.allocUnsafe(INITIAL_BYTES);
-  private pos = 0;
+export class OtlpTraceEncoder extends ProtoWriter {
   private readonly keys = new Map<string, Buffer>();
   private headerFor: Header | null = null;
   /** The request being written: its header and where its two open messages start. */
@@ -102,10 +89,15 @@ export class OtlpTraceEncoder {
    * one by one, then finish(). False when the resource is not encoded here.
    */
   begin(first: ReadableSpan): boolean {
+    return this.beginFor(first.resource, first.instrumentationScope);
+  }
+
+  /** begin(), for spans of `resource` and `scope`. */
+  beginFor(resource: ReadableSpan['resource'], scope: InstrumentationScope): boolean {
     this.pos = 0;
     this.current = null;
     try {
-      const header = this.header(first.resource, first.instrumentationScope);
+      const header = this.header(resource, scope);
       this.byte(tag(1, LEN)); // ExportTraceServiceRequest.resource_spans
       const resourceSpans = this.open(RESERVE_BATCH);
       this.bytes(header.bytes); // ResourceSpans.resource, then the tag of scope_spans
@@ -137,6 +129,33 @@ export class OtlpTraceEncoder {
     } catch (err) {
       this.pos = start;
       if (err === UNSUPPORTED) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Add span `index` of a finished transaction (0 its SERVER span, 1 its
+   * CLIENT span), written straight from its record (transaction-spans.ts):
+   * the bytes append() writes for that span of buildSpans(), without making
+   * it. False when the request begun is for another resource or scope, and
+   * then nothing is written.
+   */
+  appendTransactionSpan(
+    tx: TransactionRecord,
+    retransmissions: RetransmissionTimes | null,
+    index: number,
+    resource: ReadableSpan['resource'],
+    scope: InstrumentationScope,
+  ): boolean {
+    const current = this.current;
+    if (current === null || resource !== current.header.resource || scope !== current.header.scope)
+      return false;
+    const start = this.pos;
+    try {
+      writeTransactionSpan(this, tx, retransmissions, index);
+      return true;
+    } catch (err) {
+      this.pos = start;
       throw err;
     }
   }
@@ -265,10 +284,7 @@ export class OtlpTraceEncoder {
 
   private flags(field: number, ctx: SpanContext, isRemote: boolean | undefined): void {
     this.varint(tag(field, I32)); // field 16 takes two bytes
-    const v = (ctx.traceFlags & 0xff) | FLAG_HAS_IS_REMOTE | (isRemote ? FLAG_IS_REMOTE : 0);
-    this.ensure(4);
-    this.buf.writeUInt32LE(v, this.pos);
-    this.pos += 4;
+    this.fixed32((ctx.traceFlags & 0xff) | FLAG_HAS_IS_REMOTE | (isRemote ? FLAG_IS_REMOTE : 0));
   }
 
   /** Repeated KeyValue in `field`: key bytes from the cache, then the AnyValue. */
@@ -287,21 +303,10 @@ export class OtlpTraceEncoder {
   }
 
   private anyValue(v: AttributeValue | undefined): void {
-    if (typeof v === 'string') this.string(tag(1, LEN), v);
-    else if (typeof v === 'number') {
-      if (Number.isInteger(v) && v >= -(2 ** 63) && v < 2 ** 63) {
-        this.byte(tag(3, VARINT));
-        this.varint(v);
-      } else {
-        this.byte(tag(4, I64));
-        this.ensure(8);
-        this.buf.writeDoubleLE(v, this.pos);
-        this.pos += 8;
-      }
-    } else if (typeof v === 'boolean') {
-      this.byte(tag(2, VARINT));
-      this.byte(v ? 1 : 0);
-    } else if (v != null) throw UNSUPPORTED;
+    if (typeof v === 'string') this.anyString(v);
+    else if (typeof v === 'number') this.anyNumber(v);
+    else if (typeof v === 'boolean') this.anyBool(v);
+    else if (v != null) throw UNSUPPORTED;
     // null and undefined: an empty AnyValue, as the SDK writes it.
   }
 
@@ -309,159 +314,8 @@ export class OtlpTraceEncoder {
   private key(key: string): Buffer {
     let bytes = this.keys.get(key);
     if (bytes !== undefined) return bytes;
-    const len = Buffer.byteLength(key, 'utf8');
-    bytes = Buffer.allocUnsafe(1 + varintSize(len) + len);
-    bytes[0] = tag(1, LEN);
-    let p = 1;
-    for (let v = len; ; ) {
-      if (v < 0x80) {
-        bytes[p++] = v;
-        break;
-      }
-      bytes[p++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
-    }
-    bytes.write(key, p, 'utf8');
+    bytes = encodedKey(key);
     if (this.keys.size < MAX_CACHED_KEYS) this.keys.set(key, bytes);
     return bytes;
   }
-
-  /** A length-delimited string field; ASCII is written as it is scanned, anything else as UTF-8. */
-  private string(fieldTag: number, s: string): void {
-    const n = s.length;
-    this.ensure(1 + 5 + n * 3);
-    const buf = this.buf;
-    const start = this.pos;
-    buf[start] = fieldTag;
-    let p = start + 1;
-    if (n < 0x80) buf[p++] = n;
-    else p = this.varintAt(p, n);
-    for (let i = 0; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c > 0x7f) {
-        // Not ASCII: the length in bytes differs from the length in characters.
-        const len = Buffer.byteLength(s, 'utf8');
-        p = this.varintAt(start + 1, len);
-        this.pos = p + buf.write(s, p, 'utf8');
-        return;
-      }
-      buf[p++] = c;
-    }
-    this.pos = p;
-  }
-
-  /** A bytes field from a hex id, decoded in place (the SDK's hexToBinary semantics). */
-  private id(fieldTag: number, hex: string): void {
-    const n = hex.length >>> 1;
-    this.ensure(2 + 5 + n);
-    const buf = this.buf;
-    buf[this.pos++] = fieldTag;
-    this.pos = this.varintAt(this.pos, n);
-    // A typed array keeps the low 8 bits, as in the SDK.
-    for (let i = 0; i < n; i++) buf[this.pos++] = (nibble(hex, 2 * i) << 4) | nibble(hex, 2 * i + 1);
-  }
-
-  /** HrTime as fixed64 nanoseconds since the epoch, exact past 2^53 (split into 32-bit halves). */
-  private time(t: HrTime): void {
-    const seconds = t[0];
-    const nanos = t[1];
-    // seconds·1e9 = hi16·1e9·2^16 + lo16·1e9, each product exact in a double.
-    const hiProduct = Math.floor(seconds / 0x10000) * 1e9;
-    const loProduct = (seconds % 0x10000) * 1e9 + nanos;
-    let low = (hiProduct % 0x10000) * 0x10000 + (loProduct % 0x100000000);
-    let high = Math.floor(hiProduct / 0x10000) + Math.floor(loProduct / 0x100000000);
-    if (low >= 0x100000000) {
-      high += Math.floor(low / 0x100000000);
-      low %= 0x100000000;
-    }
-    this.ensure(8);
-    this.buf.writeUInt32LE(low >>> 0, this.pos);
-    this.buf.writeUInt32LE(high >>> 0, this.pos + 4);
-    this.pos += 8;
-  }
-
-  /** Reserve a length prefix; returns where the message's content starts. */
-  private open(reserve: number): number {
-    this.ensure(reserve);
-    this.pos += reserve;
-    return this.pos;
-  }
-
-  /** Write the length before the content started at `contentStart`, moving the content if the prefix differs. */
-  private close(contentStart: number, reserve: number): void {
-    const len = this.pos - contentStart;
-    const size = varintSize(len);
-    const prefixAt = contentStart - reserve;
-    if (size !== reserve) {
-      this.ensure(size - reserve);
-      this.buf.copyWithin(prefixAt + size, contentStart, this.pos);
-      this.pos += size - reserve;
-    }
-    this.varintAt(prefixAt, len);
-  }
-
-  private varint(v: number): void {
-    this.ensure(10);
-    if (v >= 0 && v <= 0xffffffff) {
-      this.pos = this.varintAt(this.pos, v);
-      return;
-    }
-    // int64 as protobuf writes it: two's complement for negatives, ten bytes.
-    let low: number;
-    let high: number;
-    const abs = Math.abs(v);
-    low = abs >>> 0;
-    high = Math.floor(abs / 0x100000000) >>> 0;
-    if (v < 0) {
-      low = ~low >>> 0;
-      high = ~high >>> 0;
-      low = (low + 1) >>> 0;
-      if (low === 0) high = (high + 1) >>> 0;
-    }
-    const buf = this.buf;
-    while (high > 0 || low > 0x7f) {
-      buf[this.pos++] = (low & 0x7f) | 0x80;
-      low = ((low >>> 7) | (high << 25)) >>> 0;
-      high >>>= 7;
-    }
-    buf[this.pos++] = low;
-  }
-
-  /** An unsigned 32-bit varint at p; returns the position after it. */
-  private varintAt(p: number, v: number): number {
-    const buf = this.buf;
-    while (v > 0x7f) {
-      buf[p++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
-    }
-    buf[p++] = v;
-    return p;
-  }
-
-  private byte(b: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = b;
-  }
-
-  private bytes(b: Buffer): void {
-    this.ensure(b.length);
-    b.copy(this.buf, this.pos);
-    this.pos += b.length;
-  }
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const grown = Buffer.allocUnsafe(size);
-    this.buf.copy(grown, 0, 0, this.pos);
-    this.buf = grown;
-  }
-}
-
-/** One hex digit's value; what is not hex decodes as the SDK's hexToBinary decodes it (c - 55). */
-function nibble(hex: string, i: number): number {
-  const c = hex.charCodeAt(i);
-  const v = c < 128 ? HEX[c] : -1;
-  return v >= 0 ? v : c - 55;
 }

@@ -1,8 +1,11 @@
-import { ExportResultCode } from '@opentelemetry/core';
+import { ExportResultCode, type InstrumentationScope } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { TransactionRecord } from '../../observe/records.ts';
 import { processStats } from '../process-stats.ts';
 import { EncodedSpanQueue, takesEncodedBodies } from './encoded-span-queue.ts';
+import type { RetransmissionTimes } from './span-builder.ts';
 import { type QueuedBatch, SpanArrayQueue, type SpanQueue } from './span-queue.ts';
+import { transactionSpanCount } from './transaction-spans.ts';
 
 export interface BatcherOptions {
   maxQueueSize: number;
@@ -122,6 +125,38 @@ export class SpanBatcher implements SpanProcessor {
     }
     if (this.queue.full) this.kick();
     else this.arm();
+  }
+
+  /**
+   * The spans of a finished, sampled transaction, queued straight from its
+   * record when the queue takes encoded bodies. False when it takes span
+   * objects: the caller then builds them and add()s each. A queue without
+   * room for all of the transaction's spans drops them together (counted).
+   */
+  addTransaction(
+    tx: TransactionRecord,
+    retransmissions: RetransmissionTimes | null,
+    resource: ReadableSpan['resource'],
+    scope: InstrumentationScope,
+  ): boolean {
+    const spans = transactionSpanCount(tx);
+    if (spans === 0) return true;
+    if (this.stopped || this.queue.length + spans > this.opts.maxQueueSize) {
+      processStats.spansDropped += spans;
+      return true;
+    }
+    let queued: number;
+    try {
+      queued = this.queue.pushTransaction(tx, retransmissions, resource, scope);
+    } catch {
+      queued = -1;
+    }
+    if (queued < 0) return false;
+    // A span the encoder threw on is lost, and counted.
+    processStats.spansDropped += spans - queued;
+    if (this.queue.full) this.kick();
+    else this.arm();
+    return true;
   }
 
   private arm(): void {

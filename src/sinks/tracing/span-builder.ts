@@ -19,6 +19,11 @@ import { ATTR, ERROR, EVENT, LINK_REASON, OTHER_METHOD, PROTOCOL_NAME } from './
 
 const KNOWN: ReadonlySet<string> = new Set(KNOWN_METHODS);
 
+/** A method the span names and sip.request.method take as it is; any other is `_OTHER`. */
+export function isKnownMethod(method: string): boolean {
+  return KNOWN.has(method);
+}
+
 /**
  * The wall-clock anchor, split once into whole seconds and the millisecond
  * remainder: adding a performance.now() value to the full epoch milliseconds
@@ -30,6 +35,11 @@ const ORIGIN_REM_MS = performance.timeOrigin - ORIGIN_S * 1000;
 
 /** performance.now() milliseconds → HrTime on the wall clock (performance.timeOrigin + ms). */
 export function toHrTime(ms: number): HrTime {
+  return wallTime(ms, [0, 0]);
+}
+
+/** toHrTime(), written into `into` (for encoders that keep one array rather than make one per time). */
+export function wallTime(ms: number, into: HrTime): HrTime {
   const total = ORIGIN_REM_MS + ms;
   let s = Math.floor(total / 1000);
   let ns = Math.round((total - s * 1000) * 1e6);
@@ -37,7 +47,9 @@ export function toHrTime(ms: number): HrTime {
     s++;
     ns -= 1e9;
   }
-  return [ORIGIN_S + s, ns];
+  into[0] = ORIGIN_S + s;
+  into[1] = ns;
+  return into;
 }
 
 /** performance.now() milliseconds → unix epoch milliseconds (for JSON). */
@@ -133,7 +145,7 @@ function splitHostPort(text: string): [string, number] {
  * answer sipspan generated itself (483, 482, 503 when shedding...) is an error
  * of the SERVER span, typed by its code.
  */
-function errorTypeOf(tx: TransactionRecord): string | null {
+export function errorTypeOf(tx: TransactionRecord): string | null {
   if (tx.outcome === 'timeout') return ERROR.TIMEOUT;
   if (tx.outcome === 'send-failed') return ERROR.SEND_FAILED;
   if (tx.generatedStatus !== 0) return String(tx.generatedStatus);
@@ -141,7 +153,7 @@ function errorTypeOf(tx: TransactionRecord): string | null {
   return null;
 }
 
-function endOf(primary: number, tx: TransactionRecord, fallback: number): number {
+export function endOf(primary: number, tx: TransactionRecord, fallback: number): number {
   if (primary !== -1) return primary;
   if (tx.endedAt !== -1) return tx.endedAt;
   return fallback;
@@ -193,7 +205,7 @@ export function buildSpans(
           isRemote: tx.traceOrigin !== 'call',
           traceState,
         };
-  const known = KNOWN.has(tx.method);
+  const known = isKnownMethod(tx.method);
   const method = known ? tx.method : OTHER_METHOD;
   const errorType = errorTypeOf(tx);
   const status: SpanStatus = errorType === null ? UNSET : { code: SpanStatusCode.ERROR, message: errorType };

@@ -1,5 +1,7 @@
-import type { ExportResult } from '@opentelemetry/core';
+import type { ExportResult, InstrumentationScope } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import type { TransactionRecord } from '../../observe/records.ts';
+import type { RetransmissionTimes } from './span-builder.ts';
 
 export type ExportDone = (result: ExportResult) => void;
 
@@ -22,6 +24,17 @@ export interface SpanQueue {
   readonly full: boolean;
   /** False when the span could not be queued (the caller counts it as dropped). */
   push(span: ReadableSpan): boolean;
+  /**
+   * The spans of a finished transaction, queued without span objects: how
+   * many were queued, or -1 when this queue takes span objects only (the
+   * caller then builds them and push()es each).
+   */
+  pushTransaction(
+    tx: TransactionRecord,
+    retransmissions: RetransmissionTimes | null,
+    resource: ReadableSpan['resource'],
+    scope: InstrumentationScope,
+  ): number;
   /** The oldest spans, at most the batch size the queue was made with (at least one: the caller checks `length`), off the queue. */
   take(): QueuedBatch;
   /** Forget every queued span (the caller counts them as dropped). */
@@ -68,6 +81,10 @@ export class SpanArrayQueue implements SpanQueue {
   push(span: ReadableSpan): boolean {
     this.spans.push(span);
     return true;
+  }
+
+  pushTransaction(): number {
+    return -1;
   }
 
   take(): QueuedBatch {

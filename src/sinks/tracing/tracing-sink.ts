@@ -17,7 +17,7 @@ import { OtlpGrpcTraceExporter } from './otlp-grpc-exporter.ts';
 import { OtlpProtoTraceExporter } from './otlp-proto-exporter.ts';
 import { RESOURCE } from './semconv.ts';
 import { batcherOptionsFromEnv, SpanBatcher } from './span-batcher.ts';
-import { buildSpans, type RetransmissionTimes } from './span-builder.ts';
+import { buildSpans, type FinishedSpan, type RetransmissionTimes } from './span-builder.ts';
 import { SpanStore, type TraceMeta } from './span-store.ts';
 import { installTraceApi } from './trace-api.ts';
 
@@ -262,9 +262,16 @@ export function startTracingSink(app: Sipspan, opts: TracingOptions = {}): Traci
   const onEnd = (m: unknown) => {
     const tx = m as TransactionRecord;
     if (!tx.sampled) return;
-    const spans = buildSpans(tx, resource, scope, retransmissions.get(tx) ?? null);
-    for (const b of batchers) for (const s of spans) b.add(s);
+    const times = retransmissions.get(tx) ?? null;
+    // Span objects only for what needs them: the store, and exporters that do not take encoded bodies.
+    let spans: FinishedSpan[] | null = null;
+    for (const b of batchers) {
+      if (b.addTransaction(tx, times, resource, scope)) continue;
+      spans ??= buildSpans(tx, resource, scope, times);
+      for (const s of spans) b.add(s);
+    }
     if (store !== null) {
+      spans ??= buildSpans(tx, resource, scope, times);
       const call = tx.call;
       const meta: TraceMeta = {
         callId: tx.callId,

@@ -14,7 +14,13 @@ import {
   EncodedSpanQueue,
   takesEncodedBodies,
 } from '../../../src/sinks/tracing/encoded-span-queue.ts';
-import { oddSpan, transactionSpans } from '../../support/spans.ts';
+import {
+  finishedTransaction,
+  oddSpan,
+  spanResource,
+  spanScope,
+  transactionSpans,
+} from '../../support/spans.ts';
 
 /** A span with an array attribute value: left to the SDK serializer. */
 const arraySpan = (spanId: string) => oddSpan('OPTIONS', spanId, { 'sip.list': ['a', 'b'] });
@@ -67,6 +73,37 @@ describe('encoded span queue', () => {
         Buffer.from(batch.body).toString('hex'),
         sdkBytes(spans.slice(4 * i, 4 * i + batch.spans)),
       );
+  });
+
+  test('transactions written from their records share batches with span objects, in order, as the SDK writes them', () => {
+    const exporter = new RecordingExporter();
+    const queue = new EncodedSpanQueue(exporter, 4);
+    const spans: ReadableSpan[] = [];
+    for (let n = 0; n < 5; n++) {
+      spans.push(...transactionSpans(n));
+      if (n % 2 === 0)
+        assert.equal(queue.pushTransaction(finishedTransaction(n), null, spanResource, spanScope), 2);
+      else for (const s of transactionSpans(n)) assert.ok(queue.push(s));
+    }
+    assert.equal(queue.length, 10);
+    takeAll(queue);
+    assert.deepEqual(
+      exporter.sent.map((b) => b.spans),
+      [4, 4, 2],
+    );
+    for (const [i, batch] of exporter.sent.entries())
+      assert.equal(
+        Buffer.from(batch.body).toString('hex'),
+        sdkBytes(spans.slice(4 * i, 4 * i + batch.spans)),
+      );
+  });
+
+  test('a transaction for a resource the open batch is not for is left to the caller', () => {
+    const queue = new EncodedSpanQueue(new RecordingExporter(), 4);
+    assert.ok(queue.push(transactionSpans(0)[0]));
+    const other = { ...spanScope, name: 'other' };
+    assert.equal(queue.pushTransaction(finishedTransaction(1), null, spanResource, other), -1);
+    assert.equal(queue.length, 1);
   });
 
   test('a batch closes at its byte bound before its span count, and a closed batch makes the queue full', () => {

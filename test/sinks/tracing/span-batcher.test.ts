@@ -11,7 +11,7 @@ import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { processStats } from '../../../src/sinks/process-stats.ts';
 import { batcherOptionsFromEnv, SpanBatcher } from '../../../src/sinks/tracing/span-batcher.ts';
-import { transactionSpans } from '../../support/spans.ts';
+import { finishedTransaction, spanResource, spanScope, transactionSpans } from '../../support/spans.ts';
 
 type Mode = 'ok' | 'fail' | 'hang' | 'throw';
 
@@ -135,6 +135,25 @@ for (const { kind, Exporter } of KINDS) {
       for (const done of ex.held) done({ code: ExportResultCode.SUCCESS });
     });
 
+    test('a finished transaction is queued from its record as bytes; as objects it is left to the caller', async () => {
+      const ex = new Exporter();
+      const b = new SpanBatcher(ex, opts());
+      const before = snapshot();
+      for (let i = 0; i < 7; i++) {
+        const handled = b.addTransaction(finishedTransaction(i), null, spanResource, spanScope);
+        assert.equal(handled, ex instanceof FakeEncodedExporter);
+        if (!handled) for (const s of transactionSpans(i)) b.add(s);
+      }
+      await b.flush(1000);
+      assert.deepEqual(ex.batches, [10, 4]);
+      assert.deepEqual(delta(before), { exported: 14, dropped: 0, failures: 0 });
+      // An unsampled transaction has no span: nothing to queue, nothing for the caller to build.
+      const unsampled = finishedTransaction(8);
+      unsampled.sampled = false;
+      assert.ok(b.addTransaction(unsampled, null, spanResource, spanScope));
+      assert.equal(b.queued, 0);
+    });
+
     test('failed, throwing and timed-out exports count a failure and drop their spans', async () => {
       for (const mode of ['fail', 'throw', 'hang'] as const) {
         const ex = new Exporter();
@@ -190,3 +209,18 @@ for (const { kind, Exporter } of KINDS) {
     });
   });
 }
+
+test("span batcher, spans queued as bytes: a full queue drops a transaction's spans together, and counts them", () => {
+  const ex = new FakeEncodedExporter();
+  ex.mode = 'hang';
+  const b = new SpanBatcher(ex, opts({ maxQueueSize: 5, maxExportBatchSize: 3 }));
+  const before = snapshot();
+  // A batch closes between a transaction's two spans: 3 go out in the first (hung) export, the
+  // next 5 fill the queue, and the fifth transaction finds no room for its two.
+  for (let i = 0; i < 5; i++)
+    assert.ok(b.addTransaction(finishedTransaction(i), null, spanResource, spanScope));
+  assert.deepEqual(ex.batches, [3]);
+  assert.equal(b.queued, 5);
+  assert.equal(delta(before).dropped, 2);
+  for (const done of ex.held) done({ code: ExportResultCode.SUCCESS });
+});
