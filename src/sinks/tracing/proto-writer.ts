@@ -148,6 +148,55 @@ export class ProtoWriter {
     this.byte(v ? 1 : 0);
   }
 
+  /**
+   * A KeyValue in the field of `fieldTag` whose value is an ASCII string (s,
+   * or its range start..end) and whose whole size is under 128 bytes: every
+   * length is known before writing, so nothing is reserved and moved. False,
+   * with nothing written, for any other string.
+   */
+  shortAsciiAttribute(fieldTag: number, key: Buffer, s: string, start: number, end: number): boolean {
+    const n = end - start;
+    const anyLength = 2 + n;
+    const kvLength = key.length + 2 + anyLength;
+    if (kvLength > 0x7f) return false;
+    this.ensure(2 + kvLength);
+    const buf = this.buf;
+    let p = this.pos;
+    buf[p++] = fieldTag;
+    buf[p++] = kvLength;
+    p += key.copy(buf, p);
+    buf[p++] = tag(2, LEN); // KeyValue.value
+    buf[p++] = anyLength;
+    buf[p++] = tag(1, LEN); // AnyValue.string_value
+    buf[p++] = n;
+    for (let i = start; i < end; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) return false;
+      buf[p++] = c;
+    }
+    this.pos = p;
+    return true;
+  }
+
+  /** A KeyValue in the field of `fieldTag` whose value is an unsigned 32-bit integer, and whose size is under 128 bytes; false (nothing written) otherwise. */
+  shortUintAttribute(fieldTag: number, key: Buffer, v: number): boolean {
+    if (!(v >= 0 && v <= 0xffffffff && Number.isInteger(v))) return false;
+    const anyLength = 1 + varintSize(v);
+    const kvLength = key.length + 2 + anyLength;
+    if (kvLength > 0x7f) return false;
+    this.ensure(2 + kvLength);
+    const buf = this.buf;
+    let p = this.pos;
+    buf[p++] = fieldTag;
+    buf[p++] = kvLength;
+    p += key.copy(buf, p);
+    buf[p++] = tag(2, LEN); // KeyValue.value
+    buf[p++] = anyLength;
+    buf[p++] = tag(3, VARINT); // AnyValue.int_value
+    this.pos = this.varintAt(p, v);
+    return true;
+  }
+
   /** Reserve a length prefix; returns where the message's content starts. */
   open(reserve: number): number {
     this.ensure(reserve);

@@ -266,6 +266,7 @@ function stringAttribute(
   start = 0,
   end = s.length,
 ): void {
+  if (w.shortAsciiAttribute(tag(field, LEN), key, s, start, end)) return;
   w.byte(tag(field, LEN));
   const kv = w.open(RESERVE_SMALL);
   w.bytes(key);
@@ -277,6 +278,7 @@ function stringAttribute(
 }
 
 function numberAttribute(w: ProtoWriter, field: number, key: Buffer, v: number): void {
+  if (w.shortUintAttribute(tag(field, LEN), key, v)) return;
   w.byte(tag(field, LEN));
   const kv = w.open(RESERVE_SMALL);
   w.bytes(key);

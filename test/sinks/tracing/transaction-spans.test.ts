@@ -160,7 +160,13 @@ describe('transaction spans written from the record', () => {
   test('any record the property generator makes, one encoder across many requests', () => {
     const hexId = (n: number) =>
       fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF'), minLength: n, maxLength: n });
-    const text = fc.string({ unit: 'binary', maxLength: 300 });
+    // ASCII and any text, up to past the 127 bytes of a one-byte length.
+    const text = fc.oneof(
+      fc.string({ maxLength: 20 }),
+      fc.string({ minLength: 100, maxLength: 300 }),
+      fc.string({ unit: 'binary', maxLength: 20 }),
+      fc.string({ unit: 'binary', minLength: 100, maxLength: 300 }),
+    );
     const address = fc.oneof(
       fc.constant('192.0.2.10:5060'),
       fc.constant('[2001:db8::1]:5061'),
