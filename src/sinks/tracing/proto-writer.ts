@@ -164,7 +164,7 @@ export class ProtoWriter {
     let p = this.pos;
     buf[p++] = fieldTag;
     buf[p++] = kvLength;
-    p += key.copy(buf, p);
+    p = copySmall(key, buf, p);
     buf[p++] = tag(2, LEN); // KeyValue.value
     buf[p++] = anyLength;
     buf[p++] = tag(1, LEN); // AnyValue.string_value
@@ -189,7 +189,7 @@ export class ProtoWriter {
     let p = this.pos;
     buf[p++] = fieldTag;
     buf[p++] = kvLength;
-    p += key.copy(buf, p);
+    p = copySmall(key, buf, p);
     buf[p++] = tag(2, LEN); // KeyValue.value
     buf[p++] = anyLength;
     buf[p++] = tag(3, VARINT); // AnyValue.int_value
@@ -262,8 +262,7 @@ export class ProtoWriter {
 
   bytes(b: Buffer): void {
     this.ensure(b.length);
-    b.copy(this.buf, this.pos);
-    this.pos += b.length;
+    this.pos = copySmall(b, this.buf, this.pos);
   }
 
   protected ensure(n: number): void {
@@ -274,6 +273,18 @@ export class ProtoWriter {
     this.buf.copy(grown, 0, 0, this.pos);
     this.buf = grown;
   }
+}
+
+/**
+ * `from` copied into `to` at `p`; returns the position after it. Keys and
+ * headers are tens of bytes, where Buffer#copy's call into C++ costs more than
+ * the copy: those are copied here.
+ */
+function copySmall(from: Buffer, to: Buffer, p: number): number {
+  const n = from.length;
+  if (n > 64) return p + from.copy(to, p);
+  for (let i = 0; i < n; i++) to[p + i] = from[i];
+  return p + n;
 }
 
 /** One hex digit's value; what is not hex decodes as the SDK's hexToBinary decodes it (c - 55). */
