@@ -159,14 +159,8 @@ export class ProtoWriter {
     const anyLength = 2 + n;
     const kvLength = key.length + 2 + anyLength;
     if (kvLength > 0x7f) return false;
-    this.ensure(2 + kvLength);
+    let p = this.shortKeyValueAt(fieldTag, key, kvLength, anyLength);
     const buf = this.buf;
-    let p = this.pos;
-    buf[p++] = fieldTag;
-    buf[p++] = kvLength;
-    p = copySmall(key, buf, p);
-    buf[p++] = tag(2, LEN); // KeyValue.value
-    buf[p++] = anyLength;
     buf[p++] = tag(1, LEN); // AnyValue.string_value
     buf[p++] = n;
     for (let i = start; i < end; i++) {
@@ -184,6 +178,18 @@ export class ProtoWriter {
     const anyLength = 1 + varintSize(v);
     const kvLength = key.length + 2 + anyLength;
     if (kvLength > 0x7f) return false;
+    const p = this.shortKeyValueAt(fieldTag, key, kvLength, anyLength);
+    this.buf[p] = tag(3, VARINT); // AnyValue.int_value
+    this.pos = this.varintAt(p + 1, v);
+    return true;
+  }
+
+  /**
+   * Room for a short KeyValue, and its head written at pos: tag, length, key,
+   * the value's tag and length. Returns where the AnyValue goes; pos is left
+   * where it was, for the caller to move once the value is written.
+   */
+  private shortKeyValueAt(fieldTag: number, key: Buffer, kvLength: number, anyLength: number): number {
     this.ensure(2 + kvLength);
     const buf = this.buf;
     let p = this.pos;
@@ -192,9 +198,7 @@ export class ProtoWriter {
     p = copySmall(key, buf, p);
     buf[p++] = tag(2, LEN); // KeyValue.value
     buf[p++] = anyLength;
-    buf[p++] = tag(3, VARINT); // AnyValue.int_value
-    this.pos = this.varintAt(p, v);
-    return true;
+    return p;
   }
 
   /** Reserve a length prefix; returns where the message's content starts. */

@@ -99,24 +99,12 @@ function writeServerSpan(
   method: string,
   errorType: string | null,
 ): void {
-  w.byte(tag(2, LEN)); // ScopeSpans.spans
-  const server = w.open(RESERVE_SPAN);
-  w.id(tag(1, LEN), tx.traceId);
-  w.id(tag(2, LEN), tx.serverSpanId);
-  if (traceState !== '') w.string(tag(3, LEN), traceState);
   const parent = tx.parentSpanId;
-  if (parent) w.id(tag(4, LEN), parent);
-  w.string(tag(5, LEN), method);
-  w.byte(tag(6, VARINT));
-  w.varint(KIND_SERVER);
+  const server = openSpan(w, tx, tx.serverSpanId, parent, traceState, method, KIND_SERVER);
   times(w, tx.requestIn, endOf(tx.finalResponseOut, tx, tx.requestIn));
   const down = tx.downstream;
   splitHostPort(down);
-  stringAttribute(w, 9, KEY.method, method);
-  stringAttribute(w, 9, KEY.callId, tx.callId);
-  numberAttribute(w, 9, KEY.cseq, tx.cseq);
-  numberAttribute(w, 9, KEY.retransmissions, tx.retransmissions);
-  stringAttribute(w, 9, KEY.route, tx.route.name);
+  leadingAttributes(w, tx, method, KEY.retransmissions, tx.retransmissions);
   stringAttribute(w, 9, KEY.traceOrigin, tx.traceOrigin);
   hostPortAttributes(w, KEY.clientAddress, KEY.clientPort, down);
   hostPortAttributes(w, KEY.peerAddress, KEY.peerPort, down);
@@ -176,23 +164,12 @@ function writeClientSpan(
 ): void {
   // It describes what upstream did: a status sipspan generated is not upstream's.
   const upstreamError = tx.generatedStatus === 0 ? errorType : null;
-  w.byte(tag(2, LEN)); // ScopeSpans.spans
-  const client = w.open(RESERVE_SPAN);
-  w.id(tag(1, LEN), tx.traceId);
-  w.id(tag(2, LEN), tx.clientSpanId);
-  if (traceState !== '') w.string(tag(3, LEN), traceState);
-  if (tx.serverSpanId) w.id(tag(4, LEN), tx.serverSpanId);
-  w.string(tag(5, LEN), `${method} ${tx.route.name}`);
-  w.byte(tag(6, VARINT));
-  w.varint(KIND_CLIENT);
+  const name = `${method} ${tx.route.name}`;
+  const client = openSpan(w, tx, tx.clientSpanId, tx.serverSpanId, traceState, name, KIND_CLIENT);
   times(w, tx.requestOut, endOf(tx.finalResponseIn, tx, tx.requestOut));
   const up = tx.upstream;
   splitHostPort(up);
-  stringAttribute(w, 9, KEY.method, method);
-  stringAttribute(w, 9, KEY.callId, tx.callId);
-  numberAttribute(w, 9, KEY.cseq, tx.cseq);
-  numberAttribute(w, 9, KEY.responseRetransmissions, tx.responseRetransmissions);
-  stringAttribute(w, 9, KEY.route, tx.route.name);
+  leadingAttributes(w, tx, method, KEY.responseRetransmissions, tx.responseRetransmissions);
   hostPortAttributes(w, KEY.serverAddress, KEY.serverPort, up);
   hostPortAttributes(w, KEY.peerAddress, KEY.peerPort, up);
   stringAttribute(w, 9, KEY.transport, tx.upstreamTransport);
@@ -210,6 +187,47 @@ function writeClientSpan(
   status(w, upstreamError);
   flags(w, 16, false);
   w.close(client, RESERVE_SPAN);
+}
+
+/**
+ * A ScopeSpans.spans field opened, and the span's fields up to its times:
+ * ids, trace state, parent (none when null or empty), name, kind. Returns
+ * where the span's content starts, for w.close().
+ */
+function openSpan(
+  w: ProtoWriter,
+  tx: TransactionRecord,
+  spanId: string,
+  parentSpanId: string | null,
+  traceState: string,
+  name: string,
+  kind: number,
+): number {
+  w.byte(tag(2, LEN)); // ScopeSpans.spans
+  const start = w.open(RESERVE_SPAN);
+  w.id(tag(1, LEN), tx.traceId);
+  w.id(tag(2, LEN), spanId);
+  if (traceState !== '') w.string(tag(3, LEN), traceState);
+  if (parentSpanId) w.id(tag(4, LEN), parentSpanId);
+  w.string(tag(5, LEN), name);
+  w.byte(tag(6, VARINT));
+  w.varint(kind);
+  return start;
+}
+
+/** The attributes both spans begin with: method, Call-ID, CSeq, a retransmission count, route. */
+function leadingAttributes(
+  w: ProtoWriter,
+  tx: TransactionRecord,
+  method: string,
+  retransmissionsKey: Buffer,
+  retransmissions: number,
+): void {
+  stringAttribute(w, 9, KEY.method, method);
+  stringAttribute(w, 9, KEY.callId, tx.callId);
+  numberAttribute(w, 9, KEY.cseq, tx.cseq);
+  numberAttribute(w, 9, retransmissionsKey, retransmissions);
+  stringAttribute(w, 9, KEY.route, tx.route.name);
 }
 
 /** Span.start_time_unix_nano and end_time_unix_nano; the end never before the start. */

@@ -40,6 +40,19 @@ class RecordingExporter implements EncodedBodyExporter {
 const sdkBytes = (spans: ReadableSpan[]) =>
   Buffer.from(ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array).toString('hex');
 
+/** The exporter got batches of `sizes` spans, each body the bytes the SDK writes for those of `spans`, in order. */
+function assertBatches(exporter: RecordingExporter, spans: ReadableSpan[], sizes: number[]): void {
+  assert.deepEqual(
+    exporter.sent.map((b) => b.spans),
+    sizes,
+  );
+  let from = 0;
+  for (const batch of exporter.sent) {
+    assert.equal(Buffer.from(batch.body).toString('hex'), sdkBytes(spans.slice(from, from + batch.spans)));
+    from += batch.spans;
+  }
+}
+
 /** Send every batch queued, as the batcher does one after the other. */
 function takeAll(queue: EncodedSpanQueue): void {
   while (queue.length > 0) queue.take().send(() => {});
@@ -63,16 +76,8 @@ describe('encoded span queue', () => {
     assert.equal(queue.length, 6);
     first.send(() => {});
     takeAll(queue);
-    assert.deepEqual(
-      exporter.sent.map((b) => b.spans),
-      [4, 4, 2],
-    );
     // The open batch of 2 was closed early, as the batcher's timer or a flush takes it.
-    for (const [i, batch] of exporter.sent.entries())
-      assert.equal(
-        Buffer.from(batch.body).toString('hex'),
-        sdkBytes(spans.slice(4 * i, 4 * i + batch.spans)),
-      );
+    assertBatches(exporter, spans, [4, 4, 2]);
   });
 
   test('transactions written from their records share batches with span objects, in order, as the SDK writes them', () => {
@@ -87,15 +92,7 @@ describe('encoded span queue', () => {
     }
     assert.equal(queue.length, 10);
     takeAll(queue);
-    assert.deepEqual(
-      exporter.sent.map((b) => b.spans),
-      [4, 4, 2],
-    );
-    for (const [i, batch] of exporter.sent.entries())
-      assert.equal(
-        Buffer.from(batch.body).toString('hex'),
-        sdkBytes(spans.slice(4 * i, 4 * i + batch.spans)),
-      );
+    assertBatches(exporter, spans, [4, 4, 2]);
   });
 
   test('a transaction for a resource the open batch is not for is left to the caller', () => {

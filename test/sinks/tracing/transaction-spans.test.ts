@@ -16,6 +16,7 @@ import { OtlpTraceEncoder } from '../../../src/sinks/tracing/otlp-encoder.ts';
 import { buildSpans, type RetransmissionTimes } from '../../../src/sinks/tracing/span-builder.ts';
 import { transactionSpanCount } from '../../../src/sinks/tracing/transaction-spans.ts';
 import { transactionRecord } from '../../support/records.ts';
+import { finishedTransaction } from '../../support/spans.ts';
 
 const resource = resourceFromAttributes({ 'service.name': 'sipspan', 'sipspan.node': 'nodé-1' });
 const scope = { name: 'sipspan', version: '0.1.0' };
@@ -41,26 +42,11 @@ function bothWays(
   return { direct: hex(direct.finish()), objects: hex(objects), spans: written };
 }
 
+/** An INVITE answered 200 through sipspan, with a 100 and a 180 from upstream. */
 function answered(): TransactionRecord {
-  const t = transactionRecord({
-    callId: 'a84b4c76e66710@pc33.atlanta.com',
-    cseq: 314159,
-    requestIn: 1000.25,
-  });
-  t.traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
-  t.serverSpanId = 'a1a1a1a1a1a1a1a1';
-  t.clientSpanId = 'c2c2c2c2c2c2c2c2';
-  t.upstream = '192.0.2.20:5070';
-  t.requestOut = 1000.5;
-  t.addMark(100, 1001);
-  t.addMark(180, 1040);
-  t.firstResponseIn = 1001;
-  t.finalResponseIn = 1150.5;
-  t.finalResponseOut = 1150.75;
-  t.endedAt = 1150.75;
-  t.status = 200;
-  t.statusClass = '2xx';
-  t.outcome = 'completed';
+  const t = finishedTransaction(0);
+  t.addMark(100, 110);
+  t.addMark(180, 120);
   return t;
 }
 
@@ -80,11 +66,11 @@ describe('transaction spans written from the record', () => {
     tx.parentSpanId = '00f067aa0ba902b7';
     tx.traceOrigin = 'inbound';
     tx.traceState = 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7';
-    tx.addMark(-1, 1100);
+    tx.addMark(-1, 125);
     tx.status = 503;
     tx.retransmissions = 2;
     tx.responseRetransmissions = 1;
-    const times = { request: [1000.75, 1001.25], response: [1151] };
+    const times = { request: [100.75, 101.25], response: [131] };
     const { direct, objects } = bothWays([tx], [times]);
     assert.equal(direct, objects);
   });
@@ -180,40 +166,43 @@ describe('transaction spans written from the record', () => {
     );
     const time = fc.double({ min: 0, max: 1e10, noNaN: true });
     const maybe = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: null });
+    // What the record is made with, what is set on it after (its own fields, by name), and the rest.
     const record = fc.record({
-      method: fc.oneof(fc.constantFrom('INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER'), text),
-      callId: text,
-      cseq: fc.nat(),
-      downstream: address,
-      upstream: address,
-      routeName: text,
-      transport: fc.constantFrom('udp', 'tcp' as const),
-      upstreamTransport: fc.constantFrom('udp', 'tcp' as const),
-      traceId: hexId(32),
-      serverSpanId: fc.oneof(hexId(16), fc.constant('')),
-      clientSpanId: hexId(16),
-      parentSpanId: maybe(fc.oneof(hexId(16), fc.constant(''))),
-      traceState: maybe(fc.constantFrom('a=1', 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7', 'bad key=1', '')),
-      traceOrigin: fc.constantFrom<TraceOrigin>('inbound', 'call', 'stitched', 'new'),
+      made: fc.record({
+        method: fc.oneof(fc.constantFrom('INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER'), text),
+        callId: text,
+        cseq: fc.nat(),
+        downstream: address,
+        routeName: text,
+        transport: fc.constantFrom('udp', 'tcp' as const),
+        requestIn: time,
+      }),
+      own: fc.record({
+        upstream: address,
+        upstreamTransport: fc.constantFrom('udp', 'tcp' as const),
+        traceId: hexId(32),
+        serverSpanId: fc.oneof(hexId(16), fc.constant('')),
+        clientSpanId: hexId(16),
+        parentSpanId: maybe(fc.oneof(hexId(16), fc.constant(''))),
+        traceState: maybe(fc.constantFrom('a=1', 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7', 'bad key=1', '')),
+        traceOrigin: fc.constantFrom<TraceOrigin>('inbound', 'call', 'stitched', 'new'),
+        stitchedBy: maybe(fc.constantFrom('session-id', 'x-cid')),
+        requestOut: fc.oneof(fc.constant(-1), time),
+        finalResponseIn: fc.oneof(fc.constant(-1), time),
+        finalResponseOut: fc.oneof(fc.constant(-1), time),
+        endedAt: fc.oneof(fc.constant(-1), time),
+        status: fc.integer({ min: 0, max: 699 }),
+        outcome: maybe(
+          fc.constantFrom<TransactionOutcome>('completed', 'timeout', 'forwarded', 'rejected', 'send-failed'),
+        ),
+        retransmissions: fc.nat({ max: 20 }),
+        responseRetransmissions: fc.nat({ max: 20 }),
+      }),
       link: fc.boolean(),
-      stitchedBy: maybe(fc.constantFrom('session-id', 'x-cid')),
-      requestIn: time,
-      requestOut: fc.oneof(fc.constant(-1), time),
-      finalResponseIn: fc.oneof(fc.constant(-1), time),
-      finalResponseOut: fc.oneof(fc.constant(-1), time),
-      endedAt: fc.oneof(fc.constant(-1), time),
-      status: fc.integer({ min: 0, max: 699 }),
       generated: fc.boolean(),
-      outcome: maybe(
-        fc.constantFrom<TransactionOutcome>('completed', 'timeout', 'forwarded', 'rejected', 'send-failed'),
-      ),
-      retransmissions: fc.nat({ max: 20 }),
-      responseRetransmissions: fc.nat({ max: 20 }),
       marks: fc.array(
         fc.record({ status: fc.oneof(fc.constant(-1), fc.integer({ min: 100, max: 199 })), at: time }),
-        {
-          maxLength: 4,
-        },
+        { maxLength: 4 },
       ),
       times: maybe(
         fc.record({ request: fc.array(time, { maxLength: 3 }), response: fc.array(time, { maxLength: 3 }) }),
@@ -222,39 +211,14 @@ describe('transaction spans written from the record', () => {
     const encoder = new OtlpTraceEncoder();
     fc.assert(
       fc.property(fc.array(record, { minLength: 1, maxLength: 4 }), (shapes) => {
-        const records = shapes.map((r) => {
-          const tx = transactionRecord({
-            method: r.method,
-            callId: r.callId,
-            cseq: r.cseq,
-            downstream: r.downstream,
-            transport: r.transport,
-            route: { index: 0, name: r.routeName },
-            requestIn: r.requestIn,
-          });
-          tx.upstream = r.upstream;
-          tx.upstreamTransport = r.upstreamTransport;
-          tx.traceId = r.traceId;
-          tx.serverSpanId = r.serverSpanId;
-          tx.clientSpanId = r.clientSpanId;
-          tx.parentSpanId = r.parentSpanId;
-          tx.traceState = r.traceState;
-          tx.traceOrigin = r.traceOrigin;
-          if (r.link) {
-            tx.linkTraceId = r.traceId;
-            tx.linkSpanId = r.clientSpanId;
+        const records = shapes.map(({ made, own, link, generated, marks }) => {
+          const tx = transactionRecord({ ...made, route: { index: 0, name: made.routeName } });
+          Object.assign(tx, own, { generatedStatus: generated ? own.status : 0 });
+          if (link) {
+            tx.linkTraceId = own.traceId;
+            tx.linkSpanId = own.clientSpanId;
           }
-          tx.stitchedBy = r.stitchedBy;
-          tx.requestOut = r.requestOut;
-          tx.finalResponseIn = r.finalResponseIn;
-          tx.finalResponseOut = r.finalResponseOut;
-          tx.endedAt = r.endedAt;
-          tx.status = r.status;
-          tx.generatedStatus = r.generated ? r.status : 0;
-          tx.outcome = r.outcome;
-          tx.retransmissions = r.retransmissions;
-          tx.responseRetransmissions = r.responseRetransmissions;
-          for (const m of r.marks) tx.addMark(m.status, m.at);
+          for (const m of marks) tx.addMark(m.status, m.at);
           return tx;
         });
         const { direct, objects } = bothWays(
