@@ -3,9 +3,8 @@ import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import type { TransactionRecord } from '../../observe/records.ts';
 import { OtlpTraceEncoder } from './otlp-encoder.ts';
-import type { RetransmissionTimes } from './span-builder.ts';
+import { type RetransmissionTimes, transactionSpanCount } from './span-builder.ts';
 import type { ExportDone, QueuedBatch, SpanQueue } from './span-queue.ts';
-import { transactionSpanCount } from './transaction-spans.ts';
 
 /** An exporter that sends a batch already encoded as an OTLP/protobuf ExportTraceServiceRequest. */
 export interface EncodedBodyExporter extends SpanExporter {
@@ -128,8 +127,9 @@ export class EncodedSpanQueue implements SpanQueue {
     const spans = transactionSpanCount(tx);
     for (let i = 0; i < spans; i++) {
       try {
-        if (this.encoded === 0 && !this.encoder.beginFor(resource, scope)) return i === 0 ? -1 : i;
-        if (!this.encoder.appendTransactionSpan(tx, retransmissions, i, resource, scope))
+        // No span in the open batch (the first, or a batch closed after the first span): begin a request.
+        const open = this.encoded > 0 || this.encoder.beginFor(resource, scope);
+        if (!open || !this.encoder.appendTransactionSpan(tx, retransmissions, i, resource, scope))
           return i === 0 ? -1 : i;
       } catch {
         return i;

@@ -3,9 +3,8 @@ import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/s
 import type { TransactionRecord } from '../../observe/records.ts';
 import { processStats } from '../process-stats.ts';
 import { EncodedSpanQueue, takesEncodedBodies } from './encoded-span-queue.ts';
-import type { RetransmissionTimes } from './span-builder.ts';
+import { type RetransmissionTimes, transactionSpanCount } from './span-builder.ts';
 import { type QueuedBatch, SpanArrayQueue, type SpanQueue } from './span-queue.ts';
-import { transactionSpanCount } from './transaction-spans.ts';
 
 export interface BatcherOptions {
   maxQueueSize: number;

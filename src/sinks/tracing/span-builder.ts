@@ -164,6 +164,16 @@ function timedEvents(name: string, times: readonly number[], out: TimedEvent[]):
 }
 
 /**
+ * How many spans buildSpans makes of a finished transaction: 0 when it is not
+ * sampled (or has no trace), 1 without a CLIENT span (sipspan answered it, or
+ * could not send it), 2 otherwise.
+ */
+export function transactionSpanCount(tx: TransactionRecord): number {
+  if (!tx.sampled || tx.traceId === '') return 0;
+  return tx.requestOut === -1 ? 1 : 2;
+}
+
+/**
  * The spans of one finished transaction at one hop:
  *
  *   SERVER <METHOD>                request in ────────────────────────────────── final response out
@@ -183,7 +193,8 @@ export function buildSpans(
   scope: InstrumentationScope,
   retransmissions: RetransmissionTimes | null,
 ): FinishedSpan[] {
-  if (!tx.sampled || tx.traceId === '') return [];
+  const count = transactionSpanCount(tx);
+  if (count === 0) return [];
   const flags = TraceFlags.SAMPLED;
   const traceState: TraceState | undefined =
     tx.traceState === null ? undefined : createTraceState(tx.traceState);
@@ -266,7 +277,7 @@ export function buildSpans(
     resource,
     scope,
   );
-  if (tx.requestOut === -1) return [serverSpan];
+  if (count === 1) return [serverSpan];
 
   const [upHost, upPort] = splitHostPort(tx.upstream);
   // The CLIENT span describes what upstream did: a status sipspan generated is not upstream's.

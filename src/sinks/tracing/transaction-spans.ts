@@ -65,15 +65,9 @@ const scratch: HrTime = [0, 0];
 /** Where the host and the port of an `address:port` text are, as span-builder's splitHostPort reads it. */
 const where = { hostStart: 0, hostEnd: 0, port: 0 };
 
-/** How many spans a finished transaction has: 0 when it is not sampled, 1 without a CLIENT span (sipspan answered it, or could not send it), 2 otherwise. */
-export function transactionSpanCount(tx: TransactionRecord): number {
-  if (!tx.sampled || tx.traceId === '') return 0;
-  return tx.requestOut === -1 ? 1 : 2;
-}
-
 /**
  * Write span `index` of `tx` (0 the SERVER span, 1 the CLIENT span; see
- * transactionSpanCount) as a ScopeSpans.spans field into the request `w` has open.
+ * transactionSpanCount in span-builder.ts) as a ScopeSpans.spans field into the request `w` has open.
  */
 export function writeTransactionSpan(
   w: ProtoWriter,

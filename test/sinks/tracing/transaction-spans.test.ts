@@ -13,8 +13,11 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import fc from 'fast-check';
 import type { TraceOrigin, TransactionOutcome, TransactionRecord } from '../../../src/observe/records.ts';
 import { OtlpTraceEncoder } from '../../../src/sinks/tracing/otlp-encoder.ts';
-import { buildSpans, type RetransmissionTimes } from '../../../src/sinks/tracing/span-builder.ts';
-import { transactionSpanCount } from '../../../src/sinks/tracing/transaction-spans.ts';
+import {
+  buildSpans,
+  type RetransmissionTimes,
+  transactionSpanCount,
+} from '../../../src/sinks/tracing/span-builder.ts';
 import { transactionRecord } from '../../support/records.ts';
 import { finishedTransaction } from '../../support/spans.ts';
 
