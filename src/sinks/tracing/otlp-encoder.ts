@@ -1,12 +1,9 @@
-import type { Attributes, AttributeValue, Link, SpanContext } from '@opentelemetry/api';
+import type { Attributes, AttributeValue, Link } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
 import type { TransactionRecord } from '../../observe/records.ts';
 import {
   encodedKey,
-  FLAG_HAS_IS_REMOTE,
-  FLAG_IS_REMOTE,
-  I32,
   I64,
   LEN,
   ProtoWriter,
@@ -251,7 +248,7 @@ export class OtlpTraceEncoder extends ProtoWriter {
     this.byte(tag(3, VARINT));
     this.varint(span.status.code);
     this.close(status, RESERVE_SMALL);
-    this.flags(16, ctx, parent?.isRemote);
+    this.spanFlags(16, ctx.traceFlags, parent?.isRemote);
     this.close(start, RESERVE_SPAN);
   }
 
@@ -278,13 +275,8 @@ export class OtlpTraceEncoder extends ProtoWriter {
     if (link.attributes) this.attributes(4, link.attributes);
     this.byte(tag(5, VARINT));
     this.varint(link.droppedAttributesCount || 0);
-    this.flags(6, ctx, ctx.isRemote);
+    this.spanFlags(6, ctx.traceFlags, ctx.isRemote);
     this.close(start, RESERVE_SMALL);
-  }
-
-  private flags(field: number, ctx: SpanContext, isRemote: boolean | undefined): void {
-    this.varint(tag(field, I32)); // field 16 takes two bytes
-    this.fixed32((ctx.traceFlags & 0xff) | FLAG_HAS_IS_REMOTE | (isRemote ? FLAG_IS_REMOTE : 0));
   }
 
   /** Repeated KeyValue in `field`: key bytes from the cache, then the AnyValue. */

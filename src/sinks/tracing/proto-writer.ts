@@ -12,12 +12,12 @@ import type { HrTime } from '@opentelemetry/api';
 export const VARINT = 0;
 export const I64 = 1;
 export const LEN = 2;
-export const I32 = 5;
+const I32 = 5;
 export const tag = (field: number, wire: number) => (field << 3) | wire;
 
 // Span flags (trace/v1 SpanFlags): the context's isRemote is known and, when set, true.
-export const FLAG_HAS_IS_REMOTE = 0x100;
-export const FLAG_IS_REMOTE = 0x200;
+const FLAG_HAS_IS_REMOTE = 0x100;
+const FLAG_IS_REMOTE = 0x200;
 
 /** Length prefixes reserved before a message whose size is not known yet. */
 export const RESERVE_SMALL = 1; // KeyValue, AnyValue, Status, Event, Link
@@ -33,7 +33,7 @@ for (let i = 0; i < 6; i++) {
   HEX[0x41 + i] = 10 + i;
 }
 
-export function varintSize(v: number): number {
+function varintSize(v: number): number {
   return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
 }
 
@@ -95,13 +95,10 @@ export class ProtoWriter {
     for (let i = 0; i < n; i++) buf[this.pos++] = (nibble(hex, 2 * i) << 4) | nibble(hex, 2 * i + 1);
   }
 
-  /** HrTime as fixed64 nanoseconds since the epoch. */
+  /** HrTime as fixed64 nanoseconds since the epoch, exact past 2^53 (split into 32-bit halves). */
   time(t: HrTime): void {
-    this.timeOf(t[0], t[1]);
-  }
-
-  /** Seconds and nanoseconds as fixed64 nanoseconds since the epoch, exact past 2^53 (split into 32-bit halves). */
-  timeOf(seconds: number, nanos: number): void {
+    const seconds = t[0];
+    const nanos = t[1];
     // seconds·1e9 = hi16·1e9·2^16 + lo16·1e9, each product exact in a double.
     const hiProduct = Math.floor(seconds / 0x10000) * 1e9;
     const loProduct = (seconds % 0x10000) * 1e9 + nanos;
@@ -117,10 +114,14 @@ export class ProtoWriter {
     this.pos += 8;
   }
 
-  /** A fixed32 field's value, little-endian. */
-  fixed32(v: number): void {
+  /** Span.flags or Link.flags in `field`: the trace flags, and whether the parent's (the link's) isRemote is known and set. */
+  spanFlags(field: number, traceFlags: number, isRemote: boolean | undefined): void {
+    this.varint(tag(field, I32)); // field 16 takes two bytes
     this.ensure(4);
-    this.buf.writeUInt32LE(v, this.pos);
+    this.buf.writeUInt32LE(
+      (traceFlags & 0xff) | FLAG_HAS_IS_REMOTE | (isRemote ? FLAG_IS_REMOTE : 0),
+      this.pos,
+    );
     this.pos += 4;
   }
 

@@ -2,9 +2,6 @@ import { createTraceState, type HrTime, SpanKind, SpanStatusCode, TraceFlags } f
 import type { TransactionRecord } from '../../observe/records.ts';
 import {
   encodedKey,
-  FLAG_HAS_IS_REMOTE,
-  FLAG_IS_REMOTE,
-  I32,
   I64,
   LEN,
   type ProtoWriter,
@@ -136,13 +133,13 @@ function writeServerSpan(
       tx.traceOrigin === 'stitched' ? LINK_REASON.STITCHED : LINK_REASON.UNTRUSTED,
     );
     droppedCount(w, 5);
-    flags(w, 6, true);
+    w.spanFlags(6, TraceFlags.SAMPLED, true);
     w.close(link, RESERVE_SMALL);
   }
   droppedCount(w, 14);
   status(w, errorType);
   // The parent is remote when it came in a traceparent; a call's root span is this process's own.
-  flags(w, 16, parent === null ? false : tx.traceOrigin !== 'call');
+  w.spanFlags(16, TraceFlags.SAMPLED, parent === null ? false : tx.traceOrigin !== 'call');
   w.close(server, RESERVE_SPAN);
 }
 
@@ -179,7 +176,7 @@ function writeClientSpan(
   droppedCount(w, 12);
   droppedCount(w, 14);
   status(w, upstreamError);
-  flags(w, 16, false);
+  w.spanFlags(16, TraceFlags.SAMPLED, false);
   w.close(client, RESERVE_SPAN);
 }
 
@@ -246,11 +243,6 @@ function status(w: ProtoWriter, errorType: string | null): void {
   w.byte(tag(3, VARINT));
   w.varint(errorType === null ? SpanStatusCode.UNSET : SpanStatusCode.ERROR);
   w.close(start, RESERVE_SMALL);
-}
-
-function flags(w: ProtoWriter, field: number, parentIsRemote: boolean): void {
-  w.varint(tag(field, I32)); // field 16 takes two bytes
-  w.fixed32(TraceFlags.SAMPLED | FLAG_HAS_IS_REMOTE | (parentIsRemote ? FLAG_IS_REMOTE : 0));
 }
 
 /** A span event at `atMs`; `status` > 0 gives it sip.response.status_code. */
