@@ -1,5 +1,6 @@
 import { processStats } from '../process-stats.ts';
 import type { LogTarget } from './destination.ts';
+import { CHUNK_BYTES, LineChunks } from './line-chunks.ts';
 
 /** After a destination error (disk full), how long until the file is opened again. */
 const REOPEN_MS = 5000;
@@ -16,21 +17,20 @@ const BATCH_BYTES = 64 * 1024;
 
 /**
  * Where log lines go, without ever blocking forwarding: pino hands each line
- * to write(), which only queues it. Queued lines go out together in one
- * stream.write (every 20 ms, sooner when 64 KiB are waiting, at once on
- * flush); while the destination says it is full (write() returned
- * false) they wait for 'drain'. Everything not yet written — queued here or
- * held by the stream — counts against one bound; past it new lines are dropped
- * and counted. A destination error drops (and counts) until a file is reopened.
+ * to write(), which only queues its bytes; the transaction line is written
+ * into the queue straight (room, then commit). Queued lines go out together,
+ * a stream.write per 64 KiB chunk (every 20 ms, sooner when 64 KiB are
+ * waiting, at once on flush); while the destination says it is full (write()
+ * returned false) they wait for 'drain'. Everything not yet written — queued
+ * here or held by the stream — counts against one bound, in bytes; past it new
+ * lines are dropped and counted. A destination error drops (and counts) until
+ * a file is reopened.
  *
- *   write(line) ─▶ [ queue ]─(20 ms or 64 KiB: join)─▶ stream.write(batch, cb) ─▶ fd
- *                    │                                 │ false: wait 'drain'
- *                    │ queued + in stream > bound      │ cb(err) / 'error': drop + count,
- *                    └▶ drop + count                   │   files reopened after 5 s
- *                                                      └ cb(): count written
- *
- * Sizes are counted in string length: log lines are JSON with escaped wire
- * values, ASCII but for valid UTF-8 characters kept from the wire.
+ *   write(line) ─▶ [ chunks ]─(20 ms or 64 KiB)─▶ stream.write(chunk, cb) ─▶ fd
+ *   room/commit      │                            │ false: wait 'drain'
+ *                    │ queued + in stream > bound │ cb(err) / 'error': drop + count,
+ *                    └▶ drop + count              │   files reopened after 5 s
+ *                                                 └ cb(): count written
  */
 export class BoundedWriter {
   readonly maxBytes: number;
@@ -40,8 +40,7 @@ export class BoundedWriter {
   /** Lines dropped by this writer (also added to processStats). */
   dropped = 0;
   private target: LogTarget;
-  private queue: string[] = [];
-  private queuedBytes = 0;
+  private readonly queue = new LineChunks();
   /** Handed to the stream, not yet reported written. */
   private inStreamBytes = 0;
   /**
@@ -77,7 +76,7 @@ export class BoundedWriter {
 
   /** Queued here plus handed to the stream and not yet written. */
   get pendingBytes(): number {
-    return this.queuedBytes + this.inStreamBytes + this.retiredBytes;
+    return this.queue.bytes + this.inStreamBytes + this.retiredBytes;
   }
 
   /** True while lines are dropped because the destination failed. */
@@ -87,14 +86,36 @@ export class BoundedWriter {
 
   /** One complete line (with its newline). Never blocks, never throws. */
   write(line: string): boolean {
-    if (this.failed || this.closed || this.pendingBytes + line.length > this.maxBytes) {
+    if (this.failed || this.closed) {
       this.drop(1);
       return true;
     }
-    this.queue.push(line);
-    this.queuedBytes += line.length;
-    if (this.blocked) return true; // 'drain' pumps
-    if (this.queuedBytes >= this.batchBytes) {
+    // A UTF-16 unit is at most 3 UTF-8 bytes: measured only for a line too long for that bound.
+    const n = line.length * 3 <= CHUNK_BYTES ? line.length * 3 : Buffer.byteLength(line, 'utf8');
+    const buf = this.queue.room(n);
+    this.commit(this.queue.at + buf.write(line, this.queue.at, 'utf8'));
+    return true;
+  }
+
+  /** A buffer with `n` bytes free from `at`, for a line written straight (then `commit`). */
+  room(n: number): Buffer {
+    return this.queue.room(n);
+  }
+
+  /** Where a line written into `room` starts. */
+  get at(): number {
+    return this.queue.at;
+  }
+
+  /** The line written into `room` ends at `end` (its newline included): it is queued, or dropped and counted. */
+  commit(end: number): void {
+    if (this.failed || this.closed || this.pendingBytes + (end - this.queue.at) > this.maxBytes) {
+      this.drop(1);
+      return;
+    }
+    this.queue.add(end);
+    if (this.blocked) return; // 'drain' pumps
+    if (this.queue.bytes >= this.batchBytes) {
       if (!this.immediateArmed) {
         this.immediateArmed = true;
         setImmediate(this.pumpNow);
@@ -102,7 +123,6 @@ export class BoundedWriter {
     } else if (this.batchTimer === null) {
       this.batchTimer = setTimeout(this.pumpNow, BATCH_MS);
     }
-    return true;
   }
 
   /** Write out what is queued; resolves when all of it is written, or at the deadline. */
@@ -161,9 +181,7 @@ export class BoundedWriter {
     this.reopenTimer = null;
     if (this.batchTimer !== null) clearTimeout(this.batchTimer);
     this.batchTimer = null;
-    this.drop(this.queue.length);
-    this.queue = [];
-    this.queuedBytes = 0;
+    this.drop(this.queue.clear());
     this.detach();
     if (this.target.owned && !this.failed) this.target.stream.end();
     this.settle();
@@ -175,28 +193,30 @@ export class BoundedWriter {
       this.batchTimer = null;
     }
     this.immediateArmed = false;
-    if (this.blocked || this.failed || this.queue.length === 0) {
+    if (this.blocked || this.failed) {
       this.settle();
       return;
     }
-    const lines = this.queue.length;
-    const bytes = this.queuedBytes;
-    const data = lines === 1 ? this.queue[0] : this.queue.join('');
-    this.queue = [];
-    this.queuedBytes = 0;
-    this.inStreamBytes += bytes;
-    const generation = this.generation;
-    let ok: boolean;
-    try {
-      ok = this.target.stream.write(data, (err?: Error | null) =>
-        this.onWritten(err, lines, bytes, generation),
-      );
-    } catch (err) {
-      // A stream destroyed under us throws on some paths: same as an error event.
-      this.fail(err as Error);
-      return;
+    for (let data = this.queue.take(); data !== null; data = this.queue.take()) {
+      const lines = this.queue.takenLines;
+      const bytes = data.length;
+      this.inStreamBytes += bytes;
+      const generation = this.generation;
+      try {
+        const ok = this.target.stream.write(data, (err?: Error | null) =>
+          this.onWritten(err, lines, bytes, generation),
+        );
+        if (!ok) {
+          this.blocked = true;
+          return;
+        }
+      } catch (err) {
+        // A stream destroyed under us throws on some paths: same as an error event.
+        this.fail(err as Error);
+        return;
+      }
     }
-    if (!ok) this.blocked = true;
+    this.settle();
   }
 
   private onWritten(err: Error | null | undefined, lines: number, bytes: number, generation: number): void {
@@ -219,9 +239,7 @@ export class BoundedWriter {
     if (this.failed) return;
     this.failed = true;
     this.blocked = false;
-    this.drop(this.queue.length);
-    this.queue = [];
-    this.queuedBytes = 0;
+    this.drop(this.queue.clear());
     if (!this.reported && this.target.label !== 'stderr') {
       this.reported = true;
       const code = (err as NodeJS.ErrnoException).code ?? err.message;
@@ -278,7 +296,7 @@ export class BoundedWriter {
 
   private isIdle(): boolean {
     return (
-      this.queue.length === 0 &&
+      this.queue.lines === 0 &&
       ((this.inStreamBytes === 0 && this.retiredBytes === 0) || this.failed || this.closed)
     );
   }

@@ -11,10 +11,10 @@ import type {
 import type { Sink } from '../sink.ts';
 import { BoundedWriter } from './bounded-writer.ts';
 import { openLogTarget } from './destination.ts';
-import { fitLine } from './line-fit.ts';
+import { fitLine, MAX_LINE_BYTES } from './line-fit.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { safeValue } from './safe-value.ts';
-import { IsoClock, transactionLine } from './transaction-line.ts';
+import { IsoClock, transactionLine, writeTransactionLine } from './transaction-line.ts';
 
 export interface LogSinkOptions {
   /** Overrides config.logs.destination: `stdout`, `stderr`, a file path, or a stream (tests). */
@@ -134,7 +134,7 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
 
   // The transaction line is written straight (transaction-line.ts) with each route logger's own bindings.
   const bindingsOf = (l: Logger) =>
-    String((l as unknown as Record<symbol, unknown>)[pino.symbols.chindingsSym]);
+    Buffer.from(String((l as unknown as Record<symbol, unknown>)[pino.symbols.chindingsSym]), 'utf8');
   const bindings = byRoute.map(bindingsOf);
   // A route the sink was not started with (never, short of a bug) still gets its line, without `service`.
   const processBindings = bindingsOf(logger);
@@ -147,10 +147,24 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
     if (call !== null && !call.logSampled) return;
     const isWarn = tx.outcome === 'timeout' || tx.outcome === 'send-failed';
     if (!isWarn && !infoOn) return;
+    const level = isWarn ? 'warn' : 'info';
     const routeBindings = bindings[tx.route.index] ?? processBindings;
-    writer.write(
-      fitLine(transactionLine(tx, isWarn ? 'warn' : 'info', clock.now(), routeBindings, lineOptions)),
+    const time = clock.now();
+    const out = writer.room(MAX_LINE_BYTES);
+    const at = writer.at;
+    const end = writeTransactionLine(
+      out,
+      at,
+      at + MAX_LINE_BYTES,
+      tx,
+      level,
+      time,
+      routeBindings,
+      lineOptions,
     );
+    // Longer than a line may be (max_value_bytes raised): as text, to be cut.
+    if (end < 0) writer.write(fitLine(transactionLine(tx, level, time, routeBindings, lineOptions)));
+    else writer.commit(end);
   };
 
   const armSuppressedReport = () => {

@@ -1,50 +1,20 @@
 import type { TransactionRecord } from '../../observe/records.ts';
+import { copyPlain, NOT_PLAIN, putAscii, putBytes, putInteger, putMs, putString } from './json-bytes.ts';
 import { safeValue } from './safe-value.ts';
 
 /**
- * The transaction line, written as text in the order pino writes a line:
- * level, time, the logger's bindings (`node`, `service`), the fields, `msg`.
+ * The transaction line, written in the order pino writes a line: level,
+ * time, the logger's bindings (`node`, `service`), the fields, `msg`.
  *
  * Why not pino's own `logger.info(fields, 'transaction')`: this line is
  * written once per transaction at each hop, and pino's generic path (an
  * object literal per line, a loop over its keys, a type switch and a Date
  * per line) was the largest part of the log sink's cost that code controls.
- * The shape is fixed, so it is written straight. Every other line still goes
- * through pino. A test pins the text to pino's for the same fields.
+ * The shape is fixed, so it is written straight, as bytes into the writer's
+ * queue: no string per line to build, hold, join and encode again. Every
+ * other line still goes through pino. A test pins the text to pino's for the
+ * same fields.
  */
-
-/** ".001" … ".999" without trailing zeros, "" for none: the fraction of a whole number of µs. */
-const FRACTIONS = Array.from({ length: 1000 }, (_, i) =>
-  i === 0 ? '' : `.${String(i).padStart(3, '0').replace(/0+$/, '')}`,
-);
-
-/**
- * Milliseconds rounded to µs (enough for a proxy that adds tens of µs, and short lines), as JSON
- * writes the rounded number (`12.345`, `0.5`, `3`). Turning a double into its shortest text is the
- * slowest part of a line's numbers (~80 ns each, three per line); the whole milliseconds are a small
- * integer, which converts fast, and the µs fraction comes from a table.
- */
-export function msText(v: number): string {
-  const us = Math.round(v * 1000);
-  if (!(us >= 0 && us <= 0x7fffffff)) return String(us / 1000);
-  const whole = Math.floor(us / 1000);
-  return `${whole}${FRACTIONS[us - whole * 1000]}`;
-}
-
-/**
- * A string as JSON, as pino writes it: quoted, with `"` and `\` escaped. The
- * values here came through safeValue (no control characters, no lone
- * surrogates) or are socket addresses, so the quote-only path is the usual one.
- */
-export function jsonString(s: string): string {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x22 || c === 0x5c || c < 0x20) return JSON.stringify(s);
-  }
-  return `"${s}"`;
-}
-
-const nullable = (s: string | null) => (s === null ? 'null' : jsonString(s));
 
 /** `time` as pino's isoTime writes it, formatted once per millisecond. */
 export class IsoClock {
@@ -67,46 +37,105 @@ export interface LineOptions {
 }
 
 /**
- * One transaction line, newline included. `bindings` is the logger's
- * bindings as pino writes them (`,"node":"a","service":"b"`).
+ * One transaction line, newline included, written into `out` from `p`: the
+ * offset after it, or -1 when it does not end before `limit`. `bindings` is
+ * the logger's bindings as pino writes them (`,"node":"a","service":"b"`).
  */
+export function writeTransactionLine(
+  out: Buffer,
+  p: number,
+  limit: number,
+  tx: TransactionRecord,
+  level: 'info' | 'warn',
+  time: string,
+  bindings: Uint8Array,
+  opts: LineOptions,
+): number {
+  const maxValue = opts.maxValue;
+  const end = tx.finalResponseOut !== -1 ? tx.finalResponseOut : tx.endedAt;
+  const rtt = tx.upstreamRttMs;
+  p = putAscii(out, p, limit, level === 'warn' ? '{"level":"warn","time":"' : '{"level":"info","time":"');
+  p = putAscii(out, p, limit, time);
+  p = putAscii(out, p, limit, '"');
+  p = putBytes(out, p, limit, bindings);
+  p = putAscii(out, p, limit, ',"trace_id":');
+  p = putString(out, p, limit, tx.traceId);
+  p = putAscii(out, p, limit, ',"span_id":');
+  p = putString(out, p, limit, tx.serverSpanId);
+  p = putAscii(out, p, limit, ',"call_id":');
+  p = putWireValue(out, p, limit, tx.callId, maxValue);
+  p = putAscii(out, p, limit, ',"method":');
+  p = putWireValue(out, p, limit, tx.method, maxValue);
+  p = putAscii(out, p, limit, ',"cseq":');
+  p = putInteger(out, p, limit, tx.cseq);
+  p = putAscii(out, p, limit, ',"status":');
+  p = putInteger(out, p, limit, tx.status);
+  p = putAscii(out, p, limit, ',"status_class":');
+  p = putNullable(out, p, limit, tx.statusClass);
+  p = putAscii(out, p, limit, ',"outcome":');
+  p = putNullable(out, p, limit, tx.outcome);
+  p = putAscii(out, p, limit, ',"transport":');
+  p = putString(out, p, limit, tx.transport);
+  // Socket addresses (never wire text).
+  p = putAscii(out, p, limit, ',"downstream":');
+  p = putString(out, p, limit, tx.downstream);
+  p = putAscii(out, p, limit, ',"upstream":');
+  p = putNullable(out, p, limit, tx.upstream === '' ? null : tx.upstream);
+  p = putAscii(out, p, limit, ',"upstream_rtt_ms":');
+  p = rtt >= 0 ? putMs(out, p, limit, rtt) : putAscii(out, p, limit, 'null');
+  p = putAscii(out, p, limit, ',"duration_ms":');
+  p = end >= tx.requestIn ? putMs(out, p, limit, end - tx.requestIn) : putAscii(out, p, limit, 'null');
+  p = putAscii(out, p, limit, ',"proxy_ms":');
+  p = putMs(out, p, limit, tx.requestProxyMs + tx.responseProxyMs);
+  p = putAscii(out, p, limit, ',"retransmissions":');
+  p = putInteger(out, p, limit, tx.retransmissions);
+  if (tx.generatedStatus !== 0) p = putAscii(out, p, limit, ',"generated":true');
+  if (tx.stitchedBy !== null) {
+    p = putAscii(out, p, limit, ',"stitched_by":');
+    p = putString(out, p, limit, tx.stitchedBy);
+  }
+  const call = tx.call;
+  if (tx.isInitialInvite && call !== null) {
+    p = putAscii(out, p, limit, ',"from_user":');
+    p = putUser(out, p, limit, call.fromUser, opts);
+    p = putAscii(out, p, limit, ',"to_user":');
+    p = putUser(out, p, limit, call.toUser, opts);
+  }
+  return putAscii(out, p, limit, ',"msg":"transaction"}\n');
+}
+
+/** Grown when a line is longer: lines past the usual are written as text only to be cut (fitLine). */
+let scratch = Buffer.allocUnsafe(16 * 1024);
+
+/** The transaction line as text (a line too long for a writer's room goes through fitLine). */
 export function transactionLine(
   tx: TransactionRecord,
   level: 'info' | 'warn',
   time: string,
-  bindings: string,
+  bindings: Uint8Array,
   opts: LineOptions,
 ): string {
-  const maxValue = opts.maxValue;
-  const end = tx.finalResponseOut !== -1 ? tx.finalResponseOut : tx.endedAt;
-  const rtt = tx.upstreamRttMs;
-  let line =
-    `{"level":"${level}","time":"${time}"${bindings}` +
-    `,"trace_id":${jsonString(tx.traceId)}` +
-    `,"span_id":${jsonString(tx.serverSpanId)}` +
-    `,"call_id":${jsonString(safeValue(tx.callId, maxValue))}` +
-    `,"method":${jsonString(safeValue(tx.method, maxValue))}` +
-    `,"cseq":${tx.cseq},"status":${tx.status}` +
-    `,"status_class":${nullable(tx.statusClass)}` +
-    `,"outcome":${nullable(tx.outcome)}` +
-    `,"transport":"${tx.transport}"` +
-    // Socket addresses (never wire text).
-    `,"downstream":${jsonString(tx.downstream)}` +
-    `,"upstream":${tx.upstream === '' ? 'null' : jsonString(tx.upstream)}` +
-    `,"upstream_rtt_ms":${rtt >= 0 ? msText(rtt) : 'null'}` +
-    `,"duration_ms":${end >= tx.requestIn ? msText(end - tx.requestIn) : 'null'}` +
-    `,"proxy_ms":${msText(tx.requestProxyMs + tx.responseProxyMs)}` +
-    `,"retransmissions":${tx.retransmissions}`;
-  if (tx.generatedStatus !== 0) line += ',"generated":true';
-  if (tx.stitchedBy !== null) line += `,"stitched_by":${jsonString(tx.stitchedBy)}`;
-  const call = tx.call;
-  if (tx.isInitialInvite && call !== null)
-    line += `,"from_user":${userField(call.fromUser, opts)}` + `,"to_user":${userField(call.toUser, opts)}`;
-  return `${line},"msg":"transaction"}\n`;
+  for (;;) {
+    const end = writeTransactionLine(scratch, 0, scratch.length, tx, level, time, bindings, opts);
+    if (end >= 0) return scratch.toString('utf8', 0, end);
+    scratch = Buffer.allocUnsafe(scratch.length * 2);
+  }
+}
+
+/** A value off the wire, made safe (safeValue): the usual one, plain and short, is copied as it is. */
+function putWireValue(out: Buffer, p: number, limit: number, s: string, maxValue: number): number {
+  const end = s.length <= maxValue ? copyPlain(out, p, limit, s) : NOT_PLAIN;
+  return end === NOT_PLAIN ? putString(out, p, limit, safeValue(s, maxValue)) : end;
+}
+
+function putNullable(out: Buffer, p: number, limit: number, s: string | null): number {
+  return s === null ? putAscii(out, p, limit, 'null') : putString(out, p, limit, s);
 }
 
 /** logs.redact_users: a user part is shown as `***` (absent stays null). */
-function userField(user: string | null, opts: LineOptions): string {
-  if (user === null) return 'null';
-  return opts.redactUsers ? '"***"' : jsonString(safeValue(user, opts.maxValue));
+function putUser(out: Buffer, p: number, limit: number, user: string | null, opts: LineOptions): number {
+  if (user === null) return putAscii(out, p, limit, 'null');
+  return opts.redactUsers
+    ? putAscii(out, p, limit, '"***"')
+    : putWireValue(out, p, limit, user, opts.maxValue);
 }

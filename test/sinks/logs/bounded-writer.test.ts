@@ -8,6 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { BoundedWriter } from '../../../src/sinks/logs/bounded-writer.ts';
 import { type LogTarget, openLogTarget } from '../../../src/sinks/logs/destination.ts';
+import { CHUNK_BYTES } from '../../../src/sinks/logs/line-chunks.ts';
 import { processStats } from '../../../src/sinks/process-stats.ts';
 import { StalledPipe } from './stalled-pipe.ts';
 
@@ -78,14 +79,20 @@ describe('BoundedWriter', () => {
     w.close();
   });
 
-  test('batches: many lines in one turn of the event loop are one stream write', async () => {
+  test('batches: many lines in one turn of the event loop are a stream write per 64 KiB, not per line', async () => {
     const pass = new PassThrough();
     const chunks: Buffer[] = [];
     pass.on('data', (c: Buffer) => chunks.push(c));
     const w = new BoundedWriter(openLogTarget(pass), 1024 * 1024);
-    for (let i = 0; i < 1000; i++) w.write(LINE);
+    const room = w.room(LINE.length);
+    const at = w.at;
+    w.commit(at + room.write(LINE, at, 'latin1'));
+    for (let i = 1; i < 1000; i++) w.write(LINE);
     await w.flush(1000);
-    assert.equal(chunks.length, 1);
+    // Lines are not split between chunks: a chunk holds this many whole ones.
+    const perChunk = Math.floor(CHUNK_BYTES / LINE.length);
+    assert.equal(chunks.length, Math.ceil(1000 / perChunk));
+    assert.equal(Buffer.concat(chunks).toString('latin1'), LINE.repeat(1000));
     assert.equal(w.written, 1000);
     w.close();
   });

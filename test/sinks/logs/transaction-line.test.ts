@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import pino from 'pino';
 import { CallRecord, type TransactionRecord } from '../../../src/observe/records.ts';
 import { safeValue } from '../../../src/sinks/logs/safe-value.ts';
-import { IsoClock, jsonString, msText, transactionLine } from '../../../src/sinks/logs/transaction-line.ts';
+import { IsoClock, transactionLine, writeTransactionLine } from '../../../src/sinks/logs/transaction-line.ts';
 import { completed, transactionRecord } from '../../support/records.ts';
 
 const TIME = '2026-12-04T21:00:00.123Z';
@@ -106,7 +106,9 @@ function call(fromUser: string | null, toUser: string | null): CallRecord {
   );
 }
 
-const BINDINGS = ',"node":"node-a","service":"sip-gateway"';
+const BINDINGS = Buffer.from(',"node":"node-a","service":"sip-gateway"');
+
+const OPTIONS = { maxValue: MAX_VALUE, redactUsers: false };
 
 function assertLikePino(tx: TransactionRecord, level: 'info' | 'warn', redactUsers = false): void {
   const ours = transactionLine(tx, level, TIME, BINDINGS, { maxValue: MAX_VALUE, redactUsers });
@@ -173,34 +175,26 @@ describe('transaction line', () => {
     );
   });
 
-  test('jsonString quotes plain text and escapes as JSON otherwise', () => {
-    assert.equal(jsonString('127.0.0.1:5060'), '"127.0.0.1:5060"');
-    assert.equal(jsonString('a"b\\c'), JSON.stringify('a"b\\c'));
-    assert.equal(jsonString('x\ny'), JSON.stringify('x\ny'));
-  });
-
-  test('milliseconds are written as JSON writes the number rounded to µs', () => {
-    for (const v of [
-      0,
-      0.0004,
-      0.0005,
-      0.001,
-      0.5,
-      1,
-      3,
-      12.345,
-      12.3456,
-      999.9995,
-      1e6 + 0.25,
-      2 ** 31 / 1000,
-    ])
-      assert.equal(msText(v), JSON.stringify(ms(v)), String(v));
-    // Beyond the table's range the double's own text is used.
-    for (const v of [-0.25, 3e6, 1e300]) assert.equal(msText(v), JSON.stringify(ms(v)), String(v));
-    fc.assert(
-      fc.property(fc.double({ min: 0, max: 1e7, noNaN: true }), (v) => msText(v) === JSON.stringify(ms(v))),
-      { numRuns: 2000 },
-    );
+  test('written into a buffer at an offset: the same bytes, and nothing at or past the limit', () => {
+    const tx = answered(record({ callId: 'caf\xc3\xa9"@h' }));
+    tx.call = call('alice', 'bob');
+    const text = Buffer.from(transactionLine(tx, 'info', TIME, BINDINGS, OPTIONS), 'utf8');
+    const out = Buffer.alloc(text.length + 64, 0xee);
+    const end = writeTransactionLine(out, 7, out.length, tx, 'info', TIME, BINDINGS, OPTIONS);
+    assert.equal(end, 7 + text.length);
+    assert.deepEqual(out.subarray(7, end), text);
+    for (const limit of [7, 8, 30, 7 + text.length - 40, 7 + text.length - 1]) {
+      const small = Buffer.alloc(out.length, 0xee);
+      assert.equal(
+        writeTransactionLine(small, 7, limit, tx, 'info', TIME, BINDINGS, OPTIONS),
+        -1,
+        String(limit),
+      );
+      assert.ok(
+        small.subarray(limit).every((b) => b === 0xee),
+        `written past the limit ${limit}`,
+      );
+    }
   });
 
   test('the clock writes ISO 8601 UTC with milliseconds', () => {
