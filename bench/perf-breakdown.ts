@@ -1,11 +1,12 @@
 /**
  * Where each box's CPU goes, per call, by kind of work: `perf record -g` of the box under SIPp load.
  *   npm run bench:perf [-- --boxes relay,sipspan-off,sipspan-on] [--rate 2000] [--seconds 5]
- *                      [--warmup-calls 3000] [--top 12] [--json]
+ *                      [--warmup-calls 20000] [--top 12] [--json]
  *
  * Each box in turn: SIPp's UAS on core 0, the box on core 1 with Node's --perf-basic-prof (so
- * that perf can name JavaScript functions), a warm-up at 1000 calls/s, then `perf record -F 2000
- * -g` of the box's process for `seconds` in the middle of a run at `rate`. Each sample is 0.5 ms
+ * that perf can name JavaScript functions), a warm-up at `rate` (20,000 calls: V8 has compiled what
+ * it will; after 3,000 its compiler threads still took 11 µs per call of sipspan all on), then
+ * `perf record -F 2000 -g` of the box's process for `seconds` in the middle of a run at `rate`. Each sample is 0.5 ms
  * of one thread's CPU; divided by the calls of the window, µs per call:
  *   - JavaScript (the box's own, and Node's JavaScript it calls), the Node.js and V8 runtime under
  *     it (builtins, N-API, libuv), libc, the native module (sipspan's batched UDP);
@@ -38,7 +39,7 @@ const { values } = parseArgs({
     boxes: { type: 'string', default: 'relay,sipspan-off,sipspan-on' },
     rate: { type: 'string', default: '2000' },
     seconds: { type: 'string', default: '5' },
-    'warmup-calls': { type: 'string', default: '3000' },
+    'warmup-calls': { type: 'string', default: '20000' },
     top: { type: 'string', default: '12' },
     json: { type: 'boolean', default: false },
   },
@@ -49,7 +50,7 @@ const CORE_BOX = '1';
 const FREQUENCY_HZ = 2000;
 const BOX_KINDS: readonly BoxKind[] = ['relay', 'sipspan-off', 'sipspan-on'];
 const USAGE =
-  'usage: npm run bench:perf [-- --boxes relay,sipspan-off,sipspan-on] [--rate 2000] [--seconds 5] [--warmup-calls 3000] [--top 12] [--json]';
+  'usage: npm run bench:perf [-- --boxes relay,sipspan-off,sipspan-on] [--rate 2000] [--seconds 5] [--warmup-calls 20000] [--top 12] [--json]';
 
 export interface BoxBreakdown {
   box: BoxKind;
@@ -86,8 +87,8 @@ async function measure(
   const scraper = new Scraper();
   scraper.watch(box.metricsPorts);
   try {
-    log(`${kind}: warm-up, ${warmupCalls} calls at 1000 calls/s`);
-    await driver.runUac(box.port, 1000, warmupCalls, 'udp', CORE_LOAD);
+    log(`${kind}: warm-up, ${warmupCalls} calls at ${rate} calls/s`);
+    await driver.runUac(box.port, rate, warmupCalls, 'udp', CORE_LOAD);
     log(`${kind}: ${rate} calls/s, perf record over ${seconds} s of it`);
     // The window starts 2 s into the run (the rate settled) and ends 2 s before it does.
     const load = driver.runUac(box.port, rate, rate * (seconds + 4), 'udp', CORE_LOAD);

@@ -139,11 +139,14 @@ const PAIRED_ROUNDS = SHORT ? 1 : 3;
 /** A paired run with failed calls runs once more, AFTER_OVERLOAD_MS later, before its round is left out. */
 const PAIRED_RETRIES = SHORT ? 0 : 1;
 /**
- * A paired box's warm-up: 10,000 calls. After the paths' 2,000, sipspan's first 500 calls/s round
+ * A paired box's warm-up: 30,000 calls. After the paths' 2,000, sipspan's first 500 calls/s round
  * read 628 and 356 µs per call (on, off) against 468–400 and 300 in the next two: V8 was still
- * optimising, on threads whose CPU counts with the process.
+ * optimising, on threads whose CPU counts with the process. With --trace-opt, all telemetry on
+ * still compiled 20 functions in the 10,000 calls at 2000 calls/s after a 6,000-call warm-up (the
+ * request and response handlers among them), 2–3 in each of the next three 10,000, none after;
+ * in perf, V8's compiler threads took 11 µs per call after 7,000 calls, 1.6 after 20,000.
  */
-const PAIRED_WARMUP = SHORT ? WARMUP : { rate: 2000, seconds: 5 };
+const PAIRED_WARMUP = SHORT ? WARMUP : { rate: 2000, seconds: 15 };
 
 interface PathSpec {
   id: string;
