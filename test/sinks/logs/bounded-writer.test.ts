@@ -6,6 +6,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import fc from 'fast-check';
 import { BoundedWriter } from '../../../src/sinks/logs/bounded-writer.ts';
 import { type LogTarget, openLogTarget } from '../../../src/sinks/logs/destination.ts';
 import { CHUNK_BYTES } from '../../../src/sinks/logs/line-chunks.ts';
@@ -192,5 +193,72 @@ describe('BoundedWriter', () => {
     await w.flush(1000);
     w.close();
     assert.equal(chunks.join(''), '{"n":1}\n{"n":2}\n');
+  });
+});
+
+describe('BoundedWriter, any mix of lines and a destination that stalls', () => {
+  test('what is written is every line not dropped, whole and in order; counts add up; the bound holds', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            // Short lines, lines near a chunk's size, and lines longer than a chunk.
+            size: fc.oneof(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 60_000, max: 140_000 })),
+            straight: fc.boolean(),
+            yieldAfter: fc.boolean(),
+          }),
+          { minLength: 1, maxLength: 60 },
+        ),
+        fc.integer({ min: 1024, max: 512 * 1024 }),
+        fc.integer({ min: 0, max: 3 }),
+        async (lines, bound, slowness) => {
+          const got: Buffer[] = [];
+          let pendingCallbacks: (() => void)[] = [];
+          // highWaterMark 1: every write says "full", and each completes only when released.
+          const stream = new Writable({
+            highWaterMark: 1,
+            write(chunk: Buffer, _enc, cb) {
+              got.push(Buffer.from(chunk));
+              if (slowness === 0) cb();
+              else pendingCallbacks.push(() => cb());
+            },
+          });
+          const w = new BoundedWriter({ stream, owned: false, reopen: null, label: 'test' }, bound);
+          const accepted: string[] = [];
+          const release = () => {
+            const now = pendingCallbacks;
+            pendingCallbacks = [];
+            for (const cb of now) cb();
+          };
+          for (let i = 0; i < lines.length; i++) {
+            const { size, straight, yieldAfter } = lines[i];
+            const line = `${String(i).padStart(6, '0')}${'x'.repeat(size)}\n`;
+            const droppedBefore = w.dropped;
+            if (straight) {
+              const room = w.room(line.length);
+              const at = w.at;
+              w.commit(at + room.write(line, at, 'latin1'));
+            } else w.write(line);
+            if (w.dropped === droppedBefore) accepted.push(line);
+            assert.ok(w.pendingBytes <= bound, `${w.pendingBytes} pending over ${bound}`);
+            if (yieldAfter) {
+              await tick();
+              if (slowness > 1) release();
+            }
+          }
+          const flushed = w.flush(5000);
+          for (let k = 0; k < 10_000 && w.pendingBytes > 0; k++) {
+            release();
+            await tick();
+          }
+          await flushed;
+          w.close();
+          assert.equal(Buffer.concat(got).toString('latin1'), accepted.join(''));
+          assert.equal(w.written, accepted.length);
+          assert.equal(w.written + w.dropped, lines.length);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
