@@ -238,6 +238,49 @@ describe('OTLP encoder', () => {
     );
   });
 
+  test('ids that repeat across spans, as the spans of a call repeat them, and ids that are not hex: one encoder, the SDK bytes', () => {
+    // Few enough to repeat, more than the decoded ids the writer remembers; equal text in another string.
+    const traceIds = [
+      '4bf92f3577b34da6a3ce929d0e0e4736',
+      '0af7651916cd43dd8448eb211c80319c',
+      'ZZf92f3577b34da6a3ce929d0e0e47XY',
+    ];
+    traceIds.push(traceIds[0].split('').join(''), 'abc', '');
+    const spanIds = [
+      'a1a1a1a1a1a1a1a1',
+      'c2c2c2c2c2c2c2c2',
+      '00f067aa0ba902b7',
+      'b7ad6b7169203331',
+      'QQ00f067aa0ba9',
+      'c2c2c2c2c2c2c2c2c2c2',
+    ];
+    spanIds.push(spanIds[1].split('').join(''));
+    const encoder = new OtlpTraceEncoder();
+    const appending = new OtlpTraceEncoder();
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(fc.constantFrom(...traceIds), fc.constantFrom(...spanIds), fc.constantFrom(...spanIds)),
+          {
+            minLength: 1,
+            maxLength: 30,
+          },
+        ),
+        (ids) => {
+          const spans = ids.map(([traceId, spanId, parentId]) => {
+            const s = span({ parentRemote: false });
+            return Object.assign(Object.create(Object.getPrototypeOf(s)), s, {
+              spanContext: () => ({ traceId, spanId, traceFlags: 1, isRemote: false }),
+              parentSpanContext: { traceId, spanId: parentId, traceFlags: 1, isRemote: false },
+            });
+          });
+          assertSameBytes(spans, encoder, appending);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   test('array values and a second resource are left to the SDK serializer', () => {
     const encoder = new OtlpTraceEncoder();
     assert.equal(encoder.encode([span({ attributes: { list: ['a', 'b'] } })]), null);
