@@ -6,13 +6,13 @@
  *
  * `--a` and `--b` are sipspan trees (a worktree of another commit: `git worktree add DIR COMMIT`,
  * its node_modules linked to this one's, `sh native/build.sh` in it); both default to this one.
- * `--boxes` names A's box and B's (one name: both the same kind). SIPp's UAS and UAC on core 0,
- * the box under load on core 1, the other waiting on core 0; both warmed up before the rounds
- * (V8 done compiling: bench/README.md, "CPU ratios, in paired rounds"). Each round runs A and B
- * once at each rate, the order swapped from round to round; the median of an even number of rounds
- * is the lower middle one. With all telemetry on, spans go to an
- * OTLP receiver in this process and each route's /metrics is scraped every second, as in
- * `npm run bench`.
+ * `--boxes` names A's box and B's (one name: both the same kind). The rounds are `npm run bench`'s
+ * paired rounds (bench/lib/paired-rounds.ts): SIPp on core 0, the box under load alone on core 1
+ * once the core is quiet, the other parked on core 0, the order swapped from round to round, every
+ * box warmed up first (V8 done compiling: bench/README.md, "CPU ratios, in paired rounds"); each
+ * box is started by its own tree's harness. With all telemetry on, spans go to an OTLP receiver in
+ * this process and each route's /metrics is scraped every second. Medians are nearest-rank: of an
+ * even number of rounds, the lower middle one.
  *
  * Why: on a shared virtual machine the CPU a call costs drifts by ±10% over minutes, more than most
  * single changes. Boxes run side by side, round after round, meet the same drift; the medians of
@@ -22,10 +22,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Box, BoxKind } from './lib/boxes.ts';
+import type { BoxKind } from './lib/boxes.ts';
 import { chooseDriver } from './lib/load-driver.ts';
-import { cpuTimes, freePort, pinSelf, pinTree, runMain, sleep, stop } from './lib/procs.ts';
-import { quantile } from './lib/stats.ts';
+import { boxMedian, measurePairs, type PairedBox } from './lib/paired-rounds.ts';
+import { pinSelf, runMain, waitForQuietCore } from './lib/procs.ts';
 import { Scraper, startOtlpReceiver } from './lib/telemetry.ts';
 
 const { values } = parseArgs({
@@ -44,18 +44,10 @@ const USAGE =
   'usage: npm run bench:ab -- [--a DIR] [--b DIR] [--boxes KIND[,KIND]] [--rates 2000,500] [--rounds 4] [--seconds 8] [--warmup-calls 30000] [--json]';
 const CORE_LOAD = '0';
 const CORE_BOX = '1';
-/** Between runs: the last run's tail (ending transactions, span exports) settles. */
-const PAUSE_MS = 1500;
+const WARMUP_RATE = 2000;
+/** At most this long for core 1 to go quiet before a run. */
+const QUIET_WAIT_MS = 10_000;
 const log = (s: string) => process.stderr.write(`${s}\n`);
-
-interface Side {
-  name: 'A' | 'B';
-  tree: string;
-  kind: BoxKind;
-  box: Box | null;
-  /** Rate → µs per call, one per round. */
-  runs: Map<number, number[]>;
-}
 
 async function main(): Promise<number> {
   const kinds = values.boxes.split(',') as BoxKind[];
@@ -73,77 +65,58 @@ async function main(): Promise<number> {
     return 2;
   }
   pinSelf(CORE_LOAD);
-  const driver = chooseDriver(log, false);
-  const sides: Side[] = [
-    { name: 'A', tree: resolve(values.a), kind: kinds[0], box: null, runs: new Map() },
-    { name: 'B', tree: resolve(values.b), kind: kinds[1] ?? kinds[0], box: null, runs: new Map() },
+  const sides = [
+    { id: 'A', tree: resolve(values.a), kind: kinds[0] },
+    { id: 'B', tree: resolve(values.b), kind: kinds[1] ?? kinds[0] },
   ];
+  const boxes: PairedBox[] = [];
+  for (const side of sides) {
+    // Each tree's own harness starts its box: its bin/sipspan, its native module.
+    const { startBox } = (await import(
+      join(side.tree, 'bench', 'lib', 'boxes.ts')
+    )) as typeof import('./lib/boxes.ts');
+    boxes.push({ id: side.id, name: `${side.kind} (${side.tree})`, kind: side.kind, start: startBox });
+  }
   const dir = mkdtempSync(join(tmpdir(), 'sipspan-ab-'));
   const otlp = await startOtlpReceiver();
-  const scraper = new Scraper();
-  const uasPort = await freePort();
-  const uas = await driver.startUas(uasPort, 'udp', CORE_LOAD);
+  let paired: Awaited<ReturnType<typeof measurePairs>>;
   try {
-    for (const side of sides) {
-      // Each tree's own harness starts its box: its bin/sipspan, its native module.
-      const { startBox } = (await import(
-        join(side.tree, 'bench', 'lib', 'boxes.ts')
-      )) as typeof import('./lib/boxes.ts');
-      side.box = await startBox(side.kind, uasPort, 'udp', { core: CORE_LOAD, dir, otlpPort: otlp.port });
-    }
-    scraper.watch(sides.flatMap((s) => (s.box as Box).metricsPorts));
-    for (const side of sides) {
-      const box = side.box as Box;
-      log(`${side.name} (${side.kind}, ${side.tree}): warm-up, ${warmupCalls} calls at 2000 calls/s`);
-      pinTree(box.proc.pid, CORE_BOX);
-      await driver.runUac(box.port, 2000, warmupCalls, 'udp', CORE_LOAD);
-      pinTree(box.proc.pid, CORE_LOAD);
-    }
-    for (const rate of rates)
-      for (let k = 0; k < rounds; k++)
-        for (const side of k % 2 === 0 ? sides : [...sides].reverse()) {
-          const box = side.box as Box;
-          await sleep(PAUSE_MS);
-          pinTree(box.proc.pid, CORE_BOX);
-          const before = cpuTimes(box.proc.pid).total;
-          const r = await driver.runUac(box.port, rate, Math.round(rate * seconds), 'udp', CORE_LOAD);
-          const after = cpuTimes(box.proc.pid).total;
-          pinTree(box.proc.pid, CORE_LOAD);
-          const us = r.ok > 0 ? Math.round(((after - before) * 1e6) / r.ok) : Number.NaN;
-          const list = side.runs.get(rate) ?? [];
-          list.push(us);
-          side.runs.set(rate, list);
-          log(
-            `  ${rate}/s round ${k + 1}: ${side.name} ${us} µs/call${r.failed > 0 ? ` (${r.failed} failed)` : ''}`,
-          );
-        }
+    paired = await measurePairs(boxes, [{ a: 'B', b: 'A', limit: null, label: 'B ÷ A' }], {
+      driver: chooseDriver(log, false),
+      box: { core: CORE_BOX, dir, otlpPort: otlp.port },
+      loadCore: CORE_LOAD,
+      rates,
+      rounds,
+      seconds,
+      warmup: { rate: WARMUP_RATE, seconds: warmupCalls / WARMUP_RATE },
+      settle: (pid) => waitForQuietCore(CORE_BOX, pid, QUIET_WAIT_MS, log),
+      scraper: new Scraper(),
+      log,
+    });
   } finally {
-    scraper.stop();
-    for (const side of sides) if (side.box !== null) await stop(side.box.proc, 'SIGTERM', 3000);
-    await stop(uas, 'SIGTERM', 2000);
     await otlp.close();
     rmSync(dir, { recursive: true, force: true });
   }
   const rows = rates.map((rate) => {
-    const a = sides[0].runs.get(rate) ?? [];
-    const b = sides[1].runs.get(rate) ?? [];
-    const ma = quantile(a, 0.5);
-    const mb = quantile(b, 0.5);
-    return { rate, a, b, medianA: ma, medianB: mb, ratio: mb / ma };
+    const each = (id: string) => paired.runs[id].filter((r) => r.rate === rate).map((r) => r.cpuPerCallUs);
+    const medianA = boxMedian(paired.runs.A, rate);
+    const medianB = boxMedian(paired.runs.B, rate);
+    const ratio = medianA === null || medianB === null ? null : medianB / medianA;
+    return { rate, a: each('A'), b: each('B'), medianA, medianB, ratio };
   });
   if (values.json) {
-    const who = sides.map((s) => ({ name: s.name, tree: s.tree, box: s.kind }));
+    const who = sides.map((s) => ({ name: s.id, tree: s.tree, box: s.kind }));
     process.stdout.write(`${JSON.stringify({ sides: who, rounds, seconds, warmupCalls, rows }, null, 2)}\n`);
     return 0;
   }
   const lines = [
-    `A: ${sides[0].kind} (${sides[0].tree}); B: ${sides[1].kind} (${sides[1].tree}); ${rounds} rounds of ${seconds} s after ${warmupCalls} calls; µs per call (/proc)`,
+    `A: ${boxes[0].name}; B: ${boxes[1].name}; ${rounds} rounds of ${seconds} s after ${warmupCalls} calls; µs per call (/proc)`,
     '',
     '| rate | A, each round | B, each round | median A | median B | B ÷ A |',
     '|---:|---|---|---:|---:|---:|',
     ...rows.map(
       (r) =>
-        `| ${r.rate}/s | ${r.a.join(' / ')} | ${r.b.join(' / ')} | ${r.medianA} | ${r.medianB} | ${r.ratio.toFixed(2)}× |`,
+        `| ${r.rate}/s | ${r.a.join(' / ')} | ${r.b.join(' / ')} | ${r.medianA ?? '–'} | ${r.medianB ?? '–'} | ${r.ratio === null ? '–' : `${r.ratio.toFixed(2)}×`} |`,
     ),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -41,6 +41,8 @@ export interface PairedBox {
   kind: BoxKind;
   /** The relay's hold per message (bench/wake-cost.ts); 0 or absent for none. */
   relayHoldUs?: number;
+  /** Starts the box: another tree's startBox (bench/alternate.ts compares trees); this tree's when absent. */
+  start?: typeof startBox;
 }
 
 export interface PairedRun {
@@ -104,7 +106,10 @@ export async function measurePairs(
   try {
     uas = await ctx.driver.startUas(uasPort, 'udp', ctx.loadCore);
     for (const spec of boxes)
-      started.push({ spec, box: await startBox(spec.kind, uasPort, 'udp', ctx.box, spec.relayHoldUs) });
+      started.push({
+        spec,
+        box: await (spec.start ?? startBox)(spec.kind, uasPort, 'udp', ctx.box, spec.relayHoldUs),
+      });
     ctx.scraper.watch(started.flatMap((s) => s.box.metricsPorts));
     const run = (box: Box, rate: number, seconds: number): Promise<UacResult> =>
       ctx.driver.runUac(box.port, rate, Math.max(1, Math.round(rate * seconds)), 'udp', ctx.loadCore);
