@@ -62,6 +62,15 @@ const scratch: HrTime = [0, 0];
 /** Where the host and the port of an `address:port` text are, as span-builder's splitHostPort reads it. */
 const where = { hostStart: 0, hostEnd: 0, port: 0 };
 
+/** What both spans take from the record, read by writeTransactionSpan for the span it writes. */
+const facts = {
+  /** The serialized trace state, or '' for none. */
+  traceState: '',
+  /** The method as spans name it: `_OTHER` for one not known. */
+  method: '',
+  errorType: null as string | null,
+};
+
 /**
  * Write span `index` of `tx` (0 the SERVER span, 1 the CLIENT span; see
  * transactionSpanCount in span-builder.ts) as a ScopeSpans.spans field into the request `w` has open.
@@ -72,12 +81,11 @@ export function writeTransactionSpan(
   retransmissions: RetransmissionTimes | null,
   index: number,
 ): void {
-  const traceState = tx.traceState === null ? '' : createTraceState(tx.traceState).serialize();
-  const known = isKnownMethod(tx.method);
-  const method = known ? tx.method : OTHER_METHOD;
-  const errorType = errorTypeOf(tx);
-  if (index === 0) writeServerSpan(w, tx, retransmissions, traceState, known, method, errorType);
-  else writeClientSpan(w, tx, retransmissions, traceState, known, method, errorType);
+  facts.traceState = tx.traceState === null ? '' : createTraceState(tx.traceState).serialize();
+  facts.method = isKnownMethod(tx.method) ? tx.method : OTHER_METHOD;
+  facts.errorType = errorTypeOf(tx);
+  if (index === 0) writeServerSpan(w, tx, retransmissions);
+  else writeClientSpan(w, tx, retransmissions);
 }
 
 /** SERVER: request in → final response out. */
@@ -85,11 +93,8 @@ function writeServerSpan(
   w: ProtoWriter,
   tx: TransactionRecord,
   retransmissions: RetransmissionTimes | null,
-  traceState: string,
-  known: boolean,
-  method: string,
-  errorType: string | null,
 ): void {
+  const { traceState, method, errorType } = facts;
   const parent = tx.parentSpanId;
   const server = openSpan(w, tx, tx.serverSpanId, parent, traceState, method, KIND_SERVER);
   times(w, tx.requestIn, endOf(tx.finalResponseOut, tx, tx.requestIn));
@@ -101,7 +106,7 @@ function writeServerSpan(
   hostPortAttributes(w, KEY.peerAddress, KEY.peerPort, down);
   stringAttribute(w, 9, KEY.transport, tx.transport);
   stringAttribute(w, 9, KEY.protocol, PROTOCOL_NAME);
-  if (!known) stringAttribute(w, 9, KEY.methodOriginal, tx.method);
+  if (method === OTHER_METHOD) stringAttribute(w, 9, KEY.methodOriginal, tx.method);
   if (tx.status > 0) numberAttribute(w, 9, KEY.status, tx.status);
   if (tx.outcome !== null) stringAttribute(w, 9, KEY.outcome, tx.outcome);
   if (tx.stitchedBy !== null) stringAttribute(w, 9, KEY.stitchedBy, tx.stitchedBy);
@@ -148,11 +153,8 @@ function writeClientSpan(
   w: ProtoWriter,
   tx: TransactionRecord,
   retransmissions: RetransmissionTimes | null,
-  traceState: string,
-  known: boolean,
-  method: string,
-  errorType: string | null,
 ): void {
+  const { traceState, method, errorType } = facts;
   // It describes what upstream did: a status sipspan generated is not upstream's.
   const upstreamError = tx.generatedStatus === 0 ? errorType : null;
   const name = `${method} ${tx.route.name}`;
@@ -165,7 +167,7 @@ function writeClientSpan(
   hostPortAttributes(w, KEY.peerAddress, KEY.peerPort, up);
   stringAttribute(w, 9, KEY.transport, tx.upstreamTransport);
   stringAttribute(w, 9, KEY.protocol, PROTOCOL_NAME);
-  if (!known) stringAttribute(w, 9, KEY.methodOriginal, tx.method);
+  if (method === OTHER_METHOD) stringAttribute(w, 9, KEY.methodOriginal, tx.method);
   if (tx.finalResponseIn !== -1 && tx.status > 0) numberAttribute(w, 9, KEY.status, tx.status);
   if (upstreamError !== null) stringAttribute(w, 9, KEY.errorType, upstreamError);
   droppedCount(w, 10);
