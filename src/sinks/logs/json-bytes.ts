@@ -1,3 +1,5 @@
+import { writeLatin1 } from '../../wire/latin1.ts';
+
 /**
  * The pieces of a JSON log line, written as bytes into a Buffer at `p`.
  *
@@ -6,13 +8,9 @@
  * -1 goes through: every writer given -1 returns -1, so a line is checked once,
  * at its end.
  */
-
 /** A string known to be JSON already (keys, punctuation, closed-set values), ASCII. */
 export function putAscii(out: Buffer, p: number, limit: number, s: string): number {
-  const n = s.length;
-  if (p < 0 || p + n > limit) return -1;
-  for (let i = 0; i < n; i++) out[p + i] = s.charCodeAt(i);
-  return p + n;
+  return p < 0 || p + s.length > limit ? -1 : writeLatin1(out, p, s);
 }
 
 /** Bytes that are JSON already (a logger's bindings, UTF-8). */
