@@ -6,8 +6,8 @@
  * Each box in turn: SIPp's UAS on core 0, the box on core 1 with Node's --perf-basic-prof (so
  * that perf can name JavaScript functions), a warm-up at `rate` (20,000 calls: V8 has compiled what
  * it will; after 3,000 its compiler threads still took 11 µs per call of sipspan all on), then
- * `perf record -F 2000 -g` of the box's process for `seconds` in the middle of a run at `rate`. Each sample is 0.5 ms
- * of one thread's CPU; divided by the calls of the window, µs per call:
+ * `perf record -F 2000 -g` of the box's process for `seconds` in the middle of a run at `rate`.
+ * Each sample is 0.5 ms of one thread's CPU; divided by the calls of the window, µs per call:
  *   - JavaScript (the box's own, and Node's JavaScript it calls), the Node.js and V8 runtime under
  *     it (builtins, N-API, libuv), libc, the native module (sipspan's batched UDP);
  *   - the kernel's send path (on loopback it includes delivering the datagram and waking SIPp), its
