@@ -50,7 +50,7 @@ export function putString(out: Buffer, p: number, limit: number, s: string): num
 }
 
 /** Any string, as UTF-8. */
-export function putUtf8(out: Buffer, p: number, limit: number, s: string): number {
+function putUtf8(out: Buffer, p: number, limit: number, s: string): number {
   if (p < 0) return -1;
   // A UTF-16 unit is at most 3 UTF-8 bytes: measured only when that bound does not fit.
   if (p + s.length * 3 > limit && p + Buffer.byteLength(s, 'utf8') > limit) return -1;
