@@ -1,6 +1,7 @@
 /**
  * Long fuzzing run of the wire layer (`npm run fuzz`): the properties of
- * test/wire/fuzz-properties.test.ts for many more executions.
+ * test/wire/fuzz-properties.test.ts for many more executions, and the native header index held to
+ * the scanner (test/native/header-index.test.ts).
  *
  *   node bench/fuzz-wire.ts [--runs N] [--seed S] [--only NAME[,NAME]]
  *
@@ -11,6 +12,7 @@
  */
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
+import { describeIndexCase, indexCaseArb, indexProperty } from '../test/native/header-index-properties.ts';
 import {
   boundsArb,
   boundsProperty,
@@ -98,6 +100,12 @@ const TARGETS: Target[] = [
     10,
     () => fc.property(boundsArb, ([v, p, j]) => boundsProperty(v, p, j)),
     ([[v, p, j]]) => `value ${JSON.stringify(v.toString('latin1'))} prefix ${p % 8} junk 0x${j.toString(16)}`,
+  ),
+  target(
+    'native-index',
+    10,
+    () => fc.property(indexCaseArb, ([bytes, prefix]) => void indexProperty(bytes, prefix)),
+    ([c]) => describeIndexCase(c),
   ),
 ];
 

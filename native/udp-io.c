@@ -15,6 +15,9 @@
  * connection) stays as it was. What it keeps holds the whole arena alive: the TCP write queue,
  * which can hold messages for long, copies what it queues (src/transport/tcp-connection.ts).
  *
+ * Each datagram's header fields are indexed as it is copied (header-index.h), so the scanner in
+ * JavaScript does not search the lines byte by byte.
+ *
  * The socket is watched with a uv_poll_t on Node's own loop, so it lives and dies with the
  * event loop like any handle. Nothing here throws into JavaScript: failures are negative errno
  * values, for JavaScript to turn into the errors node:dgram would give.
@@ -33,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
+
+#include "header-index.h"
 
 /* Datagrams read per wake-up at most (libuv reads 32 per wake-up for node:dgram). */
 #define BATCH 64
@@ -68,6 +73,7 @@ typedef struct {
   /* Shared with JavaScript (ArrayBuffers it holds): rewritten for each batch. */
   double *meta;
   char *addr_text;
+  int32_t *index;
   /* The source of the datagram read last (its port aside): its text is sent only when it changes. */
   struct sockaddr_storage last;
   int has_last;
@@ -201,6 +207,7 @@ static void deliver(udp_socket *s, int n) {
       s->has_last = m[3] > 0;
     }
     m[4] = s->stamps ? stamp_ms(&s->msgs[i].msg_hdr, &real, &mono) : -1;
+    index_headers((const uint8_t *)data + at, (int)len, (int32_t)(s->arena_used + at), s->index + i * INDEX_STRIDE);
     at += len;
   }
   s->arena_used += total;
@@ -267,7 +274,8 @@ static napi_value int_value(napi_env env, int v) {
 
 /*
  * open(family 4|6, host, port, reusePort, bufferBytes, stamps, onBatch, receiver):
- * [handle, meta Float64Array, addressText Buffer, port, receiveBufferBytes, sendBufferBytes, stamps on, fd],
+ * [handle, meta Float64Array, addressText Buffer, port, receiveBufferBytes, sendBufferBytes, stamps on, fd,
+ * header index Int32Array (header-index.h)],
  * or [-errno, syscall]. onBatch(buffer, count) is called with `receiver` as this.
  */
 static napi_value open_socket(napi_env env, napi_callback_info info) {
@@ -288,7 +296,7 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
   struct sockaddr_storage local;
   socklen_t local_len = 0;
   napi_value out;
-  napi_create_array_with_length(env, 8, &out);
+  napi_create_array_with_length(env, 9, &out);
   if (parse_address(af, host, (uint16_t)port, &local, &local_len) != 0) {
     napi_set_element(env, out, 0, int_value(env, -EINVAL));
     return out;
@@ -340,13 +348,16 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
     s->iov[i].iov_base = slots + (size_t)i * SLOT_BYTES;
     s->iov[i].iov_len = SLOT_BYTES;
   }
-  napi_value meta_buffer, meta, text, handle, name;
+  napi_value meta_buffer, meta, text, index_buffer, index, handle, name;
   void *data;
   napi_create_arraybuffer(env, (size_t)BATCH * META * sizeof(double), &data, &meta_buffer);
   s->meta = data;
   napi_create_typedarray(env, napi_float64_array, (size_t)BATCH * META, meta_buffer, 0, &meta);
   napi_create_buffer(env, (size_t)BATCH * ADDR_TEXT, &data, &text);
   s->addr_text = data;
+  napi_create_arraybuffer(env, (size_t)BATCH * INDEX_STRIDE * sizeof(int32_t), &data, &index_buffer);
+  s->index = data;
+  napi_create_typedarray(env, napi_int32_array, (size_t)BATCH * INDEX_STRIDE, index_buffer, 0, &index);
   napi_create_external(env, s, NULL, NULL, &handle);
   napi_create_reference(env, argv[6], 1, &s->on_batch);
   napi_create_reference(env, argv[7], 1, &s->receiver);
@@ -387,6 +398,7 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
   napi_set_element(env, out, 5, int_value(env, snd));
   napi_set_element(env, out, 6, stamps_on);
   napi_set_element(env, out, 7, int_value(env, fd));
+  napi_set_element(env, out, 8, index);
   return out;
 
 fail:;
@@ -471,8 +483,16 @@ NAPI_MODULE_INIT() {
   if (napi_create_function(env, "close", NAPI_AUTO_LENGTH, close_socket, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "close", fn) != napi_ok)
     return NULL;
-  napi_value batch;
+  if (napi_create_function(env, "configureIndex", NAPI_AUTO_LENGTH, configure_index, NULL, &fn) != napi_ok ||
+      napi_set_named_property(env, exports, "configureIndex", fn) != napi_ok)
+    return NULL;
+  if (napi_create_function(env, "index", NAPI_AUTO_LENGTH, index_message, NULL, &fn) != napi_ok ||
+      napi_set_named_property(env, exports, "index", fn) != napi_ok)
+    return NULL;
+  napi_value batch, stride;
   napi_create_int32(env, BATCH, &batch);
   napi_set_named_property(env, exports, "batch", batch);
+  napi_create_int32(env, INDEX_STRIDE, &stride);
+  napi_set_named_property(env, exports, "indexStride", stride);
   return exports;
 }

@@ -1,5 +1,8 @@
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
+import { IS_TOKEN } from '../wire/chars.ts';
+import { INDEX_STRIDE } from '../wire/header-index.ts';
+import { KNOWN_HEADER_NAMES } from '../wire/header-names.ts';
 import { type NativeModule, nativeModule } from './native-module.ts';
 
 /**
@@ -23,11 +26,46 @@ interface UdpIoNative {
   ): unknown[];
   send(handle: unknown, chunks: Buffer[], port: number, address: string): number;
   close(handle: unknown): void;
+  configureIndex(isToken: Uint8Array, names: string[], ids: number[]): boolean;
+  index(buf: Buffer, start: number, end: number, out: Int32Array): number;
+  indexStride: number;
 }
+
+/** Whether the native header index was given the scanner's tables (once, at the module's load). */
+let indexConfigured: boolean | null = null;
 
 /** The native module (native/udp-io.c, built at install into build/), or why it is not there. */
 function udpIo(): NativeModule<UdpIoNative> {
-  return nativeModule<UdpIoNative>('udp-io', 'native UDP module');
+  const loaded = nativeModule<UdpIoNative>('udp-io', 'native UDP module');
+  if (indexConfigured === null && loaded.module !== null) indexConfigured = configureIndex(loaded.module);
+  return loaded;
+}
+
+/**
+ * Give native/header-index.h the scanner's byte classes and header names, so the two agree by
+ * construction. A build whose layout differs from src/wire/header-index.ts (a stale build/) is not
+ * used: every datagram is then scanned in JavaScript.
+ */
+function configureIndex(io: UdpIoNative): boolean {
+  if (io.indexStride !== INDEX_STRIDE || typeof io.configureIndex !== 'function') return false;
+  return io.configureIndex(
+    IS_TOKEN,
+    KNOWN_HEADER_NAMES.map(([name]) => name),
+    KNOWN_HEADER_NAMES.map(([, id]) => id),
+  );
+}
+
+/**
+ * The native header index of buf[start, end) into out (INDEX_STRIDE int32s), as a batch's index
+ * holds it: its number of fields, or -1. Null without the native module. For tests, which hold it
+ * to the scanner.
+ */
+export function nativeHeaderIndex():
+  | ((buf: Buffer, start: number, end: number, out: Int32Array) => number)
+  | null {
+  const io = udpIo().module;
+  if (io === null || indexConfigured !== true) return null;
+  return (buf, start, end, out) => io.index(buf, start, end, out);
 }
 
 /** Why `batched` cannot be had here, or null when it can. */
@@ -87,6 +125,8 @@ export class BatchedUdpSocket {
   /** The kernel stamps each datagram (asked for and granted). */
   readonly stamps: boolean;
   readonly meta: Float64Array;
+  /** The header index of each datagram of the batch, at i·INDEX_STRIDE (src/wire/header-index.ts); null when not made. */
+  readonly index: Int32Array | null;
   private readonly addressText: Buffer;
   private readonly handle: unknown;
   private readonly io: UdpIoNative;
@@ -104,6 +144,7 @@ export class BatchedUdpSocket {
     this.sendBufferBytes = opened[5] as number;
     this.stamps = opened[6] as boolean;
     this.fd = opened[7] as number;
+    this.index = indexConfigured === true ? (opened[8] as Int32Array) : null;
   }
 
   /** Bind and start reading; rejects as node:dgram's bind does (`code` EADDRINUSE, ...). */

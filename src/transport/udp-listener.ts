@@ -2,6 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { constants } from 'node:os';
 import { frameDatagramAt } from '../wire/frame-datagram.ts';
+import { INDEX_STRIDE } from '../wire/header-index.ts';
 import { ScanCode } from '../wire/scan-codes.ts';
 import { SipMessage } from '../wire/sip-message.ts';
 import { DEFAULT_STREAM_LIMITS, type StreamFramerLimits } from '../wire/stream-framer.ts';
@@ -166,7 +167,7 @@ export class UdpListener {
     });
     this.socket = socket;
     socket.on('message', (buf: Buffer, rinfo: RemoteInfo) =>
-      this.onDatagram(buf, 0, buf.length, rinfo.address, rinfo.port, this.stamps.receivedAt()),
+      this.onDatagram(buf, 0, buf.length, rinfo.address, rinfo.port, this.stamps.receivedAt(), null, 0),
     );
     // ICMP port unreachable and friends surface as 'error' on a connected or sending socket: never fatal.
     socket.on('error', () => {});
@@ -202,6 +203,7 @@ export class UdpListener {
   private onBatch(batch: Buffer, count: number): void {
     const socket = this.batched as BatchedUdpSocket;
     const meta = socket.meta;
+    const index = socket.index;
     this.handler.onBatchStart();
     for (let i = 0; i < count; i++) {
       const m = i * META;
@@ -215,6 +217,8 @@ export class UdpListener {
           socket.sourceHost(i),
           meta[m + 2],
           stamp >= 0 ? monotonicToNow(stamp) : performance.now(),
+          index,
+          i * INDEX_STRIDE,
         );
       } catch (err) {
         process.nextTick(rethrow, err);
@@ -223,7 +227,10 @@ export class UdpListener {
     this.handler.onBatchEnd();
   }
 
-  /** The datagram buf[start, end): a batch's datagrams are read where they lie in its buffer. */
+  /**
+   * The datagram buf[start, end): a batch's datagrams are read where they lie in its buffer, with
+   * the header index the native socket made of them (at index[indexAt]), when it made one.
+   */
   private onDatagram(
     buf: Buffer,
     start: number,
@@ -231,6 +238,8 @@ export class UdpListener {
     address: string,
     port: number,
     now: number,
+    index: Int32Array | null,
+    indexAt: number,
   ): void {
     const flow = this.flow;
     flow.localPort = this.port;
@@ -247,7 +256,7 @@ export class UdpListener {
       );
       return;
     }
-    const result = frameDatagramAt(buf, start, end, this.limits, this.message);
+    const result = frameDatagramAt(buf, start, end, this.limits, this.message, index, indexAt);
     // The bytes alone only when no message could be made of them (a keepalive, garbage).
     const datagram = result.message === null ? buf.subarray(start, end) : null;
     this.handler.onMessage(this.routeIndex, flow, result, datagram, now);

@@ -1,3 +1,4 @@
+import { scanIndexed } from './header-index.ts';
 import { DEFAULT_SCAN_LIMITS, type ScanLimits, type ScanResult, scanMessage } from './scan.ts';
 import { ScanCode } from './scan-codes.ts';
 import type { SipMessage } from './sip-message.ts';
@@ -23,6 +24,8 @@ export function frameDatagram(
 /**
  * The datagram buf[start, end), framed where it lies: a batch of reads holds many datagrams in one
  * buffer, and a Buffer object per datagram would be the only thing made for it.
+ *
+ * `index`: the batch's header index (src/wire/header-index.ts), this datagram's at index[indexAt].
  */
 export function frameDatagramAt(
   buf: Buffer,
@@ -30,8 +33,13 @@ export function frameDatagramAt(
   end: number,
   limits: ScanLimits = DEFAULT_SCAN_LIMITS,
   into: SipMessage | null = null,
+  index: Int32Array | null = null,
+  indexAt = 0,
 ): ScanResult {
-  const result = scanMessage(buf, start, end, limits, into);
+  const result =
+    index === null
+      ? scanMessage(buf, start, end, limits, into)
+      : scanIndexed(buf, start, end, index, indexAt, limits, into);
   const msg = result.message;
   if (msg === null) return result;
   if (result.code !== ScanCode.OK) {

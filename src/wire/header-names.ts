@@ -60,6 +60,22 @@ export const CANONICAL_NAME: readonly string[] = [
   'Proxy-Authorization',
 ];
 
+/**
+ * Every name identifyHeader knows, in lower case, with its id: the long names and the compact
+ * forms (RFC 3261 §7.3.3). The native header index (native/header-index.h) is given this list, so
+ * both identify the same names; test/wire/header-names.test.ts holds identifyHeader to it.
+ */
+export const KNOWN_HEADER_NAMES: readonly (readonly [string, HeaderId])[] = [
+  ...CANONICAL_NAME.slice(1).map((name, i) => [name.toLowerCase(), (i + 1) as HeaderId] as const),
+  ['v', HeaderId.VIA],
+  ['i', HeaderId.CALL_ID],
+  ['f', HeaderId.FROM],
+  ['t', HeaderId.TO],
+  ['l', HeaderId.CONTENT_LENGTH],
+  ['m', HeaderId.CONTACT],
+  ['c', HeaderId.CONTENT_TYPE],
+];
+
 /** Fields that RFC 3261 §7.3.1 allows only once; a second line makes a request unusable (RFC 4475 §3.3.8). */
 export const SINGLE_VALUE_FIELDS: readonly HeaderId[] = [
   HeaderId.CALL_ID,

@@ -70,22 +70,10 @@ export function scanMessage(
   if (lineEnd === -1) return fail(ScanCode.INCOMPLETE_HEADERS, p);
   const contentEnd = lineEnd > p && buf[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
 
-  const isResponse =
-    contentEnd - p >= 4 &&
-    buf[p] === 0x53 &&
-    buf[p + 1] === 0x49 &&
-    buf[p + 2] === 0x50 &&
-    buf[p + 3] === 0x2f;
-  let msg: SipMessage;
-  if (into === null) msg = new SipMessage(buf, p, end, !isResponse, INITIAL_FIELD_CAPACITY);
-  else {
-    msg = into;
-    msg.reset(buf, p, end, !isResponse);
-  }
+  const msg = messageFor(buf, p, contentEnd, end, into);
   // A broken start line is reported after the header fields are indexed, so a
   // stateless answer (400, 505) can still copy Via, From, To, Call-ID and CSeq.
-  const lineCode = isResponse ? scanStatusLine(msg, p, contentEnd) : scanRequestLine(msg, p, contentEnd);
-  let lineError: ScanCode = lineCode;
+  let lineError: ScanCode = scanStartLine(msg, p, contentEnd);
   let errorAt = p;
   msg.startLineEnd = lineEnd + 1;
 
@@ -173,7 +161,43 @@ export function scanMessage(
     p = eol + 1;
   }
   msg.fieldCount = count;
+  return finishScan(msg, lineError, errorAt);
+}
 
+/**
+ * The message a scan of buf[start, end) fills: `into`, reset, or a new one. Its start line is
+ * buf[start, lineContentEnd), a status line when it begins with "SIP/".
+ */
+export function messageFor(
+  buf: Buffer,
+  start: number,
+  lineContentEnd: number,
+  end: number,
+  into: SipMessage | null,
+): SipMessage {
+  const isResponse =
+    lineContentEnd - start >= 4 &&
+    buf[start] === 0x53 &&
+    buf[start + 1] === 0x49 &&
+    buf[start + 2] === 0x50 &&
+    buf[start + 3] === 0x2f;
+  if (into === null) return new SipMessage(buf, start, end, !isResponse, INITIAL_FIELD_CAPACITY);
+  into.reset(buf, start, end, !isResponse);
+  return into;
+}
+
+/** The start line buf[start, lineContentEnd) read into msg (a request or a status line, as msg says). */
+export function scanStartLine(msg: SipMessage, start: number, lineContentEnd: number): ScanCode {
+  return msg.isRequest
+    ? scanRequestLine(msg, start, lineContentEnd)
+    : scanStatusLine(msg, start, lineContentEnd);
+}
+
+/**
+ * What a scan whose header fields are all indexed gives: Content-Length read and checked, then the
+ * start line's fault if it had one (`lineError` found at `errorAt`).
+ */
+export function finishScan(msg: SipMessage, lineError: ScanCode, errorAt: number): ScanResult {
   // RFC 3261 §20.14: Content-Length is a decimal count of body octets; one value only
   // (RFC 4475 §3.3.9: differing values make the framing unrecoverable). It is read even
   // when the start line is broken: a stream framer still needs it to step over the
@@ -181,7 +205,8 @@ export function scanMessage(
   const clIndex = msg.firstField[HeaderId.CONTENT_LENGTH];
   if (clIndex !== -1) {
     const o = clIndex * FIELD_STRIDE;
-    const cl = readDecimal(buf, fields[o + F_VALUE_START], fields[o + F_VALUE_END]);
+    const fields = msg.fields;
+    const cl = readDecimal(msg.buf, fields[o + F_VALUE_START], fields[o + F_VALUE_END]);
     if (cl < 0) return { code: ScanCode.BAD_CONTENT_LENGTH, message: msg, at: fields[o + F_VALUE_START] };
     if (msg.fieldTally[HeaderId.CONTENT_LENGTH] > 1) {
       return { code: ScanCode.DUPLICATE_CONTENT_LENGTH, message: msg, at: fields[o + F_VALUE_START] };

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import {
   CANONICAL_NAME,
   equalsLower,
   HEADER_ID_COUNT,
   HeaderId,
   identifyHeader,
+  KNOWN_HEADER_NAMES,
 } from '../../src/wire/header-names.ts';
 import { skipLws, skipQuoted, trimLwsRight, valueEnd } from '../../src/wire/lws.ts';
 import { KNOWN_METHODS, methodLabel, statusClass } from '../../src/wire/methods.ts';
@@ -70,6 +72,29 @@ describe('identifyHeader', () => {
     ]) {
       assert.equal(id(name), HeaderId.OTHER, name);
     }
+  });
+
+  test('identifies exactly the names of KNOWN_HEADER_NAMES, which the native header index is given', () => {
+    const known = new Map(KNOWN_HEADER_NAMES);
+    assert.equal(known.size, KNOWN_HEADER_NAMES.length, 'no name twice');
+    for (const [name, want] of KNOWN_HEADER_NAMES) {
+      assert.equal(name, name.toLowerCase());
+      assert.equal(id(name), want, name);
+    }
+    // Any other token, and any casing of a known one: the list and identifyHeader agree.
+    const nameArb = fc.oneof(
+      fc.constantFrom(...KNOWN_HEADER_NAMES.map(([name]) => name)).map(zigzag),
+      fc.stringMatching(/^[-.!%*_+`'~a-zA-Z0-9]{1,24}$/),
+      fc
+        .constantFrom(...KNOWN_HEADER_NAMES.map(([name]) => name))
+        .chain((name) => fc.nat(name.length - 1).map((i) => `${name.slice(0, i)}-${name.slice(i + 1)}`)),
+    );
+    fc.assert(
+      fc.property(nameArb, (name) => {
+        assert.equal(id(name), known.get(name.toLowerCase()) ?? HeaderId.OTHER, name);
+      }),
+      { numRuns: 3000, seed: 3261 },
+    );
   });
 
   test('equalsLower compares ASCII letters without case, and only at equal length', () => {
