@@ -62,6 +62,16 @@ export interface BoxBreakdown {
   kinds: Record<string, number>;
   layers: Record<string, number>;
   functions: [string, number][];
+  /** The samples with no JavaScript on the stack, by innermost symbol (the `top` largest). */
+  outsideJavaScript: [string, number][];
+}
+
+/** The `top` largest counts, as µs per call. */
+function largest(counts: Record<string, number>, top: number, calls: number): [string, number][] {
+  return Object.entries(counts)
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, top)
+    .map(([k, v]) => [k, perCall(v, calls)]);
 }
 
 /** Samples of a window, as µs per call. */
@@ -142,10 +152,8 @@ async function measure(
       perfUsPerCall: perCall(b.samples, calls),
       kinds: toPerCall(b.kinds),
       layers: toPerCall(b.layers),
-      functions: Object.entries(b.functions)
-        .sort((x, y) => y[1] - x[1])
-        .slice(0, top)
-        .map(([k, v]) => [k, perCall(v, calls)]),
+      functions: largest(b.functions, top, calls),
+      outsideJavaScript: largest(b.outsideJavaScript, top, calls),
     };
   } finally {
     scraper.stop();
@@ -176,6 +184,7 @@ function table(rows: BoxBreakdown[], rate: number, seconds: number): string {
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')}`,
       `  functions: ${r.functions.map(([k, v]) => `${k} ${v}`).join(', ')}`,
+      `  with no JavaScript on the stack, by innermost symbol: ${r.outsideJavaScript.map(([k, v]) => `${k} ${v}`).join(', ')}`,
     );
   }
   return lines.join('\n');

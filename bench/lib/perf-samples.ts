@@ -7,6 +7,7 @@
  * One sample is a header line (`comm pid/tid time: event:`) and its stack, innermost frame first
  * (`\t<ip> <symbol>+<offset> (<dso>)`), then an empty line.
  */
+import { basename } from 'node:path';
 
 export type SampleKind =
   | 'javascript'
@@ -60,6 +61,11 @@ export interface Breakdown {
   layers: Record<string, number>;
   /** Main-thread samples by that frame's function (`layer:function`). */
   functions: Record<string, number>;
+  /**
+   * The `(no JavaScript)` samples by their innermost symbol (`symbol (library)`): the event loop's
+   * own work, the native module, V8's work on the main thread outside any script.
+   */
+  outsideJavaScript: Record<string, number>;
 }
 
 const HEADER = /^(\S.*?)\s+(\d+)\/(\d+)\s+(\d+\.\d+):/;
@@ -129,6 +135,7 @@ export function breakdown(samples: readonly Sample[]): Breakdown {
   const kinds = Object.fromEntries(SAMPLE_KINDS.map((k) => [k, 0])) as Record<SampleKind, number>;
   const layers: Record<string, number> = {};
   const functions: Record<string, number> = {};
+  const outsideJavaScript: Record<string, number> = {};
   for (const s of samples) {
     const kind = kindOf(s);
     kinds[kind]++;
@@ -154,7 +161,11 @@ export function breakdown(samples: readonly Sample[]): Breakdown {
     if (place !== null) {
       const key = `${place.layer}:${place.fn}`;
       functions[key] = (functions[key] ?? 0) + 1;
+    } else {
+      const top = s.frames[0];
+      const key = top === undefined ? '(no stack)' : `${top.symbol} (${basename(top.dso)})`;
+      outsideJavaScript[key] = (outsideJavaScript[key] ?? 0) + 1;
     }
   }
-  return { samples: samples.length, kinds, layers, functions };
+  return { samples: samples.length, kinds, layers, functions, outsideJavaScript };
 }

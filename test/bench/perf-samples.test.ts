@@ -107,4 +107,22 @@ describe('perf samples', () => {
 `);
     assert.deepEqual(breakdown(timers).layers, { 'node:': 1 });
   });
+
+  test('samples with no JavaScript on the stack are counted by their innermost symbol and library', () => {
+    const loop = parseSamples(`node 1/1 1.0: cpu-clock:ppp: 
+	    7f5 uv__io_poll (/srv/sipspan/node_modules/node/bin/node)
+	    7f6 uv_run (/srv/sipspan/node_modules/node/bin/node)
+
+node 1/1 1.1: cpu-clock:ppp: 
+	    7f5 index_headers (/srv/sipspan/build/udp-io.node)
+	    7f6 on_readable (/srv/sipspan/build/udp-io.node)
+
+node 1/1 1.2: cpu-clock:ppp: 
+	    7f5 uv__io_poll (/srv/sipspan/node_modules/node/bin/node)
+`);
+    const b = breakdown(loop);
+    assert.deepEqual(b.layers, { '(no JavaScript)': 3 });
+    assert.deepEqual(b.outsideJavaScript, { 'uv__io_poll (node)': 2, 'index_headers (udp-io.node)': 1 });
+    assert.deepEqual(breakdown(parseSamples(SCRIPT)).outsideJavaScript, {});
+  });
 });
