@@ -9,7 +9,8 @@
  * `perf record -F 2000 -g` of the box's process for `seconds` in the middle of a run at `rate`.
  * Each sample is 0.5 ms of one thread's CPU; divided by the calls of the window, µs per call:
  *   - JavaScript (the box's own, and Node's JavaScript it calls), the Node.js and V8 runtime under
- *     it (builtins, N-API, libuv), libc, the native module (sipspan's batched UDP);
+ *     it (builtins, N-API, libuv), V8's garbage collection on the event loop's thread, libc, the
+ *     native module (sipspan's batched UDP);
  *   - the kernel's send path (on loopback it includes delivering the datagram and waking SIPp), its
  *     receive path, epoll, other kernel work;
  *   - threads other than the event loop's (V8's compiler and GC helpers).

@@ -12,6 +12,7 @@ import { basename } from 'node:path';
 export type SampleKind =
   | 'javascript'
   | 'node and V8 runtime'
+  | 'V8 garbage collection'
   | 'libc'
   | 'native module'
   | 'kernel: send'
@@ -23,6 +24,7 @@ export type SampleKind =
 export const SAMPLE_KINDS: readonly SampleKind[] = [
   'javascript',
   'node and V8 runtime',
+  'V8 garbage collection',
   'libc',
   'native module',
   'kernel: send',
@@ -102,6 +104,10 @@ function isKernel(f: Frame): boolean {
   return f.dso === '[kernel.kallsyms]' || f.dso.startsWith('[kernel');
 }
 
+/** A frame of one of V8's collectors at work. */
+const GC_FRAME =
+  /v8::internal::(Heap::(CollectGarbage|PerformGarbageCollection)|ScavengerCollector::|Scavenger::|MarkCompactCollector::|MinorMarkSweepCollector::)/;
+
 export function kindOf(s: Sample): SampleKind {
   if (s.tid !== s.pid) return 'other threads';
   const top = s.frames[0];
@@ -113,6 +119,9 @@ export function kindOf(s: Sample): SampleKind {
     if (calls(/epoll/)) return 'kernel: epoll';
     return 'kernel: other';
   }
+  // The main thread's share of V8's collections (scavenges, mark-compact's pauses), wherever the
+  // allocation that set it off was: what allocation costs beyond the bytes written.
+  if (s.frames.some((f) => GC_FRAME.test(f.symbol))) return 'V8 garbage collection';
   if (isJavaScript(top)) return 'javascript';
   if (top.dso.endsWith('.node')) return 'native module';
   if (/\/libc[.-]/.test(top.dso)) return 'libc';

@@ -108,6 +108,21 @@ describe('perf samples', () => {
     assert.deepEqual(breakdown(timers).layers, { 'node:': 1 });
   });
 
+  test("a sample in one of V8's collectors is garbage collection, whatever allocated", () => {
+    const gc = parseSamples(`node 1/1 1.0: cpu-clock:ppp: 
+	    7f5 v8::internal::Scavenger::ScavengePage(v8::internal::MutablePageMetadata*) (/x/node)
+	    7f6 v8::internal::ScavengerCollector::CollectGarbage() (/x/node)
+	    7f7 v8::internal::Heap::CollectGarbage(v8::internal::AllocationSpace) (/x/node)
+	    7f8 JS:*'readVia file:///x/src/wire/read-via.ts:39:24 (/tmp/perf-1.map)
+
+node 1/1 1.1: cpu-clock:ppp: 
+	    7f5 v8::internal::Heap::AllocateRaw (/x/node)
+	    7f8 JS:*'readVia file:///x/src/wire/read-via.ts:39:24 (/tmp/perf-1.map)
+`);
+    assert.deepEqual(gc.map(kindOf), ['V8 garbage collection', 'node and V8 runtime']);
+    assert.deepEqual(breakdown(gc).functions, { 'wire:readVia': 2 });
+  });
+
   test('samples with no JavaScript on the stack are counted by their innermost symbol and library', () => {
     const loop = parseSamples(`node 1/1 1.0: cpu-clock:ppp: 
 	    7f5 uv__io_poll (/srv/sipspan/node_modules/node/bin/node)
