@@ -11,8 +11,8 @@
  *   - JavaScript (the box's own, and Node's JavaScript it calls), the Node.js and V8 runtime under
  *     it (builtins, N-API, libuv), V8's garbage collection on the event loop's thread, libc, the
  *     native module (sipspan's batched UDP);
- *   - the kernel's send path (on loopback it includes delivering the datagram and waking SIPp), its
- *     receive path, epoll, other kernel work;
+ *   - the kernel's send path (on loopback it includes delivering the datagram and waking SIPp),
+ *     a stream's sends apart (all on: the OTLP exports), its receive path, epoll, other kernel work;
  *   - threads other than the event loop's (V8's compiler and GC helpers).
  * Then each box's event loop in user space by the innermost function of its own JavaScript (Node's
  * JavaScript and the runtime under it count for the function that called them) and, for sipspan, by

@@ -16,6 +16,7 @@ export type SampleKind =
   | 'libc'
   | 'native module'
   | 'kernel: send'
+  | 'kernel: TCP send'
   | 'kernel: receive'
   | 'kernel: epoll'
   | 'kernel: other'
@@ -28,6 +29,7 @@ export const SAMPLE_KINDS: readonly SampleKind[] = [
   'libc',
   'native module',
   'kernel: send',
+  'kernel: TCP send',
   'kernel: receive',
   'kernel: epoll',
   'kernel: other',
@@ -114,6 +116,8 @@ export function kindOf(s: Sample): SampleKind {
   if (top === undefined) return 'node and V8 runtime';
   if (isKernel(top)) {
     const calls = (re: RegExp) => s.frames.some((f) => re.test(f.symbol));
+    // A stream's sends apart: with all telemetry on they are the OTLP exports' and the scrapes'.
+    if (calls(/tcp_sendmsg|tcp_write_xmit/)) return 'kernel: TCP send';
     if (calls(/sendmsg|sendmmsg|sendto/)) return 'kernel: send';
     if (calls(/recvmmsg|recvmsg|recvfrom/)) return 'kernel: receive';
     if (calls(/epoll/)) return 'kernel: epoll';

@@ -108,6 +108,20 @@ describe('perf samples', () => {
     assert.deepEqual(breakdown(timers).layers, { 'node:': 1 });
   });
 
+  test("a stream's send is a kind apart from a datagram's", () => {
+    const sends = parseSamples(`node 1/1 1.0: cpu-clock:ppp: 
+	ffffffff8204291d tcp_sendmsg_locked ([kernel.kallsyms])
+	ffffffff8209cad7 tcp_sendmsg ([kernel.kallsyms])
+	ffffffff81f5c1a0 sock_write_iter ([kernel.kallsyms])
+	    7f5478f6a4d0 writev (/usr/lib/x86_64-linux-gnu/libc.so.6)
+
+node 1/1 1.1: cpu-clock:ppp: 
+	ffffffff8209cad7 udp_sendmsg ([kernel.kallsyms])
+	    7f5478f6a4d0 __libc_sendmsg (/usr/lib/x86_64-linux-gnu/libc.so.6)
+`);
+    assert.deepEqual(sends.map(kindOf), ['kernel: TCP send', 'kernel: send']);
+  });
+
   test("a sample in one of V8's collectors is garbage collection, whatever allocated", () => {
     const gc = parseSamples(`node 1/1 1.0: cpu-clock:ppp: 
 	    7f5 v8::internal::Scavenger::ScavengePage(v8::internal::MutablePageMetadata*) (/x/node)
