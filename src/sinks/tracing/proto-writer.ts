@@ -270,6 +270,25 @@ export class ProtoWriter {
     this.pos = copySmall(b, this.buf, this.pos);
   }
 
+  /** Where the next byte goes. */
+  get position(): number {
+    return this.pos;
+  }
+
+  /** The bytes written since `from` copied into `to`; their length, or -1 (nothing copied) when `to` is too short. */
+  copyWritten(from: number, to: Buffer): number {
+    const n = this.pos - from;
+    if (n > to.length) return -1;
+    this.buf.copy(to, 0, from, this.pos);
+    return n;
+  }
+
+  /** The first `length` bytes of `from`, written as they are. */
+  copy(from: Buffer, length: number): void {
+    this.ensure(length);
+    this.pos += from.copy(this.buf, this.pos, 0, length);
+  }
+
   protected ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     let size = this.buf.length * 2;

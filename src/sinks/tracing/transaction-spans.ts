@@ -98,14 +98,9 @@ function writeServerSpan(
   const parent = tx.parentSpanId;
   const server = openSpan(w, tx, tx.serverSpanId, parent, traceState, method, KIND_SERVER);
   times(w, tx.requestIn, endOf(tx.finalResponseOut, tx, tx.requestIn));
-  const down = tx.downstream;
-  splitHostPort(down);
   leadingAttributes(w, tx, method, KEY.retransmissions, tx.retransmissions);
   stringAttribute(w, 9, KEY.traceOrigin, tx.traceOrigin);
-  hostPortAttributes(w, KEY.clientAddress, KEY.clientPort, down);
-  hostPortAttributes(w, KEY.peerAddress, KEY.peerPort, down);
-  stringAttribute(w, 9, KEY.transport, tx.transport);
-  stringAttribute(w, 9, KEY.protocol, PROTOCOL_NAME);
+  peerAttributes(w, downstreamPeer, tx.downstream, tx.transport);
   if (method === OTHER_METHOD) stringAttribute(w, 9, KEY.methodOriginal, tx.method);
   if (tx.status > 0) numberAttribute(w, 9, KEY.status, tx.status);
   if (tx.outcome !== null) stringAttribute(w, 9, KEY.outcome, tx.outcome);
@@ -160,13 +155,8 @@ function writeClientSpan(
   const name = `${method} ${tx.route.name}`;
   const client = openSpan(w, tx, tx.clientSpanId, tx.serverSpanId, traceState, name, KIND_CLIENT);
   times(w, tx.requestOut, endOf(tx.finalResponseIn, tx, tx.requestOut));
-  const up = tx.upstream;
-  splitHostPort(up);
   leadingAttributes(w, tx, method, KEY.responseRetransmissions, tx.responseRetransmissions);
-  hostPortAttributes(w, KEY.serverAddress, KEY.serverPort, up);
-  hostPortAttributes(w, KEY.peerAddress, KEY.peerPort, up);
-  stringAttribute(w, 9, KEY.transport, tx.upstreamTransport);
-  stringAttribute(w, 9, KEY.protocol, PROTOCOL_NAME);
+  peerAttributes(w, upstreamPeer, tx.upstream, tx.upstreamTransport);
   if (method === OTHER_METHOD) stringAttribute(w, 9, KEY.methodOriginal, tx.method);
   if (tx.finalResponseIn !== -1 && tx.status > 0) numberAttribute(w, 9, KEY.status, tx.status);
   if (upstreamError !== null) stringAttribute(w, 9, KEY.errorType, upstreamError);
@@ -299,6 +289,53 @@ function numberAttribute(w: ProtoWriter, field: number, key: Buffer, v: number):
 function hostPortAttributes(w: ProtoWriter, addressKey: Buffer, portKey: Buffer, text: string): void {
   stringAttribute(w, 9, addressKey, text, where.hostStart, where.hostEnd);
   numberAttribute(w, 9, portKey, where.port);
+}
+
+/** Longer runs of peer attributes (an address of a hundred characters) are written each time. */
+const PEER_BYTES = 512;
+
+/**
+ * The attributes a span takes from its peer, as they were written for the last one: its address and
+ * port (client.* or server.*), the same as network.peer.*, then transport and protocol.
+ */
+class PeerAttributes {
+  peer: string | null = null;
+  transport: string | null = null;
+  length = 0;
+  readonly bytes = Buffer.allocUnsafe(PEER_BYTES);
+  readonly addressKey: Buffer;
+  readonly portKey: Buffer;
+
+  constructor(addressKey: Buffer, portKey: Buffer) {
+    this.addressKey = addressKey;
+    this.portKey = portKey;
+  }
+}
+
+const downstreamPeer = new PeerAttributes(KEY.clientAddress, KEY.clientPort);
+const upstreamPeer = new PeerAttributes(KEY.serverAddress, KEY.serverPort);
+
+/**
+ * The peer's six attributes. A route has one upstream and, as a rule, a few downstreams, so one
+ * transaction after another names the same peer: the bytes written last for this side are copied
+ * when it comes again, in place of six attribute writes and an address split (the largest part of
+ * the span writer's time in a perf profile at 2000 calls/s).
+ */
+function peerAttributes(w: ProtoWriter, last: PeerAttributes, peer: string, transport: string): void {
+  if (peer === last.peer && transport === last.transport) {
+    w.copy(last.bytes, last.length);
+    return;
+  }
+  const from = w.position;
+  splitHostPort(peer);
+  hostPortAttributes(w, last.addressKey, last.portKey, peer);
+  hostPortAttributes(w, KEY.peerAddress, KEY.peerPort, peer);
+  stringAttribute(w, 9, KEY.transport, transport);
+  stringAttribute(w, 9, KEY.protocol, PROTOCOL_NAME);
+  const length = w.copyWritten(from, last.bytes);
+  last.peer = length < 0 ? null : peer;
+  last.transport = transport;
+  last.length = length;
 }
 
 /**
