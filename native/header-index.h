@@ -26,6 +26,7 @@
 #define SIPSPAN_HEADER_INDEX_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define INDEX_FIELDS 64
@@ -36,37 +37,43 @@
 #define NAME_BYTES 32
 #define MAX_NAMES 64
 
-/* RFC 3261 §25.1 token characters, 1 or 0 per byte (src/wire/chars.ts: IS_TOKEN). */
-static uint8_t is_token[256];
-/* The known header names in lower case and their ids (src/wire/header-names.ts). */
-static char name_text[MAX_NAMES][NAME_BYTES];
-static int name_length[MAX_NAMES];
-static int32_t name_id[MAX_NAMES];
-static int name_count;
 /*
- * The names by length and first letter (its low five bits): the first name of each such pair, and
- * the next name of the same pair, as name numbers plus one (0: none). Known names rarely share both,
- * so a field's name is compared with one known name at most, most of the time (a scan of all of them
- * was half of this code's time for an INVITE).
+ * What the index is given by JavaScript, one per Node environment (its instance data: a worker's
+ * module never shares a main thread's tables while they are written).
  */
-static uint8_t first_name[NAME_BYTES + 1][32];
-static uint8_t next_name[MAX_NAMES];
-/* Nothing is indexed until JavaScript has given the tables. */
-static int index_ready;
+typedef struct {
+  /* Nothing is indexed until JavaScript has given the tables. */
+  int ready;
+  /* RFC 3261 §25.1 token characters, 1 or 0 per byte (src/wire/chars.ts: IS_TOKEN). */
+  uint8_t is_token[256];
+  /* The known header names in lower case and their ids (src/wire/header-names.ts). */
+  char name_text[MAX_NAMES][NAME_BYTES];
+  int name_length[MAX_NAMES];
+  int32_t name_id[MAX_NAMES];
+  int name_count;
+  /*
+   * The names by length and first letter (its low five bits): the first name of each such pair,
+   * and the next name of the same pair, as name numbers plus one (0: none). Known names rarely
+   * share both, so a field's name is compared with one known name at most, most of the time (a
+   * scan of all of them was half of this code's time for an INVITE).
+   */
+  uint8_t first_name[NAME_BYTES + 1][32];
+  uint8_t next_name[MAX_NAMES];
+} index_tables;
 
 /* The id of the header name at p, n bytes, as identifyHeader gives it; 0 (OTHER) when unknown. */
-static int32_t identify_name(const uint8_t *p, int n) {
+static int32_t identify_name(const index_tables *t, const uint8_t *p, int n) {
   if (n > NAME_BYTES) return 0;
-  for (int next = first_name[n][p[0] & 0x1f]; next != 0; next = next_name[next - 1]) {
+  for (int next = t->first_name[n][p[0] & 0x1f]; next != 0; next = t->next_name[next - 1]) {
     const int k = next - 1;
-    const char *lit = name_text[k];
+    const char *lit = t->name_text[k];
     int i = 0;
     for (; i < n; i++) {
       uint8_t b = p[i];
       if (b >= 0x41 && b <= 0x5a) b |= 0x20;
       if (b != (uint8_t)lit[i]) break;
     }
-    if (i == n) return name_id[k];
+    if (i == n) return t->name_id[k];
   }
   return 0;
 }
@@ -75,9 +82,9 @@ static int32_t identify_name(const uint8_t *p, int n) {
  * Index the message d[0, len) into out (INDEX_STRIDE int32s); returns the number of fields, or -1
  * when the message is not of the plain shape (out[0] says the same).
  */
-static int index_headers(const uint8_t *d, int len, int32_t base, int32_t *out) {
+static int index_headers(const index_tables *t, const uint8_t *d, int len, int32_t base, int32_t *out) {
   out[0] = -1;
-  if (!index_ready || len <= 0 || d[0] == '\r' || d[0] == '\n') return -1;
+  if (t == NULL || !t->ready || len <= 0 || d[0] == '\r' || d[0] == '\n') return -1;
   const uint8_t *end = d + len;
   const uint8_t *lf = memchr(d, '\n', (size_t)len);
   if (lf == NULL) return -1;
@@ -100,7 +107,7 @@ static int index_headers(const uint8_t *d, int len, int32_t base, int32_t *out) 
     if (eol == NULL) return -1;
     const uint8_t *content_end = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
     const uint8_t *q = p;
-    while (q < content_end && is_token[*q]) q++;
+    while (q < content_end && t->is_token[*q]) q++;
     const uint8_t *name_end = q;
     while (q < content_end && (*q == ' ' || *q == '\t')) q++;
     if (name_end == p || q >= content_end || *q != ':') return -1;
@@ -108,7 +115,7 @@ static int index_headers(const uint8_t *d, int len, int32_t base, int32_t *out) 
     while (q < content_end && (*q == ' ' || *q == '\t')) q++;
     const uint8_t *value_end = content_end;
     while (value_end > q && (value_end[-1] == ' ' || value_end[-1] == '\t')) value_end--;
-    f[0] = identify_name(p, (int)(name_end - p));
+    f[0] = identify_name(t, p, (int)(name_end - p));
     f[1] = base + (int32_t)(p - d);
     f[2] = base + (int32_t)(name_end - d);
     f[3] = base + (int32_t)(q - d);
@@ -130,7 +137,9 @@ static napi_value configure_index(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   napi_value result;
   napi_get_boolean(env, false, &result);
-  index_ready = 0;
+  index_tables *t = NULL;
+  if (napi_get_instance_data(env, (void **)&t) != napi_ok || t == NULL) return result;
+  t->ready = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) return result;
   napi_typedarray_type type;
   size_t length = 0;
@@ -138,7 +147,7 @@ static napi_value configure_index(napi_env env, napi_callback_info info) {
   if (napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok ||
       type != napi_uint8_array || length != 256)
     return result;
-  memcpy(is_token, data, 256);
+  memcpy(t->is_token, data, 256);
   uint32_t count = 0;
   if (napi_get_array_length(env, argv[1], &count) != napi_ok || count > MAX_NAMES) return result;
   for (uint32_t k = 0; k < count; k++) {
@@ -148,22 +157,39 @@ static napi_value configure_index(napi_env env, napi_callback_info info) {
     if (napi_get_element(env, argv[1], k, &name) != napi_ok ||
         napi_get_value_string_latin1(env, name, text, sizeof text, &n) != napi_ok || n == 0 || n > NAME_BYTES ||
         napi_get_element(env, argv[2], k, &id) != napi_ok ||
-        napi_get_value_int32(env, id, &name_id[k]) != napi_ok)
+        napi_get_value_int32(env, id, &t->name_id[k]) != napi_ok)
       return result;
-    memcpy(name_text[k], text, n);
-    name_length[k] = (int)n;
+    memcpy(t->name_text[k], text, n);
+    t->name_length[k] = (int)n;
   }
-  name_count = (int)count;
-  memset(first_name, 0, sizeof first_name);
+  t->name_count = (int)count;
+  memset(t->first_name, 0, sizeof t->first_name);
   /* Chained in reverse, so each chain lists its names in the order given. */
-  for (int k = name_count - 1; k >= 0; k--) {
-    uint8_t *head = &first_name[name_length[k]][(uint8_t)name_text[k][0] & 0x1f];
-    next_name[k] = *head;
+  for (int k = t->name_count - 1; k >= 0; k--) {
+    uint8_t *head = &t->first_name[t->name_length[k]][(uint8_t)t->name_text[k][0] & 0x1f];
+    t->next_name[k] = *head;
     *head = (uint8_t)(k + 1);
   }
-  index_ready = 1;
+  t->ready = 1;
   napi_get_boolean(env, true, &result);
   return result;
+}
+
+static void free_tables(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+/* The environment's tables, empty until configure: 0, or -1. */
+static int create_tables(napi_env env) {
+  index_tables *t = calloc(1, sizeof *t);
+  if (t == NULL) return -1;
+  if (napi_set_instance_data(env, t, free_tables, NULL) != napi_ok) {
+    free(t);
+    return -1;
+  }
+  return 0;
 }
 
 /*
@@ -184,8 +210,11 @@ static napi_value index_message(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, argv[1], &start) == napi_ok && napi_get_value_int32(env, argv[2], &stop) == napi_ok &&
       napi_get_typedarray_info(env, argv[3], &type, &out_length, &out, NULL, NULL) == napi_ok &&
       type == napi_int32_array && out_length >= INDEX_STRIDE && start >= 0 && start <= stop &&
-      (size_t)stop <= length)
-    fields = index_headers((const uint8_t *)bytes + start, stop - start, start, (int32_t *)out);
+      (size_t)stop <= length) {
+    index_tables *t = NULL;
+    napi_get_instance_data(env, (void **)&t);
+    fields = index_headers(t, (const uint8_t *)bytes + start, stop - start, start, (int32_t *)out);
+  }
   napi_create_int32(env, fields, &result);
   return result;
 }

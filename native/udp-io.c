@@ -74,6 +74,8 @@ typedef struct {
   double *meta;
   char *addr_text;
   int32_t *index;
+  /* The environment's header names and byte classes (header-index.h). */
+  const index_tables *tables;
   /* The source of the datagram read last (its port aside): its text is sent only when it changes. */
   struct sockaddr_storage last;
   int has_last;
@@ -207,7 +209,8 @@ static void deliver(udp_socket *s, int n) {
       s->has_last = m[3] > 0;
     }
     m[4] = s->stamps ? stamp_ms(&s->msgs[i].msg_hdr, &real, &mono) : -1;
-    index_headers((const uint8_t *)data + at, (int)len, (int32_t)(s->arena_used + at), s->index + i * INDEX_STRIDE);
+    index_headers(s->tables, (const uint8_t *)data + at, (int)len, (int32_t)(s->arena_used + at),
+                  s->index + i * INDEX_STRIDE);
     at += len;
   }
   s->arena_used += total;
@@ -344,6 +347,9 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
   s->stamps = stamps;
   s->env = env;
   s->slots = slots;
+  index_tables *tables = NULL;
+  napi_get_instance_data(env, (void **)&tables);
+  s->tables = tables;
   for (int i = 0; i < BATCH; i++) {
     s->iov[i].iov_base = slots + (size_t)i * SLOT_BYTES;
     s->iov[i].iov_len = SLOT_BYTES;
@@ -474,6 +480,7 @@ static napi_value close_socket(napi_env env, napi_callback_info info) {
 
 NAPI_MODULE_INIT() {
   napi_value fn;
+  if (create_tables(env) != 0) return NULL;
   if (napi_create_function(env, "open", NAPI_AUTO_LENGTH, open_socket, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "open", fn) != napi_ok)
     return NULL;

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { BatchedUdpSocket } from '../../src/transport/batched-udp.ts';
 import { INDEX_FIELDS, INDEX_HEAD, INDEX_STRIDE } from '../../src/wire/header-index.ts';
@@ -103,6 +104,25 @@ describe('native header index', () => {
     assert.equal(index(INVITE, 0, INVITE.length + 1, new Int32Array(INDEX_STRIDE)), -1);
     assert.equal(index(INVITE, 5, 4, new Int32Array(INDEX_STRIDE)), -1);
     assert.equal(index(INVITE, 0, INVITE.length, new Int32Array(INDEX_STRIDE - 1)), -1);
+  });
+
+  test('a worker thread has tables of its own: it indexes, and the main thread still does', async () => {
+    const url = new URL('../../src/transport/batched-udp.ts', import.meta.url).href;
+    const worker = new Worker(
+      `const { nativeHeaderIndex } = await import(${JSON.stringify(url)});
+       const { parentPort, workerData } = await import('node:worker_threads');
+       const index = nativeHeaderIndex();
+       const bytes = Buffer.from(workerData);
+       parentPort.postMessage(index === null ? null : index(bytes, 0, bytes.length, new Int32Array(${INDEX_STRIDE})));`,
+      { eval: true, workerData: INVITE },
+    );
+    const fields = await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await worker.terminate();
+    assert.equal(fields, 7);
+    assert.equal(indexProperty(INVITE, 0), 7);
   });
 
   test('a batch read from a real socket carries each datagram index where its bytes lie', async () => {
