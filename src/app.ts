@@ -52,7 +52,7 @@ export class Sipspan {
   readonly observer: Observer;
   readonly engine: ProxyEngine;
   readonly tcp: TcpTransport;
-  readonly resolver = new Resolver();
+  readonly resolver: Resolver;
   readonly admin: HttpListener;
   /** Each route's /metrics listener (index = route index; null when the route has none). */
   readonly routeHttp: (HttpListener | null)[] = [];
@@ -72,6 +72,7 @@ export class Sipspan {
     this.config = config;
     this.effective = config;
     const limits = config.limits;
+    this.resolver = new Resolver({ maxWaiting: limits.max_pending_lookups });
     this.heapLimits = resolveHeapGuardLimits(limits, v8HeapLimitMb());
     const framerLimits: StreamFramerLimits = {
       ...DEFAULT_STREAM_LIMITS,
@@ -257,7 +258,7 @@ export class Sipspan {
     await Promise.all(
       this.routes.map(async (route) => {
         try {
-          const r = await this.resolver.resolve(route.upstream.host);
+          const r = await this.resolver.resolve(route.upstream.host, true);
           route.upstreamResolved(r.address, r.family);
         } catch {
           this.observer.publishLimit(route.info, 'upstream_resolve');

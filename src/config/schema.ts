@@ -99,6 +99,12 @@ export const limitsSchema = z
     max_transactions: positiveInt.default(100_000),
     max_calls: positiveInt.default(100_000),
     /**
+     * Messages that may wait at once for a host name to resolve (a Route, Request-URI or Via naming
+     * a host not in the cache); each holds its bytes while it waits. Past it: answered or dropped as
+     * for a name that did not resolve.
+     */
+    max_pending_lookups: positiveInt.default(1024),
+    /**
      * Past this live heap no new observation state is created; forwarding goes on. `auto`: 60% of
      * V8's heap limit, half a container's memory limit (src/config/heap-limits.ts, bin/sipspan).
      */

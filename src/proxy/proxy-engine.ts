@@ -922,6 +922,11 @@ export class ProxyEngine implements InboundHandler {
     const address = this.addressOf(route, target.host);
     if (address === null) {
       // A name not in the cache: resolve, then send (the rare path: compose names are resolved at start).
+      if (this.resolver.full) {
+        // As many messages wait for lookups as may: this one is not sent (the caller answers it).
+        this.observer.publishLimit(route.info, 'max_pending_lookups');
+        return false;
+      }
       // The flow outlives this handler: a copy, as the listener reuses its own for the next datagram.
       const kept: Flow = { ...flow };
       this.resolver.resolve(target.host).then(
@@ -1122,6 +1127,11 @@ export class ProxyEngine implements InboundHandler {
       return;
     }
     // The rare path (a Via naming a host): resolve, then send. The flow is copied: see sendRequest.
+    if (this.resolver.full) {
+      this.observer.publishLimit(route.info, 'max_pending_lookups');
+      this.drop(route, flow, null, false, 'resolve-failed');
+      return;
+    }
     const kept: Flow = { ...flow };
     this.resolver.resolve(target.host).then(
       (r) => {

@@ -115,6 +115,7 @@ export const LIMITS = [
   'tcp_write_stall',
   'max_transactions',
   'max_calls',
+  'max_pending_lookups',
   'heap_hard_limit',
   'upstream_resolve',
   'upstream_send',
