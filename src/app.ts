@@ -9,7 +9,7 @@ import { Observer } from './observe/observer.ts';
 import type { ProcessStateEvent } from './observe/records.ts';
 import { type Sampler, samplerFromEnv } from './observe/sampler.ts';
 import { ProxyEngine } from './proxy/proxy-engine.ts';
-import { Resolver } from './proxy/resolver.ts';
+import { type LookupFn, Resolver } from './proxy/resolver.ts';
 import { RouteRuntime } from './proxy/route-runtime.ts';
 import type { Sink } from './sinks/sink.ts';
 import type { UdpIo } from './transport/batched-udp.ts';
@@ -33,6 +33,8 @@ export interface StartOptions {
   /** Open sockets with SO_REUSEPORT (one process per core). */
   reusePort?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** How host names are looked up: node:dns's lookup unless given (a host's own resolution; tests that time it). */
+  lookup?: LookupFn;
 }
 
 const SWEEP_INTERVAL_MS = 250;
@@ -72,7 +74,10 @@ export class Sipspan {
     this.config = config;
     this.effective = config;
     const limits = config.limits;
-    this.resolver = new Resolver({ maxWaiting: limits.max_pending_lookups });
+    this.resolver = new Resolver({
+      maxWaiting: limits.max_pending_lookups,
+      ...(opts.lookup === undefined ? {} : { lookup: opts.lookup }),
+    });
     this.heapLimits = resolveHeapGuardLimits(limits, v8HeapLimitMb());
     const framerLimits: StreamFramerLimits = {
       ...DEFAULT_STREAM_LIMITS,

@@ -7,32 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type LookupFn, NameNotResolved, Resolver } from '../../src/proxy/resolver.ts';
-
-/** A lookup that answers when the test says, and counts what it was asked. */
-class HeldLookup {
-  readonly asked: string[] = [];
-  private readonly waiting: { host: string; settle: (address: string | null) => void }[] = [];
-
-  readonly fn: LookupFn = (host) => {
-    this.asked.push(host);
-    return new Promise((resolve, reject) => {
-      this.waiting.push({
-        host,
-        settle: (address) =>
-          address === null
-            ? reject(Object.assign(new Error(`${host} ENOTFOUND`), { code: 'ENOTFOUND' }))
-            : resolve({ address, family: 4 }),
-      });
-    });
-  };
-
-  answer(host: string, address: string | null): void {
-    const i = this.waiting.findIndex((w) => w.host === host);
-    assert.ok(i !== -1, `no lookup of ${host} waits`);
-    this.waiting.splice(i, 1)[0].settle(address);
-  }
-}
+import { NameNotResolved, Resolver } from '../../src/proxy/resolver.ts';
+import { HeldLookup } from '../support/held-lookup.ts';
 
 describe('Resolver', () => {
   test('messages needing the same name wait on one lookup, and are counted while they wait', async () => {

@@ -19,6 +19,7 @@ import { type SinkFactory, Sipspan } from '../../../src/app.ts';
 import { buildConfig } from '../../../src/config/load-config.ts';
 import { channels } from '../../../src/observe/channels.ts';
 import type { LimitEvent } from '../../../src/observe/records.ts';
+import type { LookupFn } from '../../../src/proxy/resolver.ts';
 import { closePeer } from '../../support/raw-peers.ts';
 import { freePort } from '../../support/sipp.ts';
 
@@ -270,6 +271,7 @@ export async function startProxy(opts: {
   receiveClock?: 'kernel' | 'event_loop';
   udpIo?: 'batched' | 'dgram';
   sinks?: SinkFactory;
+  lookup?: LookupFn;
 }): Promise<StartedProxy> {
   const ports: number[] = [];
   const routes = [];
@@ -299,7 +301,10 @@ export async function startProxy(opts: {
     ...(opts.receiveClock ? { receive_clock: opts.receiveClock } : {}),
     ...(opts.udpIo ? { udp_io: opts.udpIo } : {}),
   });
-  const app = await Sipspan.start(config, opts.sinks ? { sinks: opts.sinks } : {});
+  const app = await Sipspan.start(config, {
+    ...(opts.sinks ? { sinks: opts.sinks } : {}),
+    ...(opts.lookup ? { lookup: opts.lookup } : {}),
+  });
   return { app, ports, stop: () => app.stop(300) };
 }
 
