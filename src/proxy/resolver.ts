@@ -33,9 +33,9 @@ const DEFAULTS: ResolverOptions = {
   lookup: lookup as LookupFn,
 };
 
-/** What a name that failed a moment ago fails with again. */
+/** What a name that failed a moment ago fails with again, without a lookup. */
 export class NameNotResolved extends Error {
-  readonly code = 'ENOTFOUND';
+  readonly code = 'SIPSPAN_ERR_RESOLVE_FAILED_RECENTLY';
   constructor(host: string) {
     super(`${host} did not resolve`);
   }
