@@ -380,7 +380,7 @@ async function measurePath(spec: PathSpec, ctx: Context): Promise<PathResult> {
             (point.inside ? `, ${point.inside.p50Us ?? '–'}/${point.inside.p99Us ?? '–'} µs inside` : '') +
             (c !== null ? ` (${c.packets} packets, ${c.dropped} dropped, ${c.unmatched} unmatched)` : '') +
             (point.runtime
-              ? `; GC ${point.runtime.gcPct}% of the run, 10 ms timer interval p99 ${point.runtime.eventLoopDelayP99Us} µs`
+              ? `; GC ${point.runtime.gcPct}% of the run, 100 ms timer interval p99 ${point.runtime.eventLoopDelayP99Us} µs`
               : ''),
         );
       }
