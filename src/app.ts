@@ -329,6 +329,8 @@ export class Sipspan {
       udp_io: this.udpIo,
       udp_buffers: this.udpBuffers,
       heap_limits: this.heapLimitsDetail(),
+      // bin/sipspan chooses it: on one CPU, V8's collector runs on the event loop's thread only.
+      gc: process.execArgv.includes('--single-threaded-gc') ? 'single_threaded' : 'parallel',
     };
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LoadGenerator } from '../../src/standins/load-generator.ts';
@@ -51,10 +51,13 @@ async function runUntilReady(
   dir: string,
   limits: string,
   env: NodeJS.ProcessEnv = {},
+  cpus: string | null = null,
 ): Promise<{ status: Record<string, unknown>; lines: Record<string, unknown>[] }> {
   const adminPort = await freePort();
   const file = await oneRouteConfig(dir, adminPort, `limits: ${limits}`);
-  const child = spawn(bin, ['run', '--config', file], {
+  const args = ['run', '--config', file];
+  // taskset execs bin/sipspan in its own place: the child is sipspan, signals and all.
+  const child = spawn(cpus === null ? bin : 'taskset', cpus === null ? args : ['-c', cpus, bin, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
@@ -364,6 +367,21 @@ test('sipspan run: UDP socket buffers smaller than asked (net.core.rmem_max) are
     assert.equal(granted.status.receive_bytes, granted.status.asked_bytes);
     assert.equal(granted.status.send_bytes, granted.status.asked_bytes);
     assert.equal(granted.capped.length, 0, 'no warning when the kernel granted the ask');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('on one CPU the collector runs on the event loop thread, unless SIPSPAN_SINGLE_THREADED_GC says otherwise', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sipspan-gc-'));
+  const gcOf = async (env: NodeJS.ProcessEnv, cpus: string | null) =>
+    (await runUntilReady(dir, '{}', env, cpus)).status.gc;
+  try {
+    assert.equal(await gcOf({}, '0'), 'single_threaded');
+    assert.equal(await gcOf({ SIPSPAN_SINGLE_THREADED_GC: '0' }, '0'), 'parallel');
+    assert.equal(await gcOf({ SIPSPAN_SINGLE_THREADED_GC: '1' }, null), 'single_threaded');
+    // This machine has more than one CPU (2 here); elsewhere the default is checked on one only.
+    if (availableParallelism() > 1) assert.equal(await gcOf({}, null), 'parallel');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
