@@ -8,9 +8,10 @@ import { channel } from 'node:diagnostics_channel';
  * Messages published on these channels are valid only during the publish call
  * when the table below says "scratch": the publisher reuses the object.
  *
- * The three marked "after" describe something ended and are published in the
- * same event-loop turn, once what the turn read has been forwarded
- * (observe/deferred-events.ts), in the order they happened.
+ * The three marked "after" describe something ended and are published in
+ * groups, once what a turn read has been forwarded: when 64 are queued, or at
+ * most 50 ms after the oldest (observe/deferred-events.ts), in the order they
+ * happened.
  *
  * | channel                              | message               | when                                              |
  * |--------------------------------------|-----------------------|---------------------------------------------------|

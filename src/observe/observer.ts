@@ -76,7 +76,7 @@ export class Observer {
    */
   private readonly ended: EndedTransactions;
   private readonly ackLingerMs: number;
-  /** transaction:end, call:outcome and call:end, published after the turn's forwarding. */
+  /** transaction:end, call:outcome and call:end, published in groups after a turn's forwarding. */
   private readonly events = new DeferredEvents(4096);
   private nextCallSweep = 0;
   private readonly forwarded: ForwardedEvent;
@@ -680,7 +680,7 @@ export class Observer {
     this.events.flush();
   }
 
-  /** A batch of reads begins: the events it ends are published at its end (DeferredEvents). */
+  /** A batch of reads begins: the events it ends are published at its end at the earliest (DeferredEvents). */
   batchStart(): void {
     this.events.batchStart();
   }
@@ -689,7 +689,7 @@ export class Observer {
     this.events.batchEnd();
   }
 
-  /** Publish the queued end events now (they go out after the turn's forwarding otherwise). */
+  /** Publish the queued end events now (otherwise they wait for a group, at most 50 ms: DeferredEvents). */
   flushEvents(): void {
     this.events.flush();
   }

@@ -22,43 +22,68 @@ async function withSubscribers(fn: (seen: string[]) => Promise<void> | void): Pr
 }
 
 const nextTurn = () => new Promise((r) => setImmediate(r));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('deferred events', () => {
-  test('are published in the check phase of the same turn, in the order they were queued', async () => {
+  test('wait for others, then are published together in the order they were queued', async () => {
     await withSubscribers(async (seen) => {
-      const events = new DeferredEvents(100);
+      const events = new DeferredEvents(100, 64, 30);
       events.publish(a, 1);
       events.publish(b, 2);
       events.publish(a, 3);
-      assert.deepEqual(seen, []);
-      assert.equal(events.size, 3);
       await nextTurn();
-      assert.deepEqual(seen, ['a:1', 'b:2', 'a:3']);
+      assert.deepEqual(seen, [], 'not at the end of the turn that queued them');
+      assert.equal(events.size, 3);
+      await sleep(40);
+      assert.deepEqual(seen, ['a:1', 'b:2', 'a:3'], 'published once the oldest has waited 30 ms');
       assert.equal(events.size, 0);
       events.publish(b, 4);
-      await nextTurn();
-      assert.deepEqual(seen, ['a:1', 'b:2', 'a:3', 'b:4'], 'a later turn schedules its own publication');
+      await sleep(40);
+      assert.deepEqual(seen, ['a:1', 'b:2', 'a:3', 'b:4'], 'a later event starts its own wait');
     });
   });
 
-  test("in a batch of reads they are published at the batch's end, not in the check phase", async () => {
+  test('a full group outside a batch is published in the check phase of the turn that filled it', async () => {
     await withSubscribers(async (seen) => {
-      const events = new DeferredEvents(100);
+      const events = new DeferredEvents(100, 3, 60_000);
+      events.publish(a, 1);
+      events.publish(a, 2);
+      events.publish(b, 3);
+      assert.deepEqual(seen, [], 'not while the turn forwards');
+      await nextTurn();
+      assert.deepEqual(seen, ['a:1', 'a:2', 'b:3']);
+      events.flush();
+    });
+  });
+
+  test("a full group in a batch of reads is published at the batch's end, not in the check phase", async () => {
+    await withSubscribers(async (seen) => {
+      const events = new DeferredEvents(100, 2, 60_000);
       let checkPhaseRan = false;
       setImmediate(() => {
         checkPhaseRan = true;
       });
       events.batchStart();
       events.publish(a, 1);
+      events.batchEnd();
+      assert.deepEqual(seen, [], 'one event is not a group: it waits');
+      events.batchStart();
       events.publish(b, 2);
+      events.publish(a, 3);
       assert.deepEqual(seen, [], 'held while the batch is handled');
       events.batchEnd();
-      assert.deepEqual(seen, ['a:1', 'b:2']);
+      assert.deepEqual(seen, ['a:1', 'b:2', 'a:3']);
       assert.equal(checkPhaseRan, false);
       assert.equal(events.size, 0);
-      events.publish(a, 3);
-      await nextTurn();
-      assert.deepEqual(seen, ['a:1', 'b:2', 'a:3'], 'outside a batch, the check phase again');
+    });
+  });
+
+  test('the wait does not hold the process open', async () => {
+    await withSubscribers(() => {
+      const events = new DeferredEvents(100, 64, 60_000);
+      events.publish(a, 1);
+      assert.equal(process.getActiveResourcesInfo().includes('Timeout'), false);
+      events.flush();
     });
   });
 

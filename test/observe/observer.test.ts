@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { channels } from '../../src/observe/channels.ts';
+import { MAX_WAIT_MS } from '../../src/observe/deferred-events.ts';
 import { LegCorrelator } from '../../src/observe/leg-correlator.ts';
 import { type InboundTrace, Observer } from '../../src/observe/observer.ts';
 import {
@@ -228,7 +229,7 @@ describe('transactions and calls', () => {
     }
   });
 
-  test('end events go out once the turn has forwarded what it read, in the order they happened', async () => {
+  test('end events go out after the turn, at most MAX_WAIT_MS later, in the order they happened', async () => {
     const o = observer();
     const seen: string[] = [];
     const onEnd = (m: unknown) => seen.push(`end ${(m as TransactionRecord).method}`);
@@ -242,7 +243,7 @@ describe('transactions and calls', () => {
       o.onResponse('d1', 'INVITE', 486, 1);
       o.onResponseSent(tx, 486, 1, 2);
       assert.deepEqual(seen, [], 'nothing is published inside the turn');
-      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setTimeout(r, MAX_WAIT_MS + 10));
       assert.deepEqual(seen, ['outcome failed_4xx', 'end INVITE', 'call end failed']);
     } finally {
       channels.transactionEnd.unsubscribe(onEnd);
