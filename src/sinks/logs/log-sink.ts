@@ -14,7 +14,7 @@ import { openLogTarget } from './destination.ts';
 import { fitLine, MAX_LINE_BYTES } from './line-fit.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { safeValue } from './safe-value.ts';
-import { IsoClock, transactionLine, writeTransactionLine } from './transaction-line.ts';
+import { endedAtWall, IsoClock, transactionLine, writeTransactionLine } from './transaction-line.ts';
 
 export interface LogSinkOptions {
   /** Overrides config.logs.destination: `stdout`, `stderr`, a file path, or a stream (tests). */
@@ -149,7 +149,7 @@ export function startLogSink(app: Sipspan, opts: LogSinkOptions = {}): LogSink {
     if (!isWarn && !infoOn) return;
     const level = isWarn ? 'warn' : 'info';
     const routeBindings = bindings[tx.route.index] ?? processBindings;
-    const time = clock.now();
+    const time = clock.at(endedAtWall(tx));
     const out = writer.room(MAX_LINE_BYTES);
     const at = writer.at;
     const end = writeTransactionLine(

@@ -18,17 +18,32 @@ import { safeValue } from './safe-value.ts';
 
 /** `time` as pino's isoTime writes it, formatted once per millisecond. */
 export class IsoClock {
-  private at = -1;
+  private ms = -1;
   private text = '';
 
   now(): string {
-    const t = Date.now();
-    if (t !== this.at) {
-      this.at = t;
+    return this.at(Date.now());
+  }
+
+  /** A wall-clock time in milliseconds since the epoch, as pino's isoTime writes it. */
+  at(epochMs: number): string {
+    const t = Math.floor(epochMs);
+    if (t !== this.ms) {
+      this.ms = t;
       this.text = new Date(t).toISOString();
     }
     return this.text;
   }
+}
+
+/**
+ * When a transaction ended, on the wall clock (as its spans are timed: performance.timeOrigin plus
+ * the record's times): its final response sent back, or its end. The line is written later, with
+ * others (observe/deferred-events.ts), and its `time` must not say when.
+ */
+export function endedAtWall(tx: TransactionRecord): number {
+  const end = tx.finalResponseOut !== -1 ? tx.finalResponseOut : tx.endedAt;
+  return end === -1 ? Date.now() : performance.timeOrigin + end;
 }
 
 export interface LineOptions {

@@ -104,11 +104,14 @@ function call(route: RouteInfo, logSampled: boolean): CallRecord {
 }
 
 describe('log sink lines', { concurrency: false }, () => {
-  test('a transaction line: every field, the level as a string, ISO time, node and service', async () => {
+  test('a transaction line: every field, the level as a string, ISO time of its end, node and service', async () => {
     const out = collector();
     const { app, route } = await startApp({}, out.stream);
+    let okEnd = 0;
     try {
-      channels.transactionEnd.publish(transaction(route, { call: call(route, true) }));
+      const answered = transaction(route, { call: call(route, true) });
+      okEnd = answered.finalResponseOut;
+      channels.transactionEnd.publish(answered);
       const timeout = transaction(route, { method: 'OPTIONS' });
       timeout.outcome = 'timeout';
       timeout.statusClass = 'timeout';
@@ -127,6 +130,10 @@ describe('log sink lines', { concurrency: false }, () => {
     for (const f of ['time', 'level', 'msg', 'service', 'node', ...TRANSACTION_FIELDS])
       assert.ok(f in ok, `${f} missing`);
     assert.match(String(ok.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    // When the transaction ended (its final response sent back; else its end), on the spans' clock:
+    // lines are written in groups, later than that.
+    assert.equal(ok.time, new Date(Math.floor(performance.timeOrigin + okEnd)).toISOString());
+    assert.equal(late.time, new Date(Math.floor(performance.timeOrigin + 3300)).toISOString());
     assert.equal(ok.level, 'info');
     assert.equal(ok.node, 'node-t');
     assert.equal(ok.service, 'sip-signaling');
