@@ -9,7 +9,7 @@ import { channel } from 'node:diagnostics_channel';
  * when the table below says "scratch": the publisher reuses the object.
  *
  * The three marked "after" describe something ended and are published in
- * groups, once what a turn read has been forwarded: when 64 are queued, or at
+ * groups, once what a turn read has been forwarded: when 32 are queued, or at
  * most 50 ms after the oldest (observe/deferred-events.ts), in the order they
  * happened.
  *

@@ -1,7 +1,11 @@
 import type { Channel } from 'node:diagnostics_channel';
 
-/** A queue this long is published at the end of the turn that filled it. */
-export const PUBLISH_AT = 64;
+/**
+ * A queue this long is published at the end of the turn that filled it. Publishing holds the loop,
+ * and a datagram that arrives meanwhile waits (all telemetry on, 500 calls/s: 32 events ~0.3 ms,
+ * 64 events 0.4–0.7 ms): 32 keeps most of what grouping saves (bench/README.md).
+ */
+export const PUBLISH_AT = 32;
 /** The longest an event waits for others to be published with: a quiet route's events still go out. */
 export const MAX_WAIT_MS = 50;
 
@@ -18,11 +22,12 @@ export const MAX_WAIT_MS = 50;
  * So the events wait until PUBLISH_AT of them are queued, or MAX_WAIT_MS have passed since the
  * oldest, and are then published together, once the turn's datagrams have been forwarded:
  *
- *   turns:        datagram ─▶ forward ─▶ … (events queued)   …   datagram ─▶ forward ─▶ … (64 queued)
- *   turn's end:   transaction:end, call:outcome, call:end in the order they happened, 64 at a time
+ *   turns:        datagram ─▶ forward ─▶ … (events queued)   …   datagram ─▶ forward ─▶ … (32 queued)
+ *   turn's end:   transaction:end, call:outcome, call:end in the order they happened, 32 at a time
  *
  * All telemetry on, 500 calls/s, against publishing at each turn's end (bench/README.md, "Ended
- * events in groups"): 0.84× the CPU per call, and per hop p50 72 and 87 µs against 127 and 130 µs.
+ * events in groups"): 0.84–0.87× the CPU per call in groups of 64, 0.85× in groups of 32 in a calm
+ * hour, and a lower per-hop p50 (responses 80–103 µs against 127–148).
  * At high rates the queue fills within a turn or two, and a group is about as much work as a turn
  * used to publish.
  *
