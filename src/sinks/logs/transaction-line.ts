@@ -21,10 +21,6 @@ export class IsoClock {
   private ms = -1;
   private text = '';
 
-  now(): string {
-    return this.at(Date.now());
-  }
-
   /** A wall-clock time in milliseconds since the epoch, as pino's isoTime writes it. */
   at(epochMs: number): string {
     const t = Math.floor(epochMs);
@@ -42,8 +38,13 @@ export class IsoClock {
  * others (observe/deferred-events.ts), and its `time` must not say when.
  */
 export function endedAtWall(tx: TransactionRecord): number {
-  const end = tx.finalResponseOut !== -1 ? tx.finalResponseOut : tx.endedAt;
+  const end = endOf(tx);
   return end === -1 ? Date.now() : performance.timeOrigin + end;
+}
+
+/** The final response sent back, else the end (performance.now() ms): where `duration_ms` stops. */
+function endOf(tx: TransactionRecord): number {
+  return tx.finalResponseOut !== -1 ? tx.finalResponseOut : tx.endedAt;
 }
 
 export interface LineOptions {
@@ -67,7 +68,7 @@ export function writeTransactionLine(
   opts: LineOptions,
 ): number {
   const maxValue = opts.maxValue;
-  const end = tx.finalResponseOut !== -1 ? tx.finalResponseOut : tx.endedAt;
+  const end = endOf(tx);
   const rtt = tx.upstreamRttMs;
   p = putAscii(out, p, limit, level === 'warn' ? '{"level":"warn","time":"' : '{"level":"info","time":"');
   p = putAscii(out, p, limit, time);
