@@ -13,9 +13,11 @@ interface Row {
   medianA: number;
   medianB: number;
   ratio: number;
+  roundRatios: (number | null)[];
+  medianOfRoundRatios: number;
 }
 
-test('npm run bench:ab alternates two boxes round by round and gives each its CPU per call', () => {
+test('npm run bench:ab alternates two boxes round by round and gives each its CPU per call and each round its ratio', () => {
   const r = spawnSync(
     process.execPath,
     [
@@ -49,6 +51,12 @@ test('npm run bench:ab alternates two boxes round by round and gives each its CP
   }
   assert.ok(row.medianA > 0 && row.medianB > 0);
   assert.equal(row.ratio, row.medianB / row.medianA);
+  // Each round's B over the A run beside it, and their median (nearest rank: of two, the lower).
+  assert.deepEqual(
+    row.roundRatios,
+    row.a.map((a, k) => Math.round((row.b[k] / a) * 100) / 100),
+  );
+  assert.equal(row.medianOfRoundRatios, Math.min(...(row.roundRatios as number[])));
   // Round by round, in turn: the log shows A and B alternating, B first in the second round.
   const order = [...r.stderr.matchAll(/round (\d): (.*) µs\/call/g)].flatMap((m) =>
     m[2].split(', ').map((part) => `${m[1]}${part.split(' ')[0]}`),
