@@ -3,10 +3,11 @@
  * trees without the whole bench:
  *   node bench/capture-latency.ts [--tree DIR] [--box sipspan|relay] [--sinks none|metrics|all]
  *                                 [--receive-clock kernel|event_loop]
- *                                 [--rate 500] [--seconds 10] [--export] [--scrape]
+ *                                 [--rate 500] [--seconds 10] [--warmup-calls 30000] [--export] [--scrape]
  *
  * SIPp's uas and uac (core 0) around the box of DIR (core 1, default: this tree): `bench/sink-cost.ts`
- * with the chosen sinks, or the node:dgram relay. A 2 s warm-up at 1000 calls/s, then dumpcap on the
+ * with the chosen sinks, or the node:dgram relay. A warm-up at 2000 calls/s (30,000 calls, as the bench
+ * gives each box: V8 done compiling, bench/run.ts WARMUP), then dumpcap on the
  * two legs while SIPp runs at the rate. Prints the p50/p99/p99.9/max of every message's time through
  * the hop (a collector pause shows past p99: at 500 calls/s, 3,000 messages a second, a 5 ms pause holds ~15),
  * the p50 of requests and of responses apart, of the messages that found the box idle for a millisecond
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     sinks: { type: 'string', default: 'none' },
     'receive-clock': { type: 'string', default: 'kernel' },
     rate: { type: 'string', default: '500' },
+    'warmup-calls': { type: 'string', default: '30000' },
     seconds: { type: 'string', default: '10' },
     export: { type: 'boolean', default: false },
     scrape: { type: 'boolean', default: false },
@@ -90,7 +92,8 @@ const box = start(process.execPath, boxArgs, {
 try {
   if (!(await waitFor(() => box.exited() || isUdpBound(boxPort), 10_000)) || box.exited())
     throw new Error(`${values.box} did not start: ${box.output().slice(-500)}`);
-  await sipp.runUac(boxPort, 1000, 2000, 'udp', CORE_LOAD);
+  const warmupCalls = Number(values['warmup-calls']);
+  if (warmupCalls > 0) await sipp.runUac(boxPort, 2000, warmupCalls, 'udp', CORE_LOAD);
   const capture = await startCapture(
     [boxPort, uasPort],
     mkdtempSync(join(tmpdir(), 'sipspan-lat-')),

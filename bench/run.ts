@@ -133,7 +133,6 @@ const QUIET_WAIT_MS = SHORT ? 0 : 60_000;
  * find the box still busy, so that figure errs low).
  */
 const AFTER_OVERLOAD_MS = SHORT ? 0 : 64 * 500 + 5000 + 1000;
-const WARMUP = SHORT ? { rate: 200, seconds: 1 } : { rate: 1000, seconds: 2 };
 /**
  * Paired rounds: how many per rate. Five give a median that two drifting rounds cannot move: with
  * three (2026-12-07 14:09), Kamailio's rounds at 500 calls/s read 288, 144 and 152 µs per call, and
@@ -143,14 +142,20 @@ const PAIRED_ROUNDS = SHORT ? 1 : 5;
 /** A paired run with failed calls runs once more, AFTER_OVERLOAD_MS later, before its round is left out. */
 const PAIRED_RETRIES = SHORT ? 0 : 1;
 /**
- * A paired box's warm-up: 30,000 calls. After the paths' 2,000, sipspan's first 500 calls/s round
- * read 628 and 356 µs per call (on, off) against 468–400 and 300 in the next two: V8 was still
- * optimising, on threads whose CPU counts with the process. With --trace-opt, all telemetry on
+ * A box's warm-up, before its path's runs and before the paired rounds: 30,000 calls, so that what
+ * is measured is a long-running proxy, not its first minute. With --trace-opt, all telemetry on
  * still compiled 20 functions in the 10,000 calls at 2000 calls/s after a 6,000-call warm-up (the
- * request and response handlers among them), 2–3 in each of the next three 10,000, none after;
- * in perf, V8's compiler threads took 11 µs per call after 7,000 calls, 1.6 after 20,000.
+ * request and response handlers among them), 2–3 in each of the next three 10,000, none after; in
+ * perf, V8's compiler threads took 11 µs per call after 7,000 calls, 1.6 after 20,000. Those
+ * threads share the box's one core with the event loop, so they cost CPU and delay messages:
+ *   - after a 2,000-call warm-up, sipspan's first paired round at 500 calls/s read 628 and 356 µs
+ *     per call (on, off) against 468–400 and 300 in the next two;
+ *   - after 2,000 calls (1000 calls/s for 2 s, the paths' warm-up in the runs until 2026-12-07 15:23), all on's
+ *     first latency run at 500 calls/s had a p99 per hop of 1,008 µs, while the next, at 1000
+ *     calls/s, had 529; by `bench/capture-latency.ts --sinks all --export --scrape`, alternated,
+ *     p99 1,619 and 788 µs after 2,000 calls, 477 and 452 after 30,000.
  */
-const PAIRED_WARMUP = SHORT ? WARMUP : { rate: 2000, seconds: 15 };
+const WARMUP = SHORT ? { rate: 200, seconds: 1 } : { rate: 2000, seconds: 15 };
 
 interface PathSpec {
   id: string;
@@ -508,7 +513,7 @@ async function measurePairedRounds(ctx: Context): Promise<PairedCpu | null> {
       rates: CPU_RATES,
       rounds: PAIRED_ROUNDS,
       seconds: CPU_SECONDS,
-      warmup: PAIRED_WARMUP,
+      warmup: WARMUP,
       settle: (pid) => waitForQuietCore(CORE_BOX, pid, QUIET_WAIT_MS, log),
       retries: PAIRED_RETRIES,
       afterFailedMs: AFTER_OVERLOAD_MS,
