@@ -150,10 +150,10 @@ const PAIRED_RETRIES = SHORT ? 0 : 1;
  * threads share the box's one core with the event loop, so they cost CPU and delay messages:
  *   - after a 2,000-call warm-up, sipspan's first paired round at 500 calls/s read 628 and 356 µs
  *     per call (on, off) against 468–400 and 300 in the next two;
- *   - after 2,000 calls (1000 calls/s for 2 s, the paths' warm-up in the runs until 2026-12-07 15:23), all on's
- *     first latency run at 500 calls/s had a p99 per hop of 1,008 µs, while the next, at 1000
- *     calls/s, had 529; by `bench/capture-latency.ts --sinks all --export --scrape`, alternated,
- *     p99 1,619 and 788 µs after 2,000 calls, 477 and 452 after 30,000.
+ *   - after 2,000 calls (1000 calls/s for 2 s, the paths' warm-up in the runs until 2026-12-07
+ *     15:23), all on's first latency run at 500 calls/s had a p99 per hop of 1,008 µs, while the
+ *     next, at 1000 calls/s, had 529; by `bench/capture-latency.ts --sinks all --export --scrape`,
+ *     alternated, p99 1,619 and 788 µs after 2,000 calls, 477 and 452 after 30,000.
  */
 const WARMUP = SHORT ? { rate: 200, seconds: 1 } : { rate: 2000, seconds: 15 };
 
