@@ -1,6 +1,14 @@
 import type { TransportName } from '../transport/flow.ts';
 import { type MethodLabel, methodLabel } from '../wire/methods.ts';
 
+/**
+ * A record's time (performance.now() milliseconds, the one monotonic clock every record uses) on
+ * the wall clock: unix epoch milliseconds, as spans, log lines and exemplars give it.
+ */
+export function toEpochMs(ms: number): number {
+  return performance.timeOrigin + ms;
+}
+
 export type Direction = 'downstream' | 'upstream';
 export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | '6xx' | 'timeout';
 export type CallOutcome =
@@ -43,8 +51,8 @@ const MAX_MARKS = 16;
 /**
  * One request and its responses at one hop (RFC 3261 §17), keyed by the branch
  * sipspan put in its Via. Owned by the transaction table; sinks read it.
- * Times are performance.now() milliseconds (one monotonic clock; sinks add
- * performance.timeOrigin to get wall time).
+ * Times are performance.now() milliseconds (one monotonic clock; toEpochMs
+ * gives wall time).
  */
 export class TransactionRecord {
   readonly key: string;

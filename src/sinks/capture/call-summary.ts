@@ -1,3 +1,4 @@
+import { toEpochMs } from '../../observe/records.ts';
 import { isCredentialChallenge } from '../../wire/status.ts';
 import type { StoredCall, StoredMessage } from './message-store.ts';
 
@@ -140,7 +141,7 @@ export function round3(v: number): number {
 }
 
 export function wallMs(at: number): number {
-  return round3(performance.timeOrigin + at);
+  return round3(toEpochMs(at));
 }
 
 const cache = new WeakMap<StoredCall, { version: number; summary: CallSummary }>();

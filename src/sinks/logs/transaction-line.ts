@@ -1,4 +1,4 @@
-import type { TransactionRecord } from '../../observe/records.ts';
+import { type TransactionRecord, toEpochMs } from '../../observe/records.ts';
 import { copyPlain, NOT_PLAIN, putAscii, putBytes, putInteger, putMs, putString } from './json-bytes.ts';
 import { safeValue } from './safe-value.ts';
 
@@ -33,13 +33,13 @@ export class IsoClock {
 }
 
 /**
- * When a transaction ended, on the wall clock (as its spans are timed: performance.timeOrigin plus
- * the record's times): its final response sent back, or its end. The line is written later, with
+ * When a transaction ended, on the wall clock its spans use: its final response sent back, or its
+ * end. The line is written later, with
  * others (observe/deferred-events.ts), and its `time` must not say when.
  */
 export function endedAtWall(tx: TransactionRecord): number {
   const end = endOf(tx);
-  return end === -1 ? Date.now() : performance.timeOrigin + end;
+  return end === -1 ? Date.now() : toEpochMs(end);
 }
 
 /** The final response sent back, else the end (performance.now() ms): where `duration_ms` stops. */

@@ -4,13 +4,14 @@ import {
   Registry,
   type RegistryContentType,
 } from 'prom-client';
-import type {
-  CallRecord,
-  ForwardedEvent,
-  LimitEvent,
-  ObservedTransaction,
-  RejectedEvent,
-  TransactionRecord,
+import {
+  type CallRecord,
+  type ForwardedEvent,
+  type LimitEvent,
+  type ObservedTransaction,
+  type RejectedEvent,
+  type TransactionRecord,
+  toEpochMs,
 } from '../../observe/records.ts';
 import {
   B2BUA_STITCH,
@@ -130,7 +131,7 @@ function finalPosition(call: CallRecord): number {
 
 /** performance.now() milliseconds → wall-clock seconds (exemplar timestamps). */
 function wallSeconds(at: number): number {
-  return (performance.timeOrigin + at) / 1000;
+  return toEpochMs(at) / 1000;
 }
 
 /**

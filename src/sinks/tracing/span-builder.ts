@@ -52,11 +52,6 @@ export function wallTime(ms: number, into: HrTime): HrTime {
   return into;
 }
 
-/** performance.now() milliseconds → unix epoch milliseconds (for JSON). */
-export function toEpochMs(ms: number): number {
-  return performance.timeOrigin + ms;
-}
-
 /** Request and response retransmission times of one transaction (performance.now() ms), as the sink saw them. */
 export interface RetransmissionTimes {
   request: number[];

@@ -1,8 +1,9 @@
 import { type Attributes, type HrTime, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
+import { toEpochMs } from '../../observe/records.ts';
 import { isCredentialChallenge } from '../../wire/status.ts';
 import { ATTR, RESOURCE } from './semconv.ts';
-import { type FinishedSpan, toEpochMs } from './span-builder.ts';
+import type { FinishedSpan } from './span-builder.ts';
 
 /** What the sink knows about a call beyond its spans (from the transaction's call record). */
 export interface TraceMeta {

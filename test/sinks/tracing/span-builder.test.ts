@@ -10,8 +10,9 @@ import { hrTimeToNanoseconds } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import * as semconv from '@opentelemetry/semantic-conventions';
 import type { TransactionRecord } from '../../../src/observe/records.ts';
+import { toEpochMs } from '../../../src/observe/records.ts';
 import { ATTR, EVENT, RESOURCE } from '../../../src/sinks/tracing/semconv.ts';
-import { buildSpans, toEpochMs, toHrTime } from '../../../src/sinks/tracing/span-builder.ts';
+import { buildSpans, toHrTime } from '../../../src/sinks/tracing/span-builder.ts';
 import { transactionRecord } from '../../support/records.ts';
 
 const resource = resourceFromAttributes({ 'service.name': 'sipspan' });
