@@ -95,9 +95,12 @@ export class Sipspan {
         callIdleMs: config.timers.call_idle_ms,
         sampler: opts.sampler ?? samplerFromEnv(opts.env ?? process.env),
         logSampleRatio: config.logs.sample_ratio,
-        correlator: config.routes.some((r) => r.b2bua_correlation)
-          ? new LegCorrelator(tracing.correlation_window_ms, Math.min(limits.max_calls, 100_000))
-          : null,
+        // A leg joins a call on another route of this process: with fewer than two such routes no
+        // leg can be matched, and the keys of every initial INVITE would be read and kept for nothing.
+        correlator:
+          config.routes.filter((r) => r.b2bua_correlation).length >= 2
+            ? new LegCorrelator(tracing.correlation_window_ms, Math.min(limits.max_calls, 100_000))
+            : null,
       },
       config.routes.length,
     );

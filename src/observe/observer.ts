@@ -138,6 +138,11 @@ export class Observer {
     return this.calls.size;
   }
 
+  /** Initial INVITEs are matched with legs on other routes (a correlator exists): their keys are wanted. */
+  get correlatesLegs(): boolean {
+    return this.opts.correlator !== null;
+  }
+
   /** B2BUA legs left unstitched because they matched unanswered legs of more than one call. */
   get ambiguousLegCount(): number {
     return this.opts.correlator?.ambiguous ?? 0;

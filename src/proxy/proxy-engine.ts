@@ -309,12 +309,19 @@ export class ProxyEngine implements InboundHandler {
 
     const buf = msg.buf;
     const isInitialInvite = method === 'INVITE' && facts.toTag === null;
+    let fromUser: string | null = null;
+    let toUser: string | null = null;
     let legKeys: string[] | null = null;
-    if (isInitialInvite && cfg.b2bua_correlation) legKeys = this.legKeys(msg, facts);
+    if (isInitialInvite) {
+      const fromField = msg.fieldIndex(HeaderId.FROM);
+      const toField = msg.fieldIndex(HeaderId.TO);
+      fromUser = readUser(buf, msg.fieldValueStart(fromField), msg.fieldValueEnd(fromField));
+      toUser = readUser(buf, msg.fieldValueStart(toField), msg.fieldValueEnd(toField));
+      if (cfg.b2bua_correlation && this.observer.correlatesLegs)
+        legKeys = this.legKeys(msg, fromUser, toUser);
+    }
     let inbound: InboundTrace | null = null;
     if (this.hasTraceHeaders(msg)) inbound = this.readInboundTrace(msg);
-    const fromField = msg.fieldIndex(HeaderId.FROM);
-    const toField = msg.fieldIndex(HeaderId.TO);
     const tx = this.observer.onRequest(
       route.info,
       method,
@@ -330,8 +337,8 @@ export class ProxyEngine implements InboundHandler {
       inbound,
       cfg.trust_trace_headers,
       legKeys,
-      isInitialInvite ? readUser(buf, msg.fieldValueStart(fromField), msg.fieldValueEnd(fromField)) : null,
-      isInitialInvite ? readUser(buf, msg.fieldValueStart(toField), msg.fieldValueEnd(toField)) : null,
+      fromUser,
+      toUser,
     );
 
     // Edits, in message order. Insert point: before the first Via line, so our Via ends up on top.
@@ -610,7 +617,7 @@ export class ProxyEngine implements InboundHandler {
   }
 
   /** B2BUA correlation keys of an initial INVITE, strongest first. */
-  private legKeys(msg: SipMessage, facts: RequestFacts): string[] {
+  private legKeys(msg: SipMessage, fromUser: string | null, toUser: string | null): string[] {
     const keys: string[] = [];
     const buf = msg.buf;
     for (const name of this.options.traceHeaders.correlation) {
@@ -630,12 +637,7 @@ export class ProxyEngine implements InboundHandler {
       const o = sdpOrigin(buf, msg.bodyStart, msg.end);
       if (o !== null) keys.push(`sdp-origin:${o}`);
     }
-    const fromField = msg.fieldIndex(HeaderId.FROM);
-    const toField = msg.fieldIndex(HeaderId.TO);
-    const fu = readUser(buf, msg.fieldValueStart(fromField), msg.fieldValueEnd(fromField));
-    const tu = readUser(buf, msg.fieldValueStart(toField), msg.fieldValueEnd(toField));
-    if (fu !== null && tu !== null) keys.push(`users:${fu}|${tu}`);
-    void facts;
+    if (fromUser !== null && toUser !== null) keys.push(`users:${fromUser}|${toUser}`);
     return keys;
   }
 

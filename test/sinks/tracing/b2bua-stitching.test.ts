@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SpanKind } from '@opentelemetry/api';
 import { Sipspan } from '../../../src/app.ts';
+import { buildConfig } from '../../../src/config/load-config.ts';
 import { channels } from '../../../src/observe/channels.ts';
 import type { TransactionRecord } from '../../../src/observe/records.ts';
 import { samplerFromEnv } from '../../../src/observe/sampler.ts';
@@ -179,6 +180,34 @@ describe('B2BUA between the hops', () => {
       );
     } finally {
       await chain.stop();
+    }
+  });
+
+  test('legs are matched only between routes that both correlate: with fewer, no INVITE keys are kept', async () => {
+    const route = async (name: string, b2bua_correlation: boolean) => ({
+      name,
+      listen: [`udp://127.0.0.1:${await freePort()}`],
+      upstream: 'udp://127.0.0.1:5060',
+      b2bua_correlation,
+    });
+    const cases = [
+      { routes: [await route('sip-gateway', true), await route('sip-signaling', true)], correlates: true },
+      { routes: [await route('sip-gateway', true), await route('sip-signaling', false)], correlates: false },
+      { routes: [await route('sip-gateway', true)], correlates: false },
+    ];
+    for (const { routes, correlates } of cases) {
+      const app = await Sipspan.start(buildConfig({ node: 'test-node', admin: '127.0.0.1:0', routes }), {
+        sinks: () => [],
+      });
+      try {
+        assert.equal(
+          app.observer.correlatesLegs,
+          correlates,
+          `${routes.filter((r) => r.b2bua_correlation).length} of ${routes.length} routes correlating`,
+        );
+      } finally {
+        await app.stop(1000);
+      }
     }
   });
 });
