@@ -1534,7 +1534,13 @@ function isBroadcastOrMulticast(host: string): boolean {
   if (host === '255.255.255.255') return true;
   const family = ipFamily(host);
   if (family === 4) {
-    const first = Number(host.slice(0, host.indexOf('.')));
+    // The first octet, read in place: no substring and no string-to-number call per response.
+    let first = 0;
+    for (let i = 0; i < host.length; i++) {
+      const c = host.charCodeAt(i);
+      if (c === 0x2e) break;
+      first = first * 10 + c - 0x30;
+    }
     return first >= 224 && first <= 239;
   }
   if (family === 6) return host.toLowerCase().startsWith('ff');

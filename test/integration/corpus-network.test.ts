@@ -559,6 +559,13 @@ function withOwnViaOnTop(raw: Buffer): { message: Buffer; next: Buffer } {
  * element: its Via stands in place of the file's top Via, every other byte as archived,
  * so the next hop is the broadcast address, with no received.
  */
+/** bcast.dat with its second Via's sent-by a multicast group instead of the broadcast address. */
+function toMulticast(raw: Buffer): Buffer {
+  const text = raw.toString('latin1');
+  assert.ok(text.includes('UDP 255.255.255.255;'));
+  return Buffer.from(text.replace('UDP 255.255.255.255;', 'UDP 239.255.255.250;'), 'latin1');
+}
+
 function bcastWithOwnVia(raw: Buffer): Buffer {
   const head = parseHead(raw);
   const top = head.fields.find((x) => x.name === 'via')!;
@@ -611,6 +618,15 @@ for (const transport of ['udp', 'tcp'] as const) {
         }
       });
     }
+
+    test('rfc4475/bcast.dat toward a multicast group (239.255.255.250) instead is dropped too: broadcast-via', async () => {
+      const x = await send(transport, bcastWithOwnVia(toMulticast(byName('bcast').wire)));
+      try {
+        await expectDrop(x, `bcast to a multicast group over ${transport}`, 'broadcast-via');
+      } finally {
+        await x.close();
+      }
+    });
   });
 }
 
