@@ -16,21 +16,35 @@ import { safeValue } from './safe-value.ts';
  * same fields.
  */
 
-/** `time` as pino's isoTime writes it, formatted once per millisecond. */
+/**
+ * `time` as pino's isoTime writes it. A Date and its ISO text once per second (the date and time up
+ * to the seconds); the milliseconds from a table: a Date per line cost ~1.5 µs, most of it in V8's
+ * date formatting.
+ */
 export class IsoClock {
   private ms = -1;
   private text = '';
+  private second = Number.NaN;
+  private prefix = '';
 
   /** A wall-clock time in milliseconds since the epoch, as pino's isoTime writes it. */
   at(epochMs: number): string {
     const t = Math.floor(epochMs);
     if (t !== this.ms) {
       this.ms = t;
-      this.text = new Date(t).toISOString();
+      const second = Math.floor(t / 1000);
+      if (second !== this.second) {
+        this.second = second;
+        this.prefix = new Date(second * 1000).toISOString().slice(0, 20); // 2026-12-07T17:40:12.
+      }
+      this.text = this.prefix + MILLIS[t - second * 1000];
     }
     return this.text;
   }
 }
+
+/** "000Z" … "999Z". */
+const MILLIS = Array.from({ length: 1000 }, (_, i) => `${String(i).padStart(3, '0')}Z`);
 
 /**
  * When a transaction ended, on the wall clock its spans use: its final response sent back, or its

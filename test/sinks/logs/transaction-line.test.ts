@@ -207,4 +207,14 @@ describe('transaction line', () => {
     );
     assert.equal(clock.at(1_700_000_000_124.2), '2023-11-14T22:13:20.124Z');
   });
+
+  test('the clock reads as Date does across seconds, days and years, forwards and back', () => {
+    const clock = new IsoClock();
+    const times = [
+      1_700_000_000_999.5, 1_700_000_001_000, 1_700_000_000_000, 1_704_067_199_999, 1_704_067_200_000, 0, -1,
+      -1000, -1001,
+    ];
+    for (let t = 1_765_000_000_000; t < 1_765_000_004_000; t += 7.3) times.push(t);
+    for (const t of times) assert.equal(clock.at(t), new Date(Math.floor(t)).toISOString(), `at ${t}`);
+  });
 });
