@@ -559,17 +559,17 @@ function withOwnViaOnTop(raw: Buffer): { message: Buffer; next: Buffer } {
  * element: its Via stands in place of the file's top Via, every other byte as archived,
  * so the next hop is the broadcast address, with no received.
  */
+function bcastWithOwnVia(raw: Buffer): Buffer {
+  const head = parseHead(raw);
+  const top = head.fields.find((x) => x.name === 'via')!;
+  return Buffer.concat([raw.subarray(0, top.start), ownViaLine(), raw.subarray(top.end)]);
+}
+
 /** bcast.dat with its second Via's sent-by a multicast group instead of the broadcast address. */
 function toMulticast(raw: Buffer): Buffer {
   const text = raw.toString('latin1');
   assert.ok(text.includes('UDP 255.255.255.255;'));
   return Buffer.from(text.replace('UDP 255.255.255.255;', 'UDP 239.255.255.250;'), 'latin1');
-}
-
-function bcastWithOwnVia(raw: Buffer): Buffer {
-  const head = parseHead(raw);
-  const top = head.fields.find((x) => x.name === 'via')!;
-  return Buffer.concat([raw.subarray(0, top.start), ownViaLine(), raw.subarray(top.end)]);
 }
 
 for (const transport of ['udp', 'tcp'] as const) {
