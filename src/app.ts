@@ -1,3 +1,6 @@
+import type { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
+import process from 'node:process';
 import { HttpListener, sendJson, sendText } from './admin/http-listener.ts';
 import { formatEndpoint, formatHostPort } from './config/endpoint.ts';
 import { type HeapGuardLimits, resolveHeapGuardLimits, v8HeapLimitMb } from './config/heap-limits.ts';

@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+import process from 'node:process';
 import { parseArgs } from 'node:util';
 import { Sipspan } from '../app.ts';
 import { ConfigError } from '../config/config-error.ts';

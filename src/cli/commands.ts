@@ -1,3 +1,4 @@
+import process from 'node:process';
 import { parseArgs } from 'node:util';
 import { Sipspan } from '../app.ts';
 import { ConfigError } from '../config/config-error.ts';

@@ -8,6 +8,7 @@
  *   sipspan bench --target URI --rate R --calls N
  *   sipspan standin uas|forward|b2bua --listen URI ...
  */
+import process from 'node:process';
 import { runCommand } from './commands.ts';
 
 runCommand(process.argv.slice(2)).then(

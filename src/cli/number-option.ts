@@ -3,6 +3,8 @@
  * unbounded load on a real service, nor an invalid SIP status on the wire: each value is checked and
  * a wrong one is a usage error naming the flag.
  */
+
+import process from 'node:process';
 export class NumberOptions {
   readonly problems: string[] = [];
 

@@ -1,3 +1,4 @@
+import process from 'node:process';
 import { parseArgs } from 'node:util';
 import { parseEndpoint } from '../config/endpoint.ts';
 import { B2buaStandin } from '../standins/b2bua-standin.ts';

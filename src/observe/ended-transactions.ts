@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { KNOWN_METHODS } from '../wire/methods.ts';
 import { KeyHash } from './key-hash.ts';
 import {

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import type { TransactionRecord } from './records.ts';
 import { SlotTable } from './slot-table.ts';
 

@@ -1,3 +1,5 @@
+import type { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import type { TransportName } from '../transport/flow.ts';
 import { type MethodLabel, methodLabel } from '../wire/methods.ts';
 

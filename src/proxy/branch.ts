@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer';
+
 /**
  * Branch parameters of sipspan's own Via (RFC 3261 §16.11 stateless proxy):
  *

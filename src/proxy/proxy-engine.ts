@@ -1,3 +1,6 @@
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
+import process from 'node:process';
 import { formatHostPort } from '../config/endpoint.ts';
 import { channels } from '../observe/channels.ts';
 import { sdpOrigin } from '../observe/leg-correlator.ts';

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { HeaderId } from '../wire/header-names.ts';
 import { KNOWN_METHODS } from '../wire/methods.ts';
 import { type CSeqValue, readCSeq, readMaxForwards } from '../wire/read-cseq.ts';

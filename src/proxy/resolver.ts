@@ -1,4 +1,5 @@
 import { lookup } from 'node:dns/promises';
+import { performance } from 'node:perf_hooks';
 import { ipFamily } from '../transport/ip-family.ts';
 
 interface Cached {

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { type Endpoint, formatHostPort } from '../config/endpoint.ts';
 import type { RouteConfig } from '../config/schema.ts';
 import type { RouteInfo } from '../observe/records.ts';

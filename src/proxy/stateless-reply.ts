@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { HeaderId } from '../wire/header-names.ts';
 import { readCSeq } from '../wire/read-cseq.ts';
 import { readTag } from '../wire/read-name-addr.ts';

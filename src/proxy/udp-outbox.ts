@@ -1,3 +1,5 @@
+import type { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import type { Direction, ObservedTransaction, RouteInfo } from '../observe/records.ts';
 import type { UdpListener } from '../transport/udp-listener.ts';
 

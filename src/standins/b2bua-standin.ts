@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { HeaderId } from '../wire/header-names.ts';
 import { type Parsed, type Peer, SipEndpoint } from './sip-endpoint.ts';
 import { buildResponse, dialogFrom2xx, nextHopOf, token } from './sip-text.ts';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { EditList } from '../wire/edit-list.ts';
 import { HeaderId } from '../wire/header-names.ts';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { connect, createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import type { Endpoint } from '../config/endpoint.ts';

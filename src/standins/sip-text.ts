@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { HeaderId } from '../wire/header-names.ts';
 import type { Parsed } from './sip-endpoint.ts';

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { HeaderId } from '../wire/header-names.ts';
 import { type Parsed, type Peer, SipEndpoint } from './sip-endpoint.ts';
 import { buildResponse, dialogFromRequest, nextHopOf, sdpFor, token } from './sip-text.ts';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { IS_TOKEN } from '../wire/chars.ts';

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import type { ScanResult } from '../wire/scan.ts';
 import type { ScanCode } from '../wire/scan-codes.ts';
 import type { Flow } from './flow.ts';

@@ -1,4 +1,6 @@
 import type { Socket } from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import process from 'node:process';
 import { nativeModule } from './native-module.ts';
 import { socketFd } from './socket-fd.ts';
 

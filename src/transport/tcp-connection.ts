@@ -1,4 +1,6 @@
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { chunksLength } from '../wire/edit-list.ts';
 import { FrameKind, StreamFramer, type StreamFramerLimits } from '../wire/stream-framer.ts';
 import type { Flow } from './flow.ts';

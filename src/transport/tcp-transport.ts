@@ -1,4 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { StreamFramerLimits } from '../wire/stream-framer.ts';
 import type { InboundHandler } from './inbound-handler.ts';
 import { TcpConnection, type TcpTimeouts } from './tcp-connection.ts';

@@ -1,6 +1,9 @@
+import { Buffer } from 'node:buffer';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { constants } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import process from 'node:process';
 import { frameDatagramAt } from '../wire/frame-datagram.ts';
 import { INDEX_STRIDE } from '../wire/header-index.ts';
 import { ScanCode } from '../wire/scan-codes.ts';

@@ -1,3 +1,5 @@
+import type { Buffer } from 'node:buffer';
+
 /**
  * Searches of a message's bytes that stop at the message's end.
  *

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { scanIndexed } from './header-index.ts';
 import { DEFAULT_SCAN_LIMITS, type ScanLimits, type ScanResult, scanMessage } from './scan.ts';
 import { ScanCode } from './scan-codes.ts';

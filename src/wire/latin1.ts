@@ -1,3 +1,5 @@
+import type { Buffer } from 'node:buffer';
+
 /**
  * Write `s` into `out` at `at` as latin1 (the low byte of each code unit, as Buffer.from(s, 'latin1'));
  * returns the offset after it. For the few short lines a proxy inserts per message: a loop here

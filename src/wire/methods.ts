@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer';
+
 /**
  * Known SIP methods: the closed set used for metric labels. Anything else is
  * `other` in metrics and `_OTHER` in span attributes (OpenTelemetry convention

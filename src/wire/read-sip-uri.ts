@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { indexOfByte } from './byte-search.ts';
 import { COLON, LBRACKET, QMARK, RBRACKET, SEMI } from './chars.ts';
 import { equalsLower } from './header-names.ts';

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { IS_TOKEN } from './chars.ts';
 import { skipLws } from './lws.ts';
 

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { indexOfByte } from './byte-search.ts';
 import { COMMA, DQUOTE, EQUAL, IS_TOKEN, LBRACKET, RBRACKET, SEMI, SLASH } from './chars.ts';
 import { equalsLower } from './header-names.ts';

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { indexOfByte } from './byte-search.ts';
 import { COLON, CR, HTAB, IS_TOKEN, isDigit, LF, SP } from './chars.ts';
 import { HeaderId, identifyHeader } from './header-names.ts';

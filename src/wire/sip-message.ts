@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { HEADER_ID_COUNT, type HeaderId } from './header-names.ts';
 import { readMethod } from './methods.ts';
 

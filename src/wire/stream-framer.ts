@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { CR, LF } from './chars.ts';
 import { DEFAULT_SCAN_LIMITS, type ScanLimits, type ScanResult, scanMessage } from './scan.ts';
 import { ScanCode } from './scan-codes.ts';

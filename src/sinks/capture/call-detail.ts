@@ -1,4 +1,4 @@
-import { isUtf8 } from 'node:buffer';
+import { Buffer, isUtf8 } from 'node:buffer';
 import { type CallSummary, round3, summarizeCall, wallMs } from './call-summary.ts';
 import { diffMessages, type TextRange } from './message-diff.ts';
 import type { StoredCall, StoredMessage } from './message-store.ts';

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { toEpochMs } from '../../observe/records.ts';
 import { isCredentialChallenge } from '../../wire/status.ts';
 import type { StoredCall, StoredMessage } from './message-store.ts';

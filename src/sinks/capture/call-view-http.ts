@@ -1,7 +1,9 @@
+import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { HttpHandler } from '../../admin/http-listener.ts';
 import { buildCallDetail, type RouteTopology } from './call-detail.ts';
 import { type CallFilter, matchesFilter, summarizeCall, wallMs } from './call-summary.ts';

@@ -1,3 +1,4 @@
+import type { Buffer } from 'node:buffer';
 import { frameDatagram } from '../../wire/frame-datagram.ts';
 import { HeaderId } from '../../wire/header-names.ts';
 import { readCSeq } from '../../wire/read-cseq.ts';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { CapturedEvent } from '../../observe/records.ts';
 import type { TransportName } from '../../transport/flow.ts';
 import { type MessageInfo, readMessageInfo } from './message-info.ts';

@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer';
+
 /**
  * Redaction of stored messages, applied once when a message enters the store
  * (so the memory, the JSON API and the pcap never hold the originals). Only

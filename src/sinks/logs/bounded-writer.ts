@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import { processStats } from '../process-stats.ts';
 import type { LogTarget } from './destination.ts';
 import { CHUNK_BYTES, LineChunks } from './line-chunks.ts';

@@ -1,4 +1,5 @@
 import { createWriteStream, fstatSync } from 'node:fs';
+import process from 'node:process';
 import { isatty } from 'node:tty';
 
 /** A stream log lines are written to, and what the writer may do with it. */

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { writeLatin1 } from '../../wire/latin1.ts';
 
 /**

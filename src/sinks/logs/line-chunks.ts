@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer';
+
 /** Lines are queued in chunks of this size (a longer line gets a chunk of its own). */
 export const CHUNK_BYTES = 64 * 1024;
 

@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
 import type { Sipspan } from '../../app.ts';
 import type { Config } from '../../config/schema.ts';

@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer';
+
 /**
  * Wire values made safe for a log line.
  *

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { type TransactionRecord, toEpochMs } from '../../observe/records.ts';
 import { copyPlain, NOT_PLAIN, putAscii, putBytes, putInteger, putMs, putString } from './json-bytes.ts';
 import { safeValue } from './safe-value.ts';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { Attributes, AttributeValue, Link } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { ExportResultCode, type InstrumentationScope } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { TransactionRecord } from '../../observe/records.ts';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { createTraceState, type HrTime, SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
 import type { TransactionRecord } from '../../observe/records.ts';
 import {
