@@ -20,6 +20,7 @@ import {
 } from './records.ts';
 import type { Sampler } from './sampler.ts';
 import { SlotTable } from './slot-table.ts';
+import { tableKey } from './table-key.ts';
 import { newSpanId, newTraceId } from './trace-ids.ts';
 
 /** Trace headers found on an inbound request (raw values; null when absent). */
@@ -91,6 +92,8 @@ export class Observer {
   refusedCalls = 0;
   private readonly pendingPerRoute: number[] = [];
   private readonly activeCallsPerRoute: number[] = [];
+  /** Each route's index as text, the first part of its calls' keys: no number made a string per request. */
+  private readonly routeTexts: string[] = [];
 
   constructor(opts: ObserverOptions, routeCount: number) {
     this.opts = opts;
@@ -101,6 +104,7 @@ export class Observer {
     for (let i = 0; i < routeCount; i++) {
       this.pendingPerRoute.push(0);
       this.activeCallsPerRoute.push(0);
+      this.routeTexts.push(String(i));
     }
     this.forwarded = {
       route: { index: 0, name: '' },
@@ -117,6 +121,10 @@ export class Observer {
   /** logs.sample_ratio changed by a reload: calls from now on are sampled with it. */
   setLogSampleRatio(ratio: number): void {
     this.opts.logSampleRatio = ratio;
+  }
+
+  private routeText(index: number): string {
+    return this.routeTexts[index] ?? String(index);
   }
 
   /** Open and lingering. */
@@ -158,7 +166,7 @@ export class Observer {
 
   /** The call of a Call-ID at a route (for the admin API and tests). */
   findCall(routeIndex: number, callId: string): CallRecord | undefined {
-    return this.calls.get(`${routeIndex}|${callId}`);
+    return this.calls.get(tableKey(this.routeText(routeIndex), callId));
   }
 
   /**
@@ -188,7 +196,7 @@ export class Observer {
     this.lastWasRetransmission = false;
     this.lastMatchedInvite = null;
     const isAck = method === 'ACK';
-    const key = isAck ? `${branch}|INVITE` : `${branch}|${method}`;
+    const key = tableKey(branch, isAck ? 'INVITE' : method);
     const known = this.transactions.get(key) ?? this.ended.find(key);
     if (known !== undefined) {
       if (isAck && known.method === 'INVITE') {
@@ -206,7 +214,7 @@ export class Observer {
     let invite: ObservedTransaction | undefined;
     if (method === 'CANCEL') {
       // RFC 3261 §9.2: a CANCEL carries the branch of the INVITE it cancels.
-      const inviteKey = `${branch}|INVITE`;
+      const inviteKey = tableKey(branch, 'INVITE');
       invite = this.transactions.get(inviteKey) ?? this.ended.find(inviteKey);
       if (invite instanceof TransactionRecord) {
         invite.cancelledAt = now;
@@ -222,7 +230,7 @@ export class Observer {
       return null;
     }
 
-    const callKey = `${route.index}|${callId}`;
+    const callKey = tableKey(this.routeText(route.index), callId);
     let call = this.calls.get(callKey) ?? null;
     // An in-dialog request keeps the call's strings: its own copies would only be more to carry.
     const tx = new TransactionRecord(
@@ -416,7 +424,14 @@ export class Observer {
 
   /** A response from the far side of a transaction; null when no transaction is known for it. */
   onResponse(branch: string, cseqMethod: string, status: number, now: number): ObservedTransaction | null {
-    const key = `${branch}|${cseqMethod}`;
+    return this.onResponseTo(tableKey(branch, cseqMethod), status, now);
+  }
+
+  /**
+   * onResponse by the transaction's key, `tableKey(branch, CSeq method)`: the proxy makes it from
+   * the response's bytes (`tableKeyAt`) without a string for the branch.
+   */
+  onResponseTo(key: string, status: number, now: number): ObservedTransaction | null {
     const tx = this.transactions.get(key) ?? this.ended.find(key);
     if (tx === undefined) return null;
     if (tx instanceof EndedTransaction) {

@@ -11,13 +11,14 @@ import {
   type RouteInfo,
   TransactionRecord,
 } from '../observe/records.ts';
+import { tableKeyAt } from '../observe/table-key.ts';
 import type { Flow, TransportName } from '../transport/flow.ts';
 import type { InboundHandler } from '../transport/inbound-handler.ts';
 import { ipFamily } from '../transport/ip-family.ts';
 import type { TcpConnection, UnsentMessage } from '../transport/tcp-connection.ts';
 import type { TcpTransport } from '../transport/tcp-transport.ts';
 import type { UdpListener } from '../transport/udp-listener.ts';
-import { indexOfBytes } from '../wire/byte-search.ts';
+import { indexOfBytes, startsWithBytes } from '../wire/byte-search.ts';
 import { EditList } from '../wire/edit-list.ts';
 import { frameDatagram } from '../wire/frame-datagram.ts';
 import { HeaderId } from '../wire/header-names.ts';
@@ -653,8 +654,11 @@ export class ProxyEngine implements InboundHandler {
     const buf = msg.buf;
     let h1 = FNV_SEED_1 ^ route.info.index;
     let h2 = FNV_SEED_2;
-    const branch = facts.topVia.branch;
-    if (branch?.startsWith('z9hG4bK') && branch.length > 7) {
+    const via = facts.topVia;
+    if (
+      via.branchEnd - via.branchStart > 7 &&
+      startsWithBytes(buf, via.branchStart, via.branchEnd, MAGIC_COOKIE)
+    ) {
       // RFC 3261 §17.2.3: the magic cookie makes the branch alone identify the transaction (with sent-by).
       const vs = msg.fieldValueStart(facts.topViaField);
       const h = hashBytes(buf, vs, facts.topVia.end, h1, h2);
@@ -735,12 +739,13 @@ export class ProxyEngine implements InboundHandler {
     const viaField = msg.fieldIndex(HeaderId.VIA);
     const vs = msg.fieldValueStart(viaField);
     const ve = msg.fieldValueEnd(viaField);
-    const top = readVia(buf, vs, ve, this.responseTopVia);
+    // Its branch is compared and looked up in place: no string is made of it.
+    const top = readVia(buf, vs, ve, this.responseTopVia, false);
     // §16.7 step 3 / §18.1.2: a response whose top Via is not ours is not for us.
     if (
       top === null ||
-      top.branch === null ||
-      !top.branch.startsWith(BRANCH_PREFIX) ||
+      top.branchStart === -1 ||
+      !startsWithBytes(buf, top.branchStart, top.branchEnd, BRANCH_PREFIX_BYTES) ||
       !route.isOwn(top.host, top.port, lowerTransport(top.transport))
     ) {
       this.drop(route, flow, msg, false, 'not-our-via');
@@ -802,7 +807,11 @@ export class ProxyEngine implements InboundHandler {
       return;
     }
 
-    const tx = this.observer.onResponse(top.branch, cseq.method, msg.statusCode, receivedAt);
+    const tx = this.observer.onResponseTo(
+      tableKeyAt(buf, top.branchStart, top.branchEnd, cseq.method),
+      msg.statusCode,
+      receivedAt,
+    );
     const chunks = edits.apply(buf, msg.start, msg.end);
     edits.clear();
     const target: Target = { transport: t === 'TCP' ? 'tcp' : 'udp', host, port };
@@ -1362,7 +1371,7 @@ export class ProxyEngine implements InboundHandler {
     const tx = this.observer.onRequest(
       route.info,
       facts.method,
-      `${BRANCH_PREFIX}gen${status}-${facts.topVia.branch ?? facts.callId}`,
+      `${BRANCH_PREFIX}gen${status}-${branchText(msg.buf, facts.topVia) ?? facts.callId}`,
       facts.callId,
       facts.cseq.seq,
       facts.fromTag,
@@ -1548,4 +1557,12 @@ function isBroadcastOrMulticast(host: string): boolean {
   }
   if (family === 6) return host.toLowerCase().startsWith('ff');
   return false;
+}
+
+/** RFC 3261 §8.1.1.7: a branch that begins with it was made unique for its transaction. */
+const MAGIC_COOKIE = Buffer.from('z9hG4bK', 'latin1');
+
+/** A request's top Via branch as text, or null: read only when an answer of sipspan's names it. */
+function branchText(buf: Buffer, via: ViaValue): string | null {
+  return via.branchStart === -1 ? null : buf.toString('latin1', via.branchStart, via.branchEnd);
 }

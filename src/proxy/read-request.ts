@@ -69,7 +69,8 @@ export function readRequest(
   }
 
   const viaField = msg.fieldIndex(HeaderId.VIA);
-  const topVia = readVia(buf, msg.fieldValueStart(viaField), msg.fieldValueEnd(viaField));
+  // Its branch is read in place where it is used (the transaction hash): no string is made of it.
+  const topVia = readVia(buf, msg.fieldValueStart(viaField), msg.fieldValueEnd(viaField), null, false);
   if (topVia === null) return reject(400, 'bad-via');
 
   const cseqField = msg.fieldIndex(HeaderId.CSEQ);

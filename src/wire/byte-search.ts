@@ -36,3 +36,10 @@ export function indexOfBytes(buf: Buffer, needle: Uint8Array, from: number, end:
   }
   return -1;
 }
+
+/** Whether buf[from, end) begins with `prefix`. */
+export function startsWithBytes(buf: Buffer, from: number, end: number, prefix: Uint8Array): boolean {
+  if (end - from < prefix.length) return false;
+  for (let k = 0; k < prefix.length; k++) if (buf[from + k] !== prefix[k]) return false;
+  return true;
+}

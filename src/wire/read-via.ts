@@ -15,6 +15,9 @@ export interface ViaValue {
   /** sent-by port, or 0 when absent. */
   port: number;
   branch: string | null;
+  /** The branch value's bytes, [branchStart, branchEnd), or -1, -1 when it has none. */
+  branchStart: number;
+  branchEnd: number;
   received: string | null;
   /** -1: no rport; 0: rport without value (RFC 3581 asks us to fill it); else the value. */
   rport: number;
@@ -34,8 +37,8 @@ export interface ViaValue {
  *
  * `into`: a value to fill instead of a new one, for a caller that reads it and lets it go (a
  * response's Vias). On null its fields are left as they were. `withBranch` false leaves `branch`
- * null (its syntax still checked): a response's next Via is read for where to send it, and a
- * branch is a new string each time.
+ * null (its syntax still checked, its offsets kept): a response's Vias are read for where to send
+ * it and for a lookup made from the bytes, and a branch is a new string each time.
  */
 export function readVia(
   buf: Buffer,
@@ -100,6 +103,8 @@ export function readVia(
   via.isIPv6 = isIPv6;
   via.port = port;
   via.branch = null;
+  via.branchStart = -1;
+  via.branchEnd = -1;
   via.received = null;
   via.rport = -1;
   via.maddr = null;
@@ -148,6 +153,8 @@ export function readVia(
     const nameLen = nameEnd - nameStart;
     if (nameLen === 6 && equalsLower(buf, nameStart, nameEnd, 'branch')) {
       if (valueStart === -1) return null;
+      via.branchStart = valueStart;
+      via.branchEnd = valueStop;
       if (withBranch) via.branch = buf.toString('latin1', valueStart, valueStop);
     } else if (nameLen === 8 && equalsLower(buf, nameStart, nameEnd, 'received')) {
       if (valueStart === -1) return null;
@@ -199,6 +206,8 @@ export function emptyVia(): ViaValue {
     isIPv6: false,
     port: 0,
     branch: null,
+    branchStart: -1,
+    branchEnd: -1,
     received: null,
     rport: -1,
     maddr: null,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { indexOfByte, indexOfBytes } from '../../src/wire/byte-search.ts';
+import { indexOfByte, indexOfBytes, startsWithBytes } from '../../src/wire/byte-search.ts';
 
 /** What a search of buf[from, end) must answer: Buffer#indexOf on a view of just that range. */
 function expected(buf: Buffer, needle: number | Uint8Array, from: number, end: number): number {
@@ -63,5 +63,18 @@ describe('byte search', () => {
     assert.equal(indexOfByte(arena, 0x40, 0, end), -1);
     assert.equal(indexOfByte(arena, 0x0a, end, arena.length - 1), -1);
     assert.equal(indexOfByte(arena, 0x0a, end, arena.length), arena.length - 1);
+  });
+
+  test('startsWithBytes is true exactly when the prefix lies at the start of the range, within it', () => {
+    fc.assert(
+      fc.property(
+        text.chain((buf) => fc.tuple(fc.constant(buf), range(buf), fc.constantFrom('a', 'ab', 'abc', 'cab'))),
+        ([buf, [from, end], prefix]) => {
+          const needle = Buffer.from(prefix);
+          assert.equal(startsWithBytes(buf, from, end, needle), expected(buf, needle, from, end) === from);
+        },
+      ),
+      { numRuns: 5000 },
+    );
   });
 });

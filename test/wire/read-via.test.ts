@@ -72,6 +72,7 @@ describe('readVia', () => {
     const without = readVia(b, 0, b.length, null, false);
     assert.ok(whole !== null && without !== null);
     assert.deepEqual({ ...without }, { ...whole, branch: null });
+    assert.equal(b.toString('latin1', without.branchStart, without.branchEnd), 'z9hG4bK-abc');
     const bad = bytes('SIP/2.0/UDP h;branch');
     assert.equal(readVia(bad, 0, bad.length, null, false), null);
   });
@@ -90,6 +91,7 @@ describe('readVia', () => {
     const v = viaOk('SIP/2.0/UDP iftgw.example.com');
     assert.equal(v.port, 0);
     assert.equal(v.branch, null);
+    assert.deepEqual([v.branchStart, v.branchEnd], [-1, -1]);
     assert.equal(v.end, 'SIP/2.0/UDP iftgw.example.com'.length);
   });
 
