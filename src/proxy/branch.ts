@@ -16,7 +16,10 @@ import { Buffer } from 'node:buffer';
  * Request-URI, Call-ID, From tag, To tag, CSeq. §16.3 step 4 compares it to find
  * loops (482).
  */
-export const BRANCH_PREFIX = 'z9hG4bK-sS';
+/** RFC 3261 §8.1.1.7: a branch that begins with it was made unique for its transaction. */
+export const MAGIC_COOKIE = 'z9hG4bK';
+export const MAGIC_COOKIE_BYTES = Buffer.from(MAGIC_COOKIE, 'latin1');
+export const BRANCH_PREFIX = `${MAGIC_COOKIE}-sS`;
 export const BRANCH_PREFIX_BYTES = Buffer.from(BRANCH_PREFIX, 'latin1');
 const HEX = '0123456789abcdef';
 

@@ -41,6 +41,7 @@ import {
   hashBytes,
   hashHex,
   loopPartOf,
+  MAGIC_COOKIE_BYTES,
 } from './branch.ts';
 import { isRejection, type RequestFacts, readRequest } from './read-request.ts';
 import type { Resolver } from './resolver.ts';
@@ -657,7 +658,7 @@ export class ProxyEngine implements InboundHandler {
     const via = facts.topVia;
     if (
       via.branchEnd - via.branchStart > 7 &&
-      startsWithBytes(buf, via.branchStart, via.branchEnd, MAGIC_COOKIE)
+      startsWithBytes(buf, via.branchStart, via.branchEnd, MAGIC_COOKIE_BYTES)
     ) {
       // RFC 3261 §17.2.3: the magic cookie makes the branch alone identify the transaction (with sent-by).
       const vs = msg.fieldValueStart(facts.topViaField);
@@ -1558,9 +1559,6 @@ function isBroadcastOrMulticast(host: string): boolean {
   if (family === 6) return host.toLowerCase().startsWith('ff');
   return false;
 }
-
-/** RFC 3261 §8.1.1.7: a branch that begins with it was made unique for its transaction. */
-const MAGIC_COOKIE = Buffer.from('z9hG4bK', 'latin1');
 
 /** A request's top Via branch as text, or null: read only when an answer of sipspan's names it. */
 function branchText(buf: Buffer, via: ViaValue): string | null {
