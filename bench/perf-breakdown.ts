@@ -1,16 +1,19 @@
 /**
  * Where each box's CPU goes, per call, by kind of work: `perf record -g` of the box under SIPp load.
- *   npm run bench:perf [-- --boxes relay,sipspan-off,sipspan-on] [--rate 2000] [--seconds 5]
- *                      [--warmup-calls 20000] [--top 12] [--json]
+ *   npm run bench:perf [-- --boxes relay,sipspan-off,sipspan-on,kamailio-stateless] [--rate 2000]
+ *                      [--seconds 5] [--warmup-calls 20000] [--top 12] [--script-dir DIR] [--json]
  *
  * Each box in turn: SIPp's UAS on core 0, the box on core 1 with Node's --perf-basic-prof (so
  * that perf can name JavaScript functions), a warm-up at `rate` (20,000 calls: V8 has compiled what
  * it will; after 3,000 its compiler threads still took 11 µs per call of sipspan all on), then
- * `perf record -F 2000 -g` of the box's process for `seconds` in the middle of a run at `rate`.
+ * `perf record -F 2000 -g` of the box's processes (Kamailio's workers are children of its main
+ * process) for `seconds` in the middle of a run at `rate`. `--script-dir` keeps each box's
+ * `perf script` output there (DIR/<box>.perf.txt), for a closer look than the table's.
  * Each sample is 0.5 ms of one thread's CPU; divided by the calls of the window, µs per call:
  *   - JavaScript (the box's own, and Node's JavaScript it calls), the Node.js and V8 runtime under
  *     it (builtins, N-API, libuv), V8's garbage collection on the event loop's thread, libc, the
- *     native module (sipspan's batched UDP);
+ *     native module (sipspan's batched UDP); a box that is not Node.js (Kamailio) has its own code
+ *     as one kind;
  *   - the kernel's send path (on loopback it includes delivering the datagram and waking SIPp),
  *     a stream's sends apart (all on: the OTLP exports), its receive path, epoll, other kernel work;
  *   - threads other than the event loop's (V8's compiler and GC helpers).
@@ -24,14 +27,14 @@
  * (kernel.perf_event_paranoid ≤ 1, or root).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type BoxKind, startBox } from './lib/boxes.ts';
+import { type BoxKind, kamailioInstalled, startBox } from './lib/boxes.ts';
 import { chooseDriver } from './lib/load-driver.ts';
 import { type Breakdown, breakdown, parseSamples, SAMPLE_KINDS } from './lib/perf-samples.ts';
-import { cpuTimes, freePort, hasCommand, pinSelf, runMain, sleep, stop } from './lib/procs.ts';
+import { cpuTimes, freePort, hasCommand, pinSelf, processTree, runMain, sleep, stop } from './lib/procs.ts';
 import { round } from './lib/stats.ts';
 import { Scraper, startOtlpReceiver } from './lib/telemetry.ts';
 
@@ -42,6 +45,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     'warmup-calls': { type: 'string', default: '20000' },
     top: { type: 'string', default: '12' },
+    'script-dir': { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -49,9 +53,9 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 const CORE_LOAD = '0';
 const CORE_BOX = '1';
 const FREQUENCY_HZ = 2000;
-const BOX_KINDS: readonly BoxKind[] = ['relay', 'sipspan-off', 'sipspan-on'];
+const BOX_KINDS: readonly BoxKind[] = ['relay', 'sipspan-off', 'sipspan-on', 'kamailio-stateless'];
 const USAGE =
-  'usage: npm run bench:perf [-- --boxes relay,sipspan-off,sipspan-on] [--rate 2000] [--seconds 5] [--warmup-calls 20000] [--top 12] [--json]';
+  'usage: npm run bench:perf [-- --boxes relay,sipspan-off,sipspan-on,kamailio-stateless] [--rate 2000] [--seconds 5] [--warmup-calls 20000] [--top 12] [--script-dir DIR] [--json]';
 
 export interface BoxBreakdown {
   box: BoxKind;
@@ -86,7 +90,7 @@ async function measure(
   seconds: number,
   warmupCalls: number,
   top: number,
-  ctx: { dir: string; otlpPort: number },
+  ctx: { dir: string; otlpPort: number; scriptDir: string | null },
   driver: ReturnType<typeof chooseDriver>,
 ): Promise<BoxBreakdown> {
   const uasPort = await freePort();
@@ -114,7 +118,7 @@ async function measure(
           String(FREQUENCY_HZ),
           '-g',
           '-p',
-          String(pid),
+          processTree(pid).join(','),
           '-o',
           data,
           '--',
@@ -142,6 +146,8 @@ async function measure(
       maxBuffer: 1 << 30,
     });
     if (script.status !== 0) throw new Error(`perf script: ${script.stderr.slice(-300)}`);
+    if (ctx.scriptDir !== null)
+      writeFileSync(join(ctx.scriptDir, `${kind}.perf.txt`), script.stdout, 'latin1');
     const calls = rate * seconds;
     const b: Breakdown = breakdown(parseSamples(script.stdout));
     const toPerCall = (counts: Record<string, number>) =>
@@ -204,6 +210,10 @@ async function main(): Promise<number> {
     log(USAGE);
     return 2;
   }
+  if (boxes.includes('kamailio-stateless') && !kamailioInstalled()) {
+    log('kamailio-stateless needs Kamailio (Debian kamailio)');
+    return 2;
+  }
   if (!hasCommand('perf')) {
     log('perf (Debian linux-perf) is needed');
     return 2;
@@ -214,6 +224,8 @@ async function main(): Promise<number> {
     log('SIPp (Debian sip-tester) is needed: the figures are per SIPp call');
     return 2;
   }
+  const scriptDir = values['script-dir'] === undefined ? null : resolve(values['script-dir']);
+  if (scriptDir !== null) mkdirSync(scriptDir, { recursive: true });
   // Inherited by every box: Node writes /tmp/perf-<pid>.map, for perf to name JavaScript frames.
   process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --perf-basic-prof`.trim();
   const dir = mkdtempSync(join(tmpdir(), 'sipspan-perf-'));
@@ -226,7 +238,15 @@ async function main(): Promise<number> {
   try {
     for (const kind of boxes)
       rows.push(
-        await measure(kind, rate, seconds, warmupCalls, top, { dir, otlpPort: otlp?.port ?? 0 }, driver),
+        await measure(
+          kind,
+          rate,
+          seconds,
+          warmupCalls,
+          top,
+          { dir, otlpPort: otlp?.port ?? 0, scriptDir },
+          driver,
+        ),
       );
   } finally {
     await otlp?.close();

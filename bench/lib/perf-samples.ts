@@ -15,6 +15,7 @@ export type SampleKind =
   | 'V8 garbage collection'
   | 'libc'
   | 'native module'
+  | 'program (not Node.js)'
   | 'kernel: send'
   | 'kernel: TCP send'
   | 'kernel: receive'
@@ -28,6 +29,7 @@ export const SAMPLE_KINDS: readonly SampleKind[] = [
   'V8 garbage collection',
   'libc',
   'native module',
+  'program (not Node.js)',
   'kernel: send',
   'kernel: TCP send',
   'kernel: receive',
@@ -102,6 +104,11 @@ function isJavaScript(f: Frame): boolean {
   return f.symbol.startsWith('JS:') || /\/perf-\d+\.map$/.test(f.dso);
 }
 
+/** A frame of the Node.js binary or of JavaScript it runs: the sample is a Node.js process's. */
+function isNodeJs(f: Frame): boolean {
+  return isJavaScript(f) || basename(f.dso) === 'node';
+}
+
 function isKernel(f: Frame): boolean {
   return f.dso === '[kernel.kallsyms]' || f.dso.startsWith('[kernel');
 }
@@ -110,7 +117,13 @@ function isKernel(f: Frame): boolean {
 const GC_FRAME =
   /v8::internal::(Heap::(CollectGarbage|PerformGarbageCollection)|ScavengerCollector::|Scavenger::|MarkCompactCollector::|MinorMarkSweepCollector::)/;
 
+/** A sample with no frame of Node.js or JavaScript on its stack is taken as another program's. */
 export function kindOf(s: Sample): SampleKind {
+  return kindAmong(s, null);
+}
+
+/** `nodePids`: the processes that are Node.js, from all their samples (a stack perf could not unwind says nothing). */
+function kindAmong(s: Sample, nodePids: ReadonlySet<number> | null): SampleKind {
   if (s.tid !== s.pid) return 'other threads';
   const top = s.frames[0];
   if (top === undefined) return 'node and V8 runtime';
@@ -129,6 +142,8 @@ export function kindOf(s: Sample): SampleKind {
   if (isJavaScript(top)) return 'javascript';
   if (top.dso.endsWith('.node')) return 'native module';
   if (/\/libc[.-]/.test(top.dso)) return 'libc';
+  // A box that is not Node.js (Kamailio, the reference): its binary and its modules.
+  if (!(nodePids === null ? s.frames.some(isNodeJs) : nodePids.has(s.pid))) return 'program (not Node.js)';
   return 'node and V8 runtime';
 }
 
@@ -149,8 +164,10 @@ export function breakdown(samples: readonly Sample[]): Breakdown {
   const layers: Record<string, number> = {};
   const functions: Record<string, number> = {};
   const outsideJavaScript: Record<string, number> = {};
+  const nodePids = new Set<number>();
+  for (const s of samples) if (s.frames.some(isNodeJs)) nodePids.add(s.pid);
   for (const s of samples) {
-    const kind = kindOf(s);
+    const kind = kindAmong(s, nodePids);
     kinds[kind]++;
     // User space only: the kernel's share of a send is its own kind, whether or not perf could
     // unwind the stack to the code that asked for it (through libc and a native module it cannot).

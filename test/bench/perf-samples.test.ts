@@ -122,6 +122,36 @@ node 1/1 1.1: cpu-clock:ppp:
     assert.deepEqual(sends.map(kindOf), ['kernel: TCP send', 'kernel: send']);
   });
 
+  test("a process that is not Node.js (Kamailio, the reference) is its program's; Node's own unwound nowhere is still Node's", () => {
+    const samples = parseSamples(`kamailio 300/300 1.0: cpu-clock:ppp: 
+	    5f1 parse_via (/usr/sbin/kamailio)
+	    5f2 receive_msg (/usr/sbin/kamailio)
+
+kamailio 300/300 1.1: cpu-clock:ppp: 
+	    7f1 loose_route_mode (/usr/lib/x86_64-linux-gnu/kamailio/modules/rr.so)
+
+kamailio 300/300 1.2: cpu-clock:ppp: 
+	    7f5 __strncasecmp_l_evex (/usr/lib/x86_64-linux-gnu/libc.so.6)
+
+node 1/1 1.3: cpu-clock:ppp: 
+	    7f5 v8::internal::Heap::AllocateRaw (/x/node)
+	    7f8 JS:*'readVia file:///x/src/wire/read-via.ts:39:24 (/tmp/perf-1.map)
+
+node 1/1 1.4: cpu-clock:ppp: 
+	    7f9 [unknown] ([unknown])
+`);
+    assert.deepEqual(samples.map(kindOf), [
+      'program (not Node.js)',
+      'program (not Node.js)',
+      'libc',
+      'node and V8 runtime',
+      'program (not Node.js)',
+    ]);
+    const b = breakdown(samples);
+    assert.equal(b.kinds['program (not Node.js)'], 2);
+    assert.equal(b.kinds['node and V8 runtime'], 2);
+  });
+
   test("a sample in one of V8's collectors is garbage collection, whatever allocated", () => {
     const gc = parseSamples(`node 1/1 1.0: cpu-clock:ppp: 
 	    7f5 v8::internal::Scavenger::ScavengePage(v8::internal::MutablePageMetadata*) (/x/node)
