@@ -656,19 +656,19 @@ export class ProxyEngine implements InboundHandler {
     let h1 = FNV_SEED_1 ^ route.info.index;
     let h2 = FNV_SEED_2;
     const via = facts.topVia;
+    // The cookie and something after it: a branch of the cookie alone is no unique branch.
     if (
-      via.branchEnd - via.branchStart > 7 &&
+      via.branchEnd - via.branchStart > MAGIC_COOKIE_BYTES.length &&
       startsWithBytes(buf, via.branchStart, via.branchEnd, MAGIC_COOKIE_BYTES)
     ) {
       // RFC 3261 §17.2.3: the magic cookie makes the branch alone identify the transaction (with sent-by).
-      const vs = msg.fieldValueStart(facts.topViaField);
-      const h = hashBytes(buf, vs, facts.topVia.end, h1, h2);
+      const h = hashBytes(buf, msg.fieldValueStart(facts.topViaField), via.end, h1, h2);
       h1 = h[0];
       h2 = h[1];
     } else {
       // RFC 2543 fallback (RFC 4475 §3.2.1, §3.4.1): Request-URI, top Via, Call-ID, CSeq number, From and To tags.
       let h = hashBytes(buf, msg.uriStart, msg.uriEnd, h1, h2);
-      h = hashBytes(buf, msg.fieldValueStart(facts.topViaField), facts.topVia.end, h[0], h[1]);
+      h = hashBytes(buf, msg.fieldValueStart(facts.topViaField), via.end, h[0], h[1]);
       h1 = h[0] ^ facts.cseq.seq;
       h2 = h[1];
       const s = `${facts.callId}|${facts.fromTag ?? ''}|${facts.method === 'ACK' || facts.method === 'CANCEL' ? '' : (facts.toTag ?? '')}`;
